@@ -1,0 +1,119 @@
+"""Fixtures: each test gets a private supervisor, UML directory and state, and everything
+it started (guests, switches, namespaces, the supervisor) is stopped afterwards, even
+when the test fails. Leftovers are found by the test's own unique directory in their
+command lines and ended by pid, never by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def uml_available() -> bool:
+    return shutil.which("linux.uml") is not None and Path("/bin/busybox").exists()
+
+
+requires_uml = pytest.mark.skipif(not uml_available(), reason="needs Debian's user-mode-linux and busybox-static")
+
+
+class Env:
+    """A private umltui world for one test."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.vars = {
+            "UMLTUI_RUNTIME_DIR": str(root / "run"),
+            "UMLTUI_STATE_DIR": str(root / "state"),
+            "UMLTUI_CACHE_DIR": os.environ.get("UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache")),
+            "UMLTUI_UML_DIR": str(root / "uml"),
+            "UMLTUI_CONFIG_DIR": str(root / "config"),
+            "UMLTUI_SUPERVISOR_IDLE": "600",
+        }
+        self.namespaces: list[str] = []
+
+    def run(self, *args: str, input: str | None = None, timeout: float = 120, check: bool = False
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "umltui", *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, env={**os.environ, **self.vars})
+        if check and proc.returncode:
+            raise AssertionError(f"umltui {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def ls(self) -> list[dict]:
+        return json.loads(self.run("ls", "--json", check=True).stdout)
+
+    def guest(self, umid: str) -> dict:
+        return next(g for g in self.ls() if g["umid"] == umid)
+
+    def write_lab(self, name: str, text: str) -> Path:
+        path = self.root / f"{name}.yaml"
+        path.write_text(text)
+        return path
+
+    def supervisor_pid(self) -> int | None:
+        from umltui.core.client import supervisor_pid
+
+        return supervisor_pid()
+
+    def cleanup(self) -> None:
+        try:
+            self.run("down", "--all", timeout=60)
+            self.run("supervisor", "--stop", timeout=20)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        deadline = time.time() + 5
+        while time.time() < deadline and _pids_with(str(self.root)):
+            time.sleep(0.1)
+        for pid in _pids_with(str(self.root)):  # only processes carrying this test's own path
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def _pids_with(marker: str) -> list[int]:
+    me = os.getpid()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            raw = Path(entry.path, "cmdline").read_bytes()
+            environ = b""
+            if not raw:
+                continue
+            if marker.encode() not in raw:
+                environ = Path(entry.path, "environ").read_bytes()
+                if marker.encode() not in environ:
+                    continue
+        except OSError:
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    root = Path(tempfile.mkdtemp(prefix="umt-", dir="/tmp"))
+    e = Env(root)
+    for key, value in e.vars.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield e
+    finally:
+        e.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""Talking to a real guest's console through the real supervisor, with timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from typing import Any
+
+from umltui.core.client import Client
+
+
+class Console:
+    """Subscribes to one console; ``expect`` waits for a pattern in what arrives."""
+
+    def __init__(self, guest: str, console: str = "con1") -> None:
+        self.guest, self.console = guest, console
+        self.buffer = b""
+        self._changed = asyncio.Event()
+        self.client = Client(self._on_event)
+
+    def _on_event(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") == "output" and msg.get("console") == self.console:
+            self.buffer += base64.b64decode(msg["data"])
+            self._changed.set()
+
+    async def __aenter__(self) -> Console:
+        await self.client.connect()
+        info = await self.client.request("subscribe", guest=self.guest, console=self.console)
+        self.guest = info["guest"]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.close()
+
+    def type(self, text: str) -> None:
+        self.client.send_input(self.guest, self.console, text.encode())
+
+    async def expect(self, pattern: str | bytes, timeout: float = 15.0, *, since: int = 0) -> re.Match[bytes]:
+        regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if m := regex.search(self.buffer, since):
+                return m
+            left = deadline - loop.time()
+            if left <= 0:
+                tail = self.buffer[-600:].decode(errors="replace")
+                raise AssertionError(f"{pattern!r} not seen on {self.guest} {self.console} in {timeout}s; last output:\n{tail}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    async def run(self, command: str, marker: str, timeout: float = 15.0) -> str:
+        """Type a command that ends by echoing ``marker``; return what it printed."""
+        start = len(self.buffer)
+        self.type(command + f"; echo {marker[:1]}''{marker[1:]}\n")
+        m = await self.expect(re.escape(marker), timeout, since=start)
+        return self.buffer[start : m.start()].decode(errors="replace")

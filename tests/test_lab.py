@@ -1,0 +1,85 @@
+"""Lab files: the shape from the issue parses; bad ones name file, line and field."""
+
+from pathlib import Path
+
+import pytest
+
+from umltui.core.lab import LabError, load_lab, parse_lab
+
+GOOD = """\
+name: twohosts
+switches:
+  lan0: {}
+  hub0: {hub: true}
+guests:
+  a:
+    mem: 64M
+    consoles: 6
+    root: busybox
+    nics:
+      eth0: {switch: lan0, ip: 10.0.0.1/24}
+    disks:
+      ubd1: data.img
+    startup: |
+      echo hello > /tmp/hello
+  b:
+    nics:
+      eth0: {switch: lan0, ip: 10.0.0.2/24}
+      eth1: {switch: hub0}
+"""
+
+
+def test_the_issue_lab_parses(tmp_path: Path) -> None:
+    (tmp_path / "data.img").write_bytes(b"\0" * 1024)
+    path = tmp_path / "lab.yaml"
+    path.write_text(GOOD)
+    lab = load_lab(path)
+    assert lab.name == "twohosts"
+    assert lab.switches["hub0"].hub and not lab.switches["lan0"].hub
+    a, b = lab.guests["a"], lab.guests["b"]
+    assert (a.umid, a.mem, a.consoles, a.root.kind) == ("twohosts-a", "64M", 6, "busybox")
+    assert a.disks[0].image == tmp_path / "data.img"  # relative to the lab file
+    assert a.nics[0].ip == "10.0.0.1/24" and a.startup == "echo hello > /tmp/hello\n"
+    assert (b.mem, b.consoles) == ("64M", 6) and [n.target for n in b.nics] == ["lan0", "hub0"]
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ("name: x\nguests:\n  a:\n    nics:\n      eth0: {switch: nope}\n", 5, "guests.a.nics.eth0.switch", "no switch 'nope'"),
+    ("name: x\nguests:\n  a:\n    memory: 64M\n", 4, "guests.a.memory", "did you mean 'mem'"),
+    ("name: x\nguests:\n  a:\n    mem: lots\n", 4, "guests.a.mem", "not a memory size"),
+    ("name: x\nswitches: {s: {}}\nguests:\n  a:\n    nics:\n      eth0: {switch: s, ip: 10.0.0.300/24}\n", 6,
+     "guests.a.nics.eth0.ip", "not an IP address"),
+    ("name: x\nguests:\n  a:\n    disks:\n      ubd1: missing.img\n", 5, "guests.a.disks.ubd1", "no such file"),
+    ("name: x\nguests:\n  a:\n    consoles: 9\n", 4, "guests.a.consoles", "from 1 to 6"),
+    ("name: x\nguests: {}\n", 2, "guests", "at least one guest"),
+    ("name: Bad Name\nguests: {a: {}}\n", 1, "name", "lab name"),
+    ("name: x\nguests:\n  a:\n    nics:\n      wlan0: {slirp: true}\n", 5, "guests.a.nics.wlan0", "ethN"),
+    ("name: x\nguests:\n  a: {root: {image: nothere.img}}\n", 3, "guests.a.root.image", "no such file"),
+])
+def test_bad_labs_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(LabError) as info:
+        load_lab(path)
+    err = info.value
+    assert (err.path, err.line, err.field) == (str(path), line, field), str(err)
+    assert words in str(err)
+    assert str(err).startswith(f"{path}:{line}: {field}: ")
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match=r"bad.yaml:2: not valid YAML: mapping values"):
+        parse_lab("name: x\nguests: a: b\n", tmp_path / "bad.yaml")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(LabError, match="No such file"):
+        load_lab("/nonexistent/lab.yaml")
+
+
+def test_demo_lab_is_valid() -> None:
+    from umltui.cli import demo_lab_path
+
+    lab = load_lab(demo_lab_path())
+    assert lab.name == "demo" and sorted(lab.guests) == ["a", "b"]
+    assert [n.ip for g in lab.guests.values() for n in g.nics] == ["10.0.0.1/24", "10.0.0.2/24"]

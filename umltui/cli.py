@@ -1,0 +1,287 @@
+"""``umltui`` command line: every scriptable action, as a client of the supervisor.
+
+Exit status: 0 done; 1 the guest or the system said no (its words are printed);
+2 bad input (a malformed lab, an unknown guest, wrong arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import sys
+import termios
+import tty
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .core.client import Client, SupervisorError, call
+
+DETACH_KEY = b"\x1d"  # ctrl+]
+
+
+def demo_lab_path() -> Path:
+    return Path(str(resources.files("umltui") / "labs" / "demo.yaml"))
+
+
+def _fail(exc: SupervisorError) -> int:
+    print(f"umltui: {exc}", file=sys.stderr)
+    return 2 if exc.kind in ("lab", "usage", "protocol") else 1
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _print_guests(guests: list[dict[str, Any]]) -> None:
+    if not guests:
+        print("no guests")
+        return
+    rows = []
+    for g in guests:
+        cons = " ".join(f"{k}={v.removeprefix('/dev/')}" for k, v in g["consoles"].items() if v)
+        nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "")
+                        for n in g["nics"])
+        state = g["state"] + (f" ({g['reason']})" if g["state"] == "crashed" and g.get("reason") else "")
+        rows.append([g["umid"], g["lab"] or "-", state, str(g["pid"] or "-"), nics or "-", cons or "-"])
+    print(_table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
+
+
+async def _up(lab: str, detach: bool, timeout: float) -> int:
+    try:
+        result = await call("up", lab=str(Path(lab).resolve()), boot_timeout=timeout, timeout=timeout + 30)
+    except SupervisorError as exc:
+        return _fail(exc)
+    booted = set(result["booted"])
+    print(f"lab {result['lab']['name']}: " + ", ".join(
+        f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"]))
+    _print_guests(result["guests"])
+    if not detach:
+        print("\n(The TUI is not here yet: attach a console with  umltui console GUEST [conN])")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    return asyncio.run(_up(args.lab, args.detach, args.timeout))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_up(str(demo_lab_path()), args.detach, args.timeout))
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if args.all and args.targets:
+        print("umltui: give targets or --all, not both", file=sys.stderr)
+        return 2
+    try:
+        result = asyncio.run(call("down", targets=args.targets, all=args.all, clean=args.clean, timeout=120))
+    except SupervisorError as exc:
+        return _fail(exc)
+    print(f"stopped: {', '.join(result['guests']) or 'no guests'}"
+          + (f"; switches: {', '.join(result['switches'])}" if result["switches"] else ""))
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    try:
+        guests = asyncio.run(call("ls"))
+    except SupervisorError as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps(guests, indent=2))
+    else:
+        _print_guests(guests)
+    return 0
+
+
+def cmd_mconsole(args: argparse.Namespace) -> int:
+    command = " ".join(args.words)
+    try:
+        answer = asyncio.run(call("mconsole", guest=args.guest, command=command, timeout=60))
+    except SupervisorError as exc:
+        if exc.kind == "guest":
+            print(f"{args.guest}: {exc}", file=sys.stderr)
+            return 1
+        return _fail(exc)
+    print(answer.rstrip("\n"))
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    try:
+        result = asyncio.run(call("halt", guests=args.guests, force=args.force, timeout=60))
+    except SupervisorError as exc:
+        return _fail(exc)
+    for g in result:
+        print(f"{g['umid']}: {g['state']}")
+    return 0 if all(g["state"] == "halted" for g in result) else 1
+
+
+def cmd_net(args: argparse.Namespace) -> int:
+    try:
+        net = asyncio.run(call("net"))
+    except SupervisorError as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps(net, indent=2))
+        return 0
+    for sw in net["switches"]:
+        kind = "hub" if sw["hub"] else "switch"
+        status = "" if sw["alive"] else "  (not running)"
+        print(f"{kind} {sw['lab']}/{sw['name']}  {sw['ctl']}{status}")
+        for port in sw["ports"] or ["(no NICs)"]:
+            print(f"  └ {port}")
+    for tap in net["taps"]:
+        where = f"netns {tap['netns']}" if tap["netns"] else "host namespace"
+        print(f"tap {tap['name']} in {where}" + (f"  {tap['ip']}" if tap["ip"] else ""))
+        for port in tap["ports"] or ["(no NICs)"]:
+            print(f"  └ {port}")
+    if not net["switches"] and not net["taps"]:
+        print("no switches or taps")
+    other = [n for n in net["nics"] if n["kind"] not in ("switch", "tap")]
+    for nic in other:
+        print(f"{nic['kind']} {nic['guest']}:{nic['name']}  {nic['target']}")
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    return asyncio.run(_console(args.guest, args.console, history=not args.no_history, linger=args.linger))
+
+
+async def _console(guest: str, console: str, *, history: bool, linger: float) -> int:
+    out = sys.stdout.buffer
+    done = asyncio.Event()
+
+    def on_event(msg: dict[str, Any]) -> None:
+        if msg.get("event") == "output" and msg.get("console") == console:
+            out.write(base64.b64decode(msg["data"]))
+            out.flush()
+        elif msg.get("event") == "error":
+            print(f"\r\numltui: {msg['error']}\r", file=sys.stderr)
+
+    try:
+        client = await Client(on_event).connect()
+        info = await client.request("subscribe", guest=guest, console=console, history=history)
+    except SupervisorError as exc:
+        return _fail(exc)
+    umid = info["guest"]
+    interactive = sys.stdin.isatty()
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if interactive else None
+    if interactive:
+        print(f"[umltui: {umid} {console} — detach with ctrl+]]", file=sys.stderr)
+        tty.setraw(fd)
+        size = os.get_terminal_size(fd)
+        client.send_resize(umid, console, size.columns, size.lines)
+
+    def on_stdin() -> None:
+        data = os.read(fd, 4096)
+        if not data:
+            loop.remove_reader(fd)
+            loop.call_later(linger, done.set)
+            return
+        if interactive and DETACH_KEY in data:
+            data = data.split(DETACH_KEY, 1)[0]
+            if data:
+                client.send_input(umid, console, data)
+            done.set()
+            return
+        client.send_input(umid, console, data)
+
+    loop.add_reader(fd, on_stdin)
+    closed = loop.create_task(client.closed.wait())
+    try:
+        await asyncio.wait([loop.create_task(done.wait()), closed], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        with contextlib.suppress(ValueError):
+            loop.remove_reader(fd)
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            print(f"\r\n[umltui: detached from {umid} {console}]", file=sys.stderr)
+        await client.close()
+    return 0 if not closed.done() or done.is_set() else 1
+
+
+def cmd_supervisor(args: argparse.Namespace) -> int:
+    if args.stop:
+        try:
+            print(asyncio.run(call("shutdown", halt=args.halt_all)))
+        except SupervisorError as exc:
+            return _fail(exc)
+        return 0
+    from .core.supervisor import run_supervisor
+
+    return run_supervisor()
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="umltui", description="User Mode Linux guests, consoles and networks.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("up", help="boot a lab's guests, switches and taps")
+    s.add_argument("lab", help="the lab file (YAML)")
+    s.add_argument("--detach", "-d", action="store_true", help="boot and return; guests keep running")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every guest to boot")
+    s.set_defaults(func=cmd_up)
+
+    s = sub.add_parser("demo", help="boot the bundled two-guest demo lab")
+    s.add_argument("--detach", "-d", action="store_true")
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("down", help="halt guests and remove their lab's switches, taps and namespace")
+    s.add_argument("targets", nargs="*", metavar="LAB|GUEST")
+    s.add_argument("--all", action="store_true", help="every guest, switch and namespace")
+    s.add_argument("--clean", action="store_true", help="also delete the guests' root folders and logs")
+    s.set_defaults(func=cmd_down)
+
+    s = sub.add_parser("ls", help="list guests")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ls)
+
+    s = sub.add_parser("mconsole", help="send a management console command and print the answer")
+    s.add_argument("guest")
+    s.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND",
+                   help="e.g. sysrq m, config ubd1=disk.img, proc meminfo")
+    s.set_defaults(func=cmd_mconsole)
+
+    s = sub.add_parser("halt", help="halt guests (clean first, then mconsole halt, then kill)")
+    s.add_argument("guests", nargs="+")
+    s.add_argument("--force", action="store_true", help="skip the clean power-off")
+    s.set_defaults(func=cmd_halt)
+
+    s = sub.add_parser("net", help="switches, taps and which NIC is where")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_net)
+
+    s = sub.add_parser("console", help="attach this terminal to one console (detach: ctrl+])")
+    s.add_argument("guest")
+    s.add_argument("console", nargs="?", default="con1")
+    s.add_argument("--no-history", action="store_true", help="do not replay the scrollback first")
+    s.add_argument("--linger", type=float, default=1.0,
+                   help="when stdin is not a terminal: seconds to keep printing after it ends")
+    s.set_defaults(func=cmd_console)
+
+    s = sub.add_parser("supervisor", help="run the supervisor (started on demand; you rarely need this)")
+    s.add_argument("--stop", action="store_true", help="stop the running supervisor; guests keep running")
+    s.add_argument("--halt-all", action="store_true", help="with --stop: halt every guest first")
+    s.set_defaults(func=cmd_supervisor)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command == "mconsole" and not args.words:
+        parser.error("mconsole needs a command, e.g. umltui mconsole GUEST version")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,165 @@
+"""A client of the supervisor, starting it on demand (as tmux starts its server).
+
+Used by the command line and, later, by the TUI. Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .. import locations
+from .protocol import encode
+
+START_TIMEOUT = 10.0
+
+
+class SupervisorError(Exception):
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def start_supervisor() -> None:
+    """Start ``umltui supervisor`` detached from this terminal and session."""
+    log = locations.supervisor_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "umltui", "supervisor"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            close_fds=True, cwd="/",
+        )
+
+
+class Client:
+    """One connection to the supervisor.
+
+    ``on_event`` gets every unrequested message (console output, guest changes).
+    """
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.on_event = on_event or (lambda e: None)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    async def connect(self, *, start: bool = True, timeout: float = START_TIMEOUT) -> Client:
+        path = str(locations.supervisor_socket())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        started = False
+        while True:
+            try:
+                self._reader, self._writer = await asyncio.open_unix_connection(path, limit=64 << 20)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if not start:
+                    raise SupervisorError("no supervisor is running", "unreachable") from None
+                if not started:
+                    start_supervisor()
+                    started = True
+                if loop.time() > deadline:
+                    raise SupervisorError(
+                        f"the supervisor did not start within {timeout:g}s; see {locations.supervisor_log()}",
+                        "unreachable") from None
+                await asyncio.sleep(0.05)
+        self._task = loop.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self._reader is not None
+        try:
+            while line := await self._reader.readline():
+                msg = json.loads(line)
+                rid = msg.get("id")
+                if rid is not None and rid in self._pending:
+                    fut = self._pending.pop(rid)
+                    if not fut.done():
+                        fut.set_result(msg)
+                else:
+                    self.on_event(msg)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(SupervisorError("the supervisor went away", "unreachable"))
+            self._pending.clear()
+            self.closed.set()
+
+    async def request(self, op: str, *, timeout: float = 30.0, **args: Any) -> Any:
+        """Send a request and return its result.
+
+        Raises:
+            SupervisorError: the supervisor said no (``kind`` tells why) or did not answer in time.
+        """
+        if self._writer is None or self.closed.is_set():
+            raise SupervisorError("not connected to the supervisor", "unreachable")
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        self._writer.write(encode({"id": rid, "op": op, **args}))
+        await self._writer.drain()
+        try:
+            msg = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self._pending.pop(rid, None)
+            raise SupervisorError(f"the supervisor did not answer {op!r} within {timeout:g}s", "timeout") from None
+        if not msg.get("ok"):
+            raise SupervisorError(msg.get("error", "failed"), msg.get("kind", "error"))
+        return msg.get("result")
+
+    def send_input(self, guest: str, console: str, data: bytes) -> None:
+        if self._writer is not None and not self.closed.is_set():
+            self._writer.write(encode({"op": "input", "guest": guest, "console": console,
+                                       "data": base64.b64encode(data).decode()}))
+
+    def send_resize(self, guest: str, console: str, cols: int, rows: int) -> None:
+        if self._writer is not None and not self.closed.is_set():
+            self._writer.write(encode({"op": "resize", "guest": guest, "console": console,
+                                       "cols": cols, "rows": rows}))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def call(op: str, *, timeout: float = 30.0, **args: Any) -> Any:
+    """One request on a short-lived connection."""
+    client = await Client().connect()
+    try:
+        return await client.request(op, timeout=timeout, **args)
+    finally:
+        await client.close()
+
+
+def supervisor_pid() -> int | None:
+    """The running supervisor's pid, without starting one."""
+    async def ask() -> int | None:
+        try:
+            client = await Client().connect(start=False)
+        except SupervisorError:
+            return None
+        try:
+            return int((await client.request("ping", timeout=5))["pid"])
+        finally:
+            await client.close()
+    return asyncio.run(ask())
+

@@ -1,0 +1,160 @@
+"""A typed model of a UML kernel command line.
+
+Every word is built from checked values, never by pasting user text: a value with a
+space, a comma where the kernel splits on commas, or a NUL would change what the kernel
+parses, so :func:`check_word` refuses it with a clear message.
+
+Two NIC families are supported. The legacy ``ethN=transport,...`` ones (daemon to a
+uml_switch, tuntap, slirp, vde) exist up to kernel 6.15; the vector ``vecN:transport=...``
+ones exist from 4.x and are the only ones left from 6.16 on. Debian 12's 6.1 has both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class CmdlineError(ValueError):
+    """A value that cannot be put on a kernel command line safely."""
+
+
+_BAD = re.compile(r"[\s\0]")
+
+
+def check_word(value: str, what: str, *, commas: bool = False) -> str:
+    """Refuse values that would split or change a kernel command-line word."""
+    if not value:
+        raise CmdlineError(f"{what} is empty")
+    if _BAD.search(value):
+        raise CmdlineError(f"{what} {value!r} contains white space, which the kernel would split")
+    if not commas and "," in value:
+        raise CmdlineError(f"{what} {value!r} contains a comma, which the kernel would split")
+    return value
+
+
+@dataclass(frozen=True)
+class Disk:
+    """``ubdN=[cow,]image``: a plain image, or a copy-on-write overlay over ``image``."""
+
+    index: int
+    image: Path
+    cow: Path | None = None
+    readonly: bool = False
+
+    def word(self) -> str:
+        if not 0 <= self.index <= 15:
+            raise CmdlineError(f"ubd{self.index}: UML has ubd0 to ubd15")
+        image = check_word(str(self.image), f"ubd{self.index} image")
+        flag = "r" if self.readonly else ""
+        if self.cow is not None:
+            cow = check_word(str(self.cow), f"ubd{self.index} cow")
+            return f"ubd{self.index}{flag}={cow},{image}"
+        return f"ubd{self.index}{flag}={image}"
+
+    @property
+    def name(self) -> str:
+        return f"ubd{self.index}"
+
+    def config(self) -> str:
+        """The part after ``=`` for mconsole ``config ubdN=...`` hot-plug."""
+        return self.word().split("=", 1)[1]
+
+
+@dataclass(frozen=True)
+class Nic:
+    """One guest network card.
+
+    ``kind`` is one of ``switch`` (legacy daemon transport to a uml_switch socket),
+    ``tap`` (legacy tuntap, or vector tap for vecN), ``slirp``, ``vde``, or ``vector``
+    (any vector transport with free ``options``).
+    """
+
+    name: str  # eth0 or vec0
+    kind: str
+    target: str = ""  # switch socket, tap name, vde socket, slirp binary
+    mac: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def vector(self) -> bool:
+        return self.name.startswith("vec")
+
+    def config(self) -> str:
+        """The device's setting, as both the boot word and mconsole ``config`` take it."""
+        mac = check_word(self.mac, f"{self.name} mac") if self.mac else ""
+        if self.vector:
+            opts: list[tuple[str, str]] = []
+            if self.kind == "tap":
+                opts = [("transport", "tap"), ("ifname", self.target)]
+            elif self.kind == "vector":
+                opts = list(self.options)
+            else:
+                raise CmdlineError(f"{self.name}: vector NICs take tap or a vector transport, not {self.kind}")
+            if mac:
+                opts.append(("mac", mac))
+            return ",".join(f"{check_word(k, self.name)}={check_word(v, self.name + ' ' + k)}" for k, v in opts)
+        target = check_word(self.target, f"{self.name} {self.kind}") if self.kind != "slirp" else self.target
+        if self.kind == "switch":
+            return f"daemon,{mac},unix,{target}"
+        if self.kind == "tap":
+            return f"tuntap,{target}" if not mac else f"tuntap,{target},{mac}"
+        if self.kind == "vde":
+            return f"vde,{target},{mac}" if mac else f"vde,{target}"
+        if self.kind == "slirp":
+            return f"slirp,{mac},{check_word(self.target or '/usr/bin/slirp', 'slirp path')}"
+        raise CmdlineError(f"{self.name}: unknown NIC kind {self.kind!r}")
+
+    def word(self) -> str:
+        sep = ":" if self.vector else "="
+        return f"{self.name}{sep}{self.config()}"
+
+
+@dataclass
+class KernelCommandLine:
+    """Everything that goes on ``linux.uml``'s command line, typed."""
+
+    umid: str
+    mem: str = "64M"
+    uml_dir: Path | None = None
+    hostfs_root: Path | None = None
+    root_device: str | None = None  # e.g. /dev/ubda when ubd0 is the root image
+    init: str | None = None
+    disks: list[Disk] = field(default_factory=list)
+    nics: list[Nic] = field(default_factory=list)
+    notify_socket: Path | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+
+    def words(self) -> list[str]:
+        check_word(self.umid, "umid")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.umid):
+            raise CmdlineError(f"umid {self.umid!r}: use letters, digits, '.', '_' and '-'")
+        if not re.fullmatch(r"\d+[KMG]?", self.mem):
+            raise CmdlineError(f"mem {self.mem!r}: use a size such as 64M")
+        words = [f"umid={self.umid}", f"mem={self.mem}"]
+        if self.uml_dir is not None:
+            words.append(f"uml_dir={check_word(str(self.uml_dir), 'uml_dir', commas=True)}")
+        if self.hostfs_root is not None:
+            root = check_word(str(self.hostfs_root), "hostfs root")
+            words += ["rootfstype=hostfs", f"rootflags={root}", "rw"]
+        elif self.root_device:
+            words += [f"root={check_word(self.root_device, 'root device')}", "rw"]
+        if self.init:
+            words.append(f"init={check_word(self.init, 'init')}")
+        # con0 (the kernel's console) writes to our stdout, a log file; it reads nothing.
+        words += ["con=pts", "con0=null,fd:1"]
+        if self.notify_socket is not None:
+            words.append(f"mconsole=notify:{check_word(str(self.notify_socket), 'notify socket', commas=True)}")
+        words += [d.word() for d in sorted(self.disks, key=lambda d: d.index)]
+        words += [n.word() for n in self.nics]
+        for key, value in self.environment.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise CmdlineError(f"environment name {key!r} is not a shell name")
+            words.append(f"{key}={check_word(value, key, commas=True)}")
+        words += [check_word(w, "extra kernel argument", commas=True) for w in self.extra]
+        return words
+
+    def argv(self, kernel: str) -> list[str]:
+        return [kernel, *self.words()]

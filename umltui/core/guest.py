@@ -1,0 +1,396 @@
+"""One running guest as the supervisor sees it: process, consoles, notify socket, state.
+
+Console ptys (``con=pts``) are opened on their slave side, put in raw mode and read all
+the time; every byte goes to the console's log file and to a bounded scrollback, then
+to the subscribed clients. The kernel's own console (con0) is written by the kernel to a
+log file, which is tailed. Nothing here blocks the event loop; nothing imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import re
+import socket
+import struct
+import termios
+import time
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .mconsole import MconsoleClient, MconsoleError
+
+# Guest states.
+BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = "booting", "running", "paused", "hung", "halted", "crashed"
+ALIVE_STATES = (BOOTING, RUNNING, PAUSED, HUNG)
+
+NOTIFY_SOCKET, NOTIFY_PANIC, NOTIFY_HANG, NOTIFY_USER = 0, 1, 2, 3
+_NOTIFY = struct.Struct("<IIII")
+SCROLLBACK_BYTES = 1 << 20
+PANIC_RE = re.compile(rb"Kernel panic - not syncing: ([^\n]*)")
+# The guest's own power-off: Debian's 6.1 UML may fault on its way out after this line,
+# which is still a clean halt.
+SHUTDOWN_RE = re.compile(rb"reboot: (System halted|Power down)")
+
+
+@dataclass
+class Console:
+    """One console of one guest (con1..con6 on a pty, con0 from the kernel's log file)."""
+
+    name: str
+    log_path: Path
+    pts: str | None = None
+    fd: int | None = None
+    scrollback: bytearray = field(default_factory=bytearray)
+    subscribers: set[Callable[[str, bytes], None]] = field(default_factory=set)
+    size: tuple[int, int] = (80, 24)  # cols, rows
+    pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
+    _log: Any = None
+
+    def feed(self, data: bytes) -> None:
+        if self._log is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - lives with the console
+        self._log.write(data)
+        self.scrollback += data
+        if len(self.scrollback) > SCROLLBACK_BYTES:
+            del self.scrollback[: len(self.scrollback) - SCROLLBACK_BYTES]
+        for send in list(self.subscribers):
+            send(self.name, data)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.fd)
+                asyncio.get_running_loop().remove_writer(self.fd)
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    # All four fields: rows, cols, xpixel, ypixel.
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class Guest:
+    """The supervisor's record of one guest. ``on_change`` is called after every state change."""
+
+    def __init__(self, *, umid: str, name: str, lab: str, uml_dir: Path, folder: Path,
+                 notify_path: Path, sock_dir: Path, console_count: int = 6,
+                 ready_word: str | None = None, info: dict[str, Any] | None = None,
+                 on_change: Callable[[Guest], None] = lambda g: None) -> None:
+        self.umid, self.name, self.lab = umid, name, lab
+        self.uml_dir, self.folder, self.notify_path = uml_dir, folder, notify_path
+        self.console_count = console_count
+        self.ready_word = ready_word
+        self.info: dict[str, Any] = info or {}  # nics, disks, netns, argv ... for ls
+        self.on_change = on_change
+        self.pid = 0
+        self.state = BOOTING
+        self.reason = ""
+        self.started_at = time.time()
+        self.halting = False
+        self.mconsole = MconsoleClient(str(uml_dir / umid / "mconsole"), sock_dir=str(sock_dir))
+        logs = folder / "logs"
+        self.consoles: dict[str, Console] = {"con0": Console("con0", logs / "con0.log")}
+        for n in range(1, console_count + 1):
+            self.consoles[f"con{n}"] = Console(f"con{n}", logs / f"con{n}.log")
+        self.ready = asyncio.Event()  # set at running, or at an end state
+        self._notify_sock: socket.socket | None = None
+        self._pidfd: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._con0_offset = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def con0_log(self) -> Path:
+        return self.consoles["con0"].log_path
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE_STATES
+
+    def set_state(self, state: str, reason: str = "") -> None:
+        if self.state in (HALTED, CRASHED) and state not in (BOOTING,):
+            return  # an end state is final until the next boot
+        if state == self.state and reason == self.reason:
+            return
+        self.state, self.reason = state, reason
+        if state in (RUNNING, PAUSED, HALTED, CRASHED):
+            self.ready.set()
+        self.on_change(self)
+
+    def open_notify(self) -> None:
+        """Bind the notify socket the kernel sends socket-ready, panic, hang and user events to."""
+        self.notify_path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.notify_path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(self.notify_path))
+        sock.setblocking(False)
+        self._notify_sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_notify)
+
+    def watch(self, pid: int) -> None:
+        """Follow process ``pid`` (our child or an adopted one) until it ends."""
+        self.pid = pid
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._spawn(self._on_exit())
+            return
+        asyncio.get_running_loop().add_reader(self._pidfd, self._pidfd_ready)
+        self._spawn(self._tail_con0())
+        self._spawn(self._attach_consoles())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _pidfd_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pidfd is not None:
+            loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._spawn(self._on_exit())
+
+    async def _on_exit(self) -> None:
+        from .process import reap
+
+        status = reap(self.pid)
+        await asyncio.sleep(0.1)
+        self._read_con0()  # the kernel's last words
+        for con in self.consoles.values():
+            if con.fd is not None:
+                self._drain(con)
+        clean = self.halting or not (self.uml_dir / self.umid / "pid").exists()
+        if self.state == CRASHED:
+            pass  # a panic already said why
+        elif self.halting or (clean and (status is None or os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)):
+            self.set_state(HALTED, "halted")
+        else:
+            self.set_state(CRASHED, self._exit_reason(status))
+        self.close(keep_logs=True)
+
+    def _exit_reason(self, status: int | None) -> str:
+        text = self._con0_tail(65536)
+        if m := PANIC_RE.search(text):
+            return "kernel panic: " + m.group(1).decode(errors="replace").strip()
+        if status is None:
+            return "the guest's process died"
+        if os.WIFSIGNALED(status):
+            import signal
+
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exited with status {os.WEXITSTATUS(status)}"
+
+    def _con0_tail(self, n: int) -> bytes:
+        try:
+            with open(self.con0_log, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - n))
+                return f.read()
+        except OSError:
+            return b""
+
+    def close(self, *, keep_logs: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self._notify_sock is not None:
+            with contextlib.suppress(ValueError):
+                loop.remove_reader(self._notify_sock.fileno())
+            self._notify_sock.close()
+            self._notify_sock = None
+            with contextlib.suppress(FileNotFoundError):
+                self.notify_path.unlink()
+        if self._pidfd is not None:
+            loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        for con in self.consoles.values():
+            con.close()
+        self.ready.set()
+
+    # -- notify ----------------------------------------------------------------
+
+    def _on_notify(self) -> None:
+        assert self._notify_sock is not None
+        while True:
+            try:
+                datagram = self._notify_sock.recv(4096)
+            except (BlockingIOError, OSError):
+                return
+            if len(datagram) < _NOTIFY.size:
+                continue
+            _magic, _version, kind, length = _NOTIFY.unpack_from(datagram)
+            text = datagram[_NOTIFY.size : _NOTIFY.size + length].rstrip(b"\0").decode(errors="replace").strip()
+            self.handle_notify(kind, text)
+
+    def handle_notify(self, kind: int, text: str) -> None:
+        if kind == NOTIFY_SOCKET:
+            if self.ready_word is None and self.state == BOOTING:
+                self.set_state(RUNNING)
+            self._spawn(self._attach_consoles())
+        elif kind == NOTIFY_PANIC:
+            if self.halting:
+                self.info["exit_panic"] = text  # after a clean shutdown: noted, not a crash
+            else:
+                self.set_state(CRASHED, f"kernel panic: {text}")
+        elif kind == NOTIFY_HANG:
+            self.set_state(HUNG, "the guest stopped answering (hang notification)")
+        elif kind == NOTIFY_USER:
+            if self.ready_word and text == self.ready_word:
+                if self.state in (BOOTING, HUNG):
+                    self.set_state(RUNNING)
+            else:
+                self.info.setdefault("notes", []).append(text)
+                self.info["notes"] = self.info["notes"][-20:]
+                self.on_change(self)
+
+    # -- consoles --------------------------------------------------------------
+
+    async def _attach_consoles(self, *, period: float = 0.2) -> None:
+        """Ask the mconsole for each console's pty until all are open, for as long as needed.
+
+        Ptys are made when the guest opens a console (its getty starts), so some appear
+        after the guest says it is ready. After a reboot they change, and we look again.
+        """
+        while self.alive:
+            missing = [c for n, c in self.consoles.items() if n != "con0" and c.fd is None]
+            if not missing:
+                await asyncio.sleep(1.0)
+                continue
+            if self.state != PAUSED:
+                for con in missing:
+                    try:
+                        answer = await self.mconsole.request(f"config {con.name}")
+                    except MconsoleError:
+                        break
+                    if answer.startswith("pts:/dev/"):
+                        self._open_console(con, answer[4:])
+            await asyncio.sleep(period if self.state == BOOTING or len(missing) else 1.0)
+            period = min(period * 1.2, 1.0)
+
+    def _open_console(self, con: Console, pts: str) -> None:
+        try:
+            fd = os.open(pts, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return
+        tty.setraw(fd)
+        with contextlib.suppress(OSError):
+            set_winsize(fd, *con.size)
+        con.pts, con.fd = pts, fd
+        asyncio.get_running_loop().add_reader(fd, self._drain, con)
+        self.on_change(self)
+
+    def _drain(self, con: Console) -> None:
+        assert con.fd is not None
+        while True:
+            try:
+                data = os.read(con.fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the guest closed the pty (halt, reboot): look again later
+                fd, con.fd = con.fd, None
+                with contextlib.suppress(ValueError):
+                    asyncio.get_running_loop().remove_reader(fd)
+                os.close(fd)
+                con.pts = None
+                self.on_change(self)
+                return
+            con.feed(data)
+
+    async def _tail_con0(self) -> None:
+        while True:
+            self._read_con0()
+            await asyncio.sleep(0.25)
+
+    def _read_con0(self) -> None:
+        """Follow the kernel's log file (con0): scrollback, subscribers, panic and shutdown lines."""
+        con = self.consoles["con0"]
+        try:
+            with open(self.con0_log, "rb") as f:
+                f.seek(self._con0_offset)
+                data = f.read()
+        except OSError:
+            return
+        if not data:
+            return
+        self._con0_offset += len(data)
+        # con0's log file is written by the kernel itself; only scrollback and subscribers here.
+        con.scrollback += data
+        if len(con.scrollback) > SCROLLBACK_BYTES:
+            del con.scrollback[: len(con.scrollback) - SCROLLBACK_BYTES]
+        for send in list(con.subscribers):
+            send("con0", data)
+        if SHUTDOWN_RE.search(data):
+            self.halting = True
+        if self.state != CRASHED and not self.halting and (m := PANIC_RE.search(data)):
+            self.set_state(CRASHED, "kernel panic: " + m.group(1).decode(errors="replace").strip())
+
+    def start_con0_at_end(self) -> None:
+        """For an adopted guest: read con0's history into scrollback, then follow."""
+        self._con0_offset = 0
+
+    def write(self, console: str, data: bytes) -> None:
+        con = self.consoles.get(console)
+        if con is None or con.fd is None:
+            raise MconsoleError(f"{self.umid} {console} is not attached")
+        con.pending += data
+        if len(con.pending) > SCROLLBACK_BYTES:
+            raise MconsoleError(f"{self.umid} {console} takes no input (is the guest stopped?)")
+        self._flush(con)
+
+    def _flush(self, con: Console) -> None:
+        """Write pending keystrokes; what the pty cannot take now waits for it to drain."""
+        loop = asyncio.get_running_loop()
+        if con.fd is None:
+            return
+        try:
+            written = os.write(con.fd, con.pending)
+            del con.pending[:written]
+        except BlockingIOError:
+            pass
+        except OSError:
+            con.pending.clear()
+        with contextlib.suppress(ValueError):
+            loop.remove_writer(con.fd)
+        if con.pending:
+            loop.add_writer(con.fd, self._flush, con)
+
+    def resize(self, console: str, cols: int, rows: int) -> None:
+        con = self.consoles.get(console)
+        if con is None:
+            raise MconsoleError(f"{self.umid} has no {console}")
+        con.size = (cols, rows)
+        if con.fd is not None:
+            set_winsize(con.fd, cols, rows)
+
+    # -- reporting -------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "lab": self.lab, "umid": self.umid, "pid": self.pid,
+            "state": self.state, "reason": self.reason,
+            "consoles": {n: c.pts for n, c in self.consoles.items() if n != "con0"},
+            "con0_log": str(self.con0_log),
+            "logs": {n: str(c.log_path) for n, c in self.consoles.items()},
+            "nics": self.info.get("nics", []), "disks": self.info.get("disks", []),
+            "netns": self.info.get("netns"), "mem": self.info.get("mem"),
+            "started_at": self.started_at, "notes": self.info.get("notes", []),
+        }

@@ -1,0 +1,387 @@
+"""Lab files: YAML in, a checked, typed model out.
+
+The YAML is composed into nodes (not loaded into plain dicts) so that every error can
+name the file, the line and the field, e.g.
+``twohosts.yaml:9: guests.a.nics.eth0.ip: '10.0.0.300/24' is not an IP address with a prefix``.
+Relative paths are taken relative to the lab file. Nothing here starts anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
+MEM_RE = re.compile(r"\d+[KMG]")
+MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+MAX_CONSOLES = 6
+
+
+class LabError(Exception):
+    """A lab that cannot be used; ``str()`` names the file, line and field."""
+
+    def __init__(self, path: str, line: int | None, field_path: str, message: str) -> None:
+        self.path, self.line, self.field, self.message = path, line, field_path, message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {field_path}: {message}" if field_path else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    name: str
+    hub: bool = False
+
+
+@dataclass(frozen=True)
+class TapSpec:
+    name: str
+    ip: str | None = None  # the tap's own address inside the lab's namespace
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    name: str  # eth0 / vec0
+    kind: str  # switch | tap | slirp | vde | vector
+    target: str = ""  # switch name, tap name, vde socket
+    ip: str | None = None
+    mac: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    name: str  # ubd1
+    image: Path
+    cow: Path | None = None
+    readonly: bool = False
+
+    @property
+    def index(self) -> int:
+        return int(self.name[3:])
+
+
+@dataclass(frozen=True)
+class RootSpec:
+    kind: str  # busybox | image
+    image: Path | None = None
+    cow: Path | None = None
+
+
+@dataclass
+class GuestSpec:
+    name: str
+    umid: str
+    mem: str = "64M"
+    consoles: int = MAX_CONSOLES
+    root: RootSpec = field(default_factory=lambda: RootSpec("busybox"))
+    nics: list[NicSpec] = field(default_factory=list)
+    disks: list[DiskSpec] = field(default_factory=list)
+    hostfs: dict[str, Path] = field(default_factory=dict)  # guest mount point -> host folder
+    startup: str = ""
+    login: str = "auto"  # auto: root shell at once; prompt: classic "login:" (root, no password)
+    kernel_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lab:
+    name: str
+    path: Path | None
+    switches: dict[str, SwitchSpec] = field(default_factory=dict)
+    taps: dict[str, TapSpec] = field(default_factory=dict)
+    netns: str | None = None
+    guests: dict[str, GuestSpec] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path) if self.path else None,
+                "netns": self.netns, "guests": sorted(self.guests),
+                "switches": sorted(self.switches), "taps": sorted(self.taps)}
+
+
+class _Node:
+    """A YAML node with the field path that led to it, for error messages."""
+
+    def __init__(self, node: yaml.Node, path: str, file: str) -> None:
+        self.node, self.path, self.file = node, path, file
+
+    @property
+    def line(self) -> int:
+        return self.node.start_mark.line + 1
+
+    def error(self, message: str) -> LabError:
+        return LabError(self.file, self.line, self.path, message)
+
+    def child(self, node: yaml.Node, key: str) -> _Node:
+        return _Node(node, f"{self.path}.{key}" if self.path else key, self.file)
+
+    def mapping(self, allowed: tuple[str, ...] | None = None) -> dict[str, _Node]:
+        if isinstance(self.node, yaml.ScalarNode) and self.node.tag.endswith(":null"):
+            return {}
+        if not isinstance(self.node, yaml.MappingNode):
+            raise self.error("must be a mapping (key: value lines)")
+        out: dict[str, _Node] = {}
+        for key_node, value_node in self.node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Node(key_node, self.path, self.file).error("keys must be plain names")
+            key = str(key_node.value)
+            child = self.child(value_node, key)
+            if key in out:
+                raise _Node(key_node, child.path, self.file).error("given twice")
+            if allowed is not None and key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                also = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(allowed)})"
+                raise _Node(key_node, child.path, self.file).error(f"unknown field{also}")
+            out[key] = child
+        return out
+
+    def scalar(self) -> str:
+        if not isinstance(self.node, yaml.ScalarNode) or self.node.tag.endswith(":null"):
+            raise self.error("must be a single value")
+        return str(self.node.value)
+
+    def text(self) -> str:
+        return self.scalar()
+
+    def boolean(self) -> bool:
+        value = self.scalar().lower()
+        if value in ("true", "yes", "on"):
+            return True
+        if value in ("false", "no", "off"):
+            return False
+        raise self.error(f"{value!r} is not true or false")
+
+    def integer(self, low: int, high: int) -> int:
+        value = self.scalar()
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise self.error(f"{value!r} is not a number from {low} to {high}")
+        return int(value)
+
+    def name(self, what: str) -> str:
+        value = self.scalar()
+        if not NAME_RE.fullmatch(value):
+            raise self.error(f"{what} {value!r}: use lower-case letters, digits, '-' and '_' (up to 31)")
+        return value
+
+    def file_path(self, base: Path, *, must_exist: bool = True) -> Path:
+        value = self.scalar()
+        path = (base / value).resolve() if not value.startswith("/") else Path(value)
+        if must_exist and not path.exists():
+            raise self.error(f"{value!r}: no such file ({path})")
+        if re.search(r"[\s,\0]", str(path)):
+            raise self.error(f"{str(path)!r}: a path with white space or a comma cannot be given to the kernel")
+        return path
+
+
+def _key_name(node: _Node, key: str, what: str) -> str:
+    if not NAME_RE.fullmatch(key):
+        raise node.error(f"{what} name {key!r}: use lower-case letters, digits, '-' and '_' (up to 31)")
+    return key
+
+
+def load_lab(path: str | Path) -> Lab:
+    """Read and check a lab file.
+
+    Raises:
+        LabError: with the file, line and field of the first problem found.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LabError(str(path), None, "", exc.strerror or str(exc)) from None
+    return parse_lab(text, path)
+
+
+def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
+    file = str(path)
+    try:
+        root = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise LabError(file, mark.line + 1 if mark else None, "", f"not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise LabError(file, None, "", f"not valid YAML: {exc}") from None
+    if root is None:
+        raise LabError(file, 1, "", "the file is empty")
+    top = _Node(root, "", file).mapping(("name", "switches", "guests", "netns", "taps", "description"))
+    base = path.resolve().parent
+    if "name" in top:
+        name = top["name"].name("lab name")
+    else:
+        name = default_name or path.stem.lower()
+        if not NAME_RE.fullmatch(name):
+            raise LabError(file, 1, "name", f"missing, and the file name {path.stem!r} is not a lab name")
+    lab = Lab(name=name, path=path.resolve())
+    if "netns" in top:
+        lab.netns = top["netns"].name("namespace")
+    for key, node in top.get("switches", _Node(yaml.ScalarNode("tag:yaml.org,2002:null", ""), "switches", file)).mapping().items():
+        _key_name(node, key, "switch")
+        opts = node.mapping(("hub",))
+        lab.switches[key] = SwitchSpec(key, hub=opts["hub"].boolean() if "hub" in opts else False)
+    if "taps" in top:
+        for key, node in top["taps"].mapping().items():
+            if not IFNAME_RE.fullmatch(key):
+                raise node.error(f"tap name {key!r} is not an interface name (up to 15 characters)")
+            opts = node.mapping(("ip",))
+            lab.taps[key] = TapSpec(key, ip=_cidr(opts["ip"]) if "ip" in opts else None)
+    if "guests" not in top:
+        raise LabError(file, 1, "guests", "a lab needs at least one guest")
+    guests = top["guests"].mapping()
+    if not guests:
+        raise top["guests"].error("a lab needs at least one guest")
+    for key, node in guests.items():
+        _key_name(node, key, "guest")
+        lab.guests[key] = _guest(lab, key, node, base)
+    _check_taps(lab, guests)
+    return lab
+
+
+def _cidr(node: _Node) -> str:
+    value = node.scalar()
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise node.error(f"{value!r} is not an IP address with a prefix, such as 10.0.0.1/24") from None
+    if "/" not in value:
+        raise node.error(f"{value!r} needs a prefix length, such as {value}/24")
+    return str(iface)
+
+
+def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
+    fields = node.mapping(("mem", "consoles", "root", "nics", "disks", "hostfs", "startup",
+                           "umid", "login", "kernel_args"))
+    spec = GuestSpec(name=name, umid=f"{lab.name}-{name}")
+    if "umid" in fields:
+        spec.umid = fields["umid"].name("umid")
+    if "mem" in fields:
+        mem = fields["mem"].scalar().upper()
+        if not MEM_RE.fullmatch(mem):
+            raise fields["mem"].error(f"{fields['mem'].scalar()!r} is not a memory size such as 64M")
+        spec.mem = mem
+    if "consoles" in fields:
+        spec.consoles = fields["consoles"].integer(1, MAX_CONSOLES)
+    if "login" in fields:
+        login = fields["login"].scalar()
+        if login not in ("auto", "prompt"):
+            raise fields["login"].error(f"{login!r}: use auto (a root shell at once) or prompt (login: root)")
+        spec.login = login
+    if "root" in fields:
+        spec.root = _root(fields["root"], base)
+    if "nics" in fields:
+        for nic_name, nic_node in fields["nics"].mapping().items():
+            spec.nics.append(_nic(lab, nic_name, nic_node))
+    if "disks" in fields:
+        for disk_name, disk_node in fields["disks"].mapping().items():
+            m = re.fullmatch(r"ubd(\d+)", disk_name)
+            if not m or not 1 <= int(m.group(1)) <= 15:
+                raise disk_node.error(f"disk name {disk_name!r}: use ubd1 to ubd15 (ubd0 is the root)")
+            spec.disks.append(_disk(disk_name, disk_node, base))
+    if "hostfs" in fields:
+        for mount, host_node in fields["hostfs"].mapping().items():
+            if not mount.startswith("/") or re.search(r"[\s\0]", mount):
+                raise host_node.error(f"mount point {mount!r} must be an absolute guest path")
+            host = host_node.file_path(base)
+            if not host.is_dir():
+                raise host_node.error(f"{str(host)!r} is not a folder")
+            spec.hostfs[mount] = host
+    if "startup" in fields:
+        spec.startup = fields["startup"].text()
+    if "kernel_args" in fields:
+        args_node = fields["kernel_args"]
+        if not isinstance(args_node.node, yaml.SequenceNode):
+            raise args_node.error("must be a list of kernel words")
+        for item in args_node.node.value:
+            word = args_node.child(item, "[]").scalar()
+            if re.search(r"[\s\0]", word):
+                raise args_node.child(item, "[]").error(f"{word!r}: one word per item, no spaces")
+            spec.kernel_args.append(word)
+    if spec.root.kind == "image" and spec.hostfs and spec.startup:
+        pass  # allowed: the image's own init decides what to do with them
+    return spec
+
+
+def _root(node: _Node, base: Path) -> RootSpec:
+    if isinstance(node.node, yaml.ScalarNode):
+        if node.scalar() != "busybox":
+            raise node.error(f"{node.scalar()!r}: use busybox, or {{image: PATH}} / {{image: PATH, cow: PATH}}")
+        return RootSpec("busybox")
+    opts = node.mapping(("image", "cow"))
+    if "image" not in opts:
+        raise node.error("needs image: PATH")
+    cow = opts["cow"].file_path(base, must_exist=False) if "cow" in opts else None
+    return RootSpec("image", opts["image"].file_path(base), cow)
+
+
+def _disk(name: str, node: _Node, base: Path) -> DiskSpec:
+    if isinstance(node.node, yaml.ScalarNode):
+        return DiskSpec(name, node.file_path(base))
+    opts = node.mapping(("image", "cow", "readonly"))
+    if "image" not in opts:
+        raise node.error("needs image: PATH")
+    cow = opts["cow"].file_path(base, must_exist=False) if "cow" in opts else None
+    readonly = opts["readonly"].boolean() if "readonly" in opts else False
+    return DiskSpec(name, opts["image"].file_path(base), cow, readonly)
+
+
+def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
+    if not re.fullmatch(r"(eth|vec)\d{1,2}", name):
+        raise node.error(f"NIC name {name!r}: use ethN (legacy transports) or vecN (vector transports)")
+    vector = name.startswith("vec")
+    opts = node.mapping(("switch", "tap", "slirp", "vde", "transport", "options", "ip", "mac"))
+    kinds = [k for k in ("switch", "tap", "slirp", "vde", "transport") if k in opts]
+    if len(kinds) != 1:
+        raise node.error("give exactly one of switch, tap, slirp, vde or transport")
+    kind = kinds[0]
+    ip = _cidr(opts["ip"]) if "ip" in opts else None
+    mac = None
+    if "mac" in opts:
+        mac = opts["mac"].scalar().lower()
+        if not MAC_RE.fullmatch(mac):
+            raise opts["mac"].error(f"{mac!r} is not a MAC address such as 02:00:00:00:00:01")
+    if kind == "switch":
+        target = opts["switch"].scalar()
+        if target not in lab.switches:
+            known = ", ".join(sorted(lab.switches)) or "none defined"
+            raise opts["switch"].error(f"no switch {target!r} in this lab (switches: {known})")
+        if vector:
+            raise opts["switch"].error("uml_switch needs a legacy NIC (ethN); vecN cannot join it")
+        return NicSpec(name, "switch", target, ip, mac)
+    if kind == "tap":
+        target = opts["tap"].scalar()
+        if not IFNAME_RE.fullmatch(target):
+            raise opts["tap"].error(f"{target!r} is not an interface name (up to 15 characters)")
+        return NicSpec(name, "tap", target, ip, mac)
+    if vector and kind in ("slirp", "vde"):
+        raise opts[kind].error(f"{kind} is a legacy transport: use an ethN NIC")
+    if kind == "slirp":
+        return NicSpec(name, "slirp", "/usr/bin/slirp", ip, mac)
+    if kind == "vde":
+        return NicSpec(name, "vde", str(opts["vde"].file_path(Path("/"), must_exist=False)), ip, mac)
+    if not vector:
+        raise opts["transport"].error("transport: is for vector NICs (vecN)")
+    options = [("transport", opts["transport"].scalar())]
+    if "options" in opts:
+        for key, value in opts["options"].mapping().items():
+            options.append((key, value.scalar()))
+    return NicSpec(name, "vector", "", ip, mac, tuple(options))
+
+
+def _check_taps(lab: Lab, guests: dict[str, _Node]) -> None:
+    for gname, guest in lab.guests.items():
+        for nic in guest.nics:
+            if nic.kind == "tap" and nic.target not in lab.taps:
+                lab.taps[nic.target] = TapSpec(nic.target)
+    if lab.taps and not lab.netns:
+        import os
+
+        if os.geteuid() != 0:
+            first = next(iter(lab.taps))
+            raise LabError(str(lab.path), guests[next(iter(guests))].line, "netns",
+                           f"tap {first!r} in the host's own namespace needs root; "
+                           "name a namespace (netns: NAME) or run as root")

@@ -1,0 +1,157 @@
+"""An asyncio client for UML's management console (mconsole).
+
+The kernel listens on a unix datagram socket (``~/.uml/UMID/mconsole``). A request is
+``<III`` (magic, version, length) followed by 512 bytes of command text; the kernel
+answers to the address the client bound, with one or more ``<III`` (err, more, length)
+datagrams. We never shell out to ``uml_mconsole``: it hangs on multi-part replies such
+as ``sysrq m``.
+
+This module must not import Textual; every wait in it has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+MCONSOLE_MAGIC = 0xCAFEBABE
+MCONSOLE_VERSION = 2
+MCONSOLE_MAX_DATA = 512
+_REQ = struct.Struct("<III")
+_REPLY = struct.Struct("<III")
+
+#: Every command the kernel's mconsole knows, for help texts and validation.
+COMMANDS = (
+    "version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad",
+    "stop", "go", "log", "proc", "stack",
+)
+
+
+class MconsoleError(Exception):
+    """The guest answered with an error; ``str()`` is the guest's own words."""
+
+    def __init__(self, message: str, *, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class MconsoleUnreachable(MconsoleError):
+    """No mconsole answered: the guest is gone, stopped answering, or never started one."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One whole answer of the guest, all parts joined."""
+
+    text: str
+    error: bool
+
+
+class MconsoleClient:
+    """Talks to one guest's mconsole socket.
+
+    Replies are not tagged with a request id, so requests to one guest are serialised
+    with a lock. Each request opens its own client socket so that a late reply to an
+    earlier, timed-out request can never be taken for the answer to a later one.
+
+    Args:
+        path: the guest's mconsole socket.
+        timeout: seconds to wait for each reply datagram.
+        sock_dir: where our client sockets are bound (short paths: AF_UNIX has a
+            108-byte limit).
+    """
+
+    def __init__(self, path: str, *, timeout: float = 5.0, sock_dir: str | None = None) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.sock_dir = sock_dir or tempfile.gettempdir()
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def encode(command: str) -> bytes:
+        data = command.encode()
+        if len(data) >= MCONSOLE_MAX_DATA:
+            raise ValueError(f"mconsole command longer than {MCONSOLE_MAX_DATA - 1} bytes")
+        if "\0" in command:
+            raise ValueError("mconsole command contains a NUL byte")
+        return _REQ.pack(MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(
+            MCONSOLE_MAX_DATA, b"\0"
+        )
+
+    @staticmethod
+    def decode(datagram: bytes) -> tuple[int, int, str]:
+        """Return (err, more, text) of one reply datagram."""
+        if len(datagram) < _REPLY.size:
+            raise MconsoleError(f"short mconsole reply ({len(datagram)} bytes)")
+        err, more, length = _REPLY.unpack_from(datagram)
+        payload = datagram[_REPLY.size : _REPLY.size + min(length, MCONSOLE_MAX_DATA)]
+        return err, more, payload.rstrip(b"\0").decode(errors="replace")
+
+    @contextlib.asynccontextmanager
+    async def _socket(self) -> AsyncIterator[socket.socket]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fd, own = tempfile.mkstemp(prefix="mc-", suffix=".sock", dir=self.sock_dir)
+        os.close(fd)
+        os.unlink(own)
+        try:
+            sock.bind(own)
+            sock.setblocking(False)
+            try:
+                sock.connect(self.path)
+            except OSError as exc:
+                raise MconsoleUnreachable(f"mconsole {self.path}: {exc.strerror}") from exc
+            yield sock
+        finally:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(own)
+
+    async def stream(self, command: str) -> AsyncIterator[str]:
+        """Send ``command`` and yield each part of the answer as it arrives.
+
+        Raises:
+            MconsoleError: the guest answered with an error (its words are the message).
+            MconsoleUnreachable: no answer within the timeout, or no socket.
+        """
+        request = self.encode(command)
+        loop = asyncio.get_running_loop()
+        async with self._lock, self._socket() as sock:
+            try:
+                await loop.sock_sendall(sock, request)
+            except OSError as exc:
+                raise MconsoleUnreachable(f"mconsole {self.path}: {exc.strerror}") from exc
+            while True:
+                try:
+                    datagram = await asyncio.wait_for(loop.sock_recv(sock, 65536), self.timeout)
+                except TimeoutError:
+                    raise MconsoleUnreachable(
+                        f"no answer to {command!r} within {self.timeout:g}s", command=command
+                    ) from None
+                except OSError as exc:
+                    raise MconsoleUnreachable(f"mconsole {self.path}: {exc.strerror}") from exc
+                err, more, text = self.decode(datagram)
+                if err:
+                    raise MconsoleError(text or f"{command!r} failed", command=command)
+                yield text
+                if not more:
+                    return
+
+    async def request(self, command: str) -> str:
+        """Send ``command`` and return the whole answer."""
+        return "".join([part async for part in self.stream(command)])
+
+    async def request_expecting_exit(self, command: str, *, timeout: float = 3.0) -> str:
+        """For ``halt`` and ``reboot``: the kernel may go away before it answers."""
+        saved, self.timeout = self.timeout, timeout
+        try:
+            return await self.request(command)
+        except MconsoleUnreachable:
+            return ""
+        finally:
+            self.timeout = saved

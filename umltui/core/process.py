@@ -1,0 +1,86 @@
+"""Detached processes, found again by pid, ended only when they are still ours."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in a new session, stdin from /dev/null, stdout and stderr to ``log``.
+
+    The process survives its parent: guests and switches outlive the supervisor.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawnp(argv[0], argv, env if env is not None else os.environ,
+                           file_actions=actions, setsid=True)
+
+
+def is_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def process_matches(pid: int, program: str | None, *words: str) -> bool:
+    """Whether ``pid`` still is the process we started (guards against pid reuse)."""
+    argv = cmdline(pid)
+    if not argv or (program is not None and os.path.basename(argv[0]) != program):
+        return False
+    return all(any(w in arg for arg in argv) for w in words)
+
+
+def reap(pid: int) -> int | None:
+    """Collect a child's exit status if it is our child; None if it is not (or not yet)."""
+    with contextlib.suppress(ChildProcessError):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+    return None
+
+
+def session_processes(sid: int) -> list[int]:
+    """Every process in session ``sid`` (a guest's helper processes share its session)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # fields after comm: state ppid pgrp session
+            pids.append(int(entry.name))
+    return pids
+
+
+def memory_kib(pids: list[int]) -> int:
+    """Proportional set size (kB) of these processes, from smaps_rollup."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total

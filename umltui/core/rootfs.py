@@ -1,0 +1,157 @@
+"""The embedded default root: a busybox folder booted over hostfs.
+
+A template is built once per busybox binary into the cache directory; each guest gets
+its own copy (so one guest's files never show up in another), and the per-boot files
+(hostname, addresses, hostfs mounts, the lab's startup script, the gettys) are written
+into that copy before every boot. The guest tells us it is ready by writing to
+``/proc/mconsole``, which reaches the supervisor as a user notification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .. import locations
+from .lab import GuestSpec
+
+BUSYBOX = Path("/bin/busybox")
+READY_WORD = "umltui-ready"
+TERM = "xterm"
+
+
+class RootfsError(Exception):
+    pass
+
+
+def _template_id(busybox: Path) -> str:
+    st = busybox.stat()
+    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v4".encode()).hexdigest()[:12]
+
+
+def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
+    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, timeout=10, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def ensure_template(busybox: Path = BUSYBOX) -> Path:
+    """Build (once) and return the busybox root template folder.
+
+    Raises:
+        RootfsError: busybox is missing or is not the static build.
+    """
+    if not busybox.exists():
+        raise RootfsError(f"{busybox} is missing: install Debian's busybox-static (apt-get install busybox-static)")
+    file_out = subprocess.run(["file", "-b", str(busybox)], capture_output=True, text=True).stdout \
+        if shutil.which("file") else ""
+    if "dynamically linked" in file_out:
+        raise RootfsError(f"{busybox} is dynamically linked: install busybox-static, not busybox")
+    cache = locations.cache_dir()
+    target = cache / f"busybox-root-{_template_id(busybox)}"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".busybox-root-", dir=cache))
+    try:
+        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "etc/umltui", "proc", "sys", "dev",
+                  "tmp", "run", "root", "mnt", "var/log", "home"):
+            (tmp / d).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(busybox, tmp / "bin/busybox")
+        for applet in busybox_applets(busybox):
+            link = tmp / applet.lstrip("/")
+            if link.name == "busybox" or link.exists() or link.is_symlink():
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/bin/busybox")
+        os.chmod(tmp / "tmp", 0o1777)
+        _write_static_files(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process built it at the same time
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+
+
+def _write_static_files(root: Path) -> None:
+    _write(root / "etc/passwd", "root::0:0:root:/root:/bin/sh\n")
+    _write(root / "etc/group", "root:x:0:\n")
+    _write(root / "etc/shells", "/bin/sh\n/bin/ash\n")
+    _write(root / "etc/profile",
+           "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\n"
+           "export PS1='$USER@\\h:\\w\\$ '\n"
+           "export HOME=/root\n"
+           "cd /root\n")
+    _write(root / "etc/umltui/autologin", "#!/bin/sh\nexec /bin/login -f root\n", 0o755)
+    _write(root / "etc/init.d/rcS", f"""#!/bin/sh
+# umltui's boot script: mounts, hostname, addresses, hostfs mounts, the lab's startup.
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+hostname -F /etc/hostname
+ip link set lo up
+. /etc/umltui/boot
+if [ -s /etc/umltui/startup ]; then
+  sh /etc/umltui/startup > /var/log/startup.log 2>&1
+  echo "umltui: startup script exited with status $?" >> /var/log/startup.log
+fi
+echo {READY_WORD} > /proc/mconsole 2>/dev/null
+exit 0
+""", 0o755)
+
+
+def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
+    """Make (or refresh) the guest's own root folder and write its per-boot files."""
+    if not folder.exists():
+        template = ensure_template()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(template, tmp, symlinks=True)
+        tmp.rename(folder)
+    _write(folder / "etc/hostname", spec.name + "\n")
+    _write(folder / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {spec.name}\n")
+    _write(folder / "etc/inittab", _inittab(spec))
+    _write(folder / "etc/umltui/boot", _boot_script(spec))
+    _write(folder / "etc/umltui/startup", spec.startup, 0o755)
+    return folder
+
+
+def _inittab(spec: GuestSpec) -> str:
+    lines = ["::sysinit:/etc/init.d/rcS"]
+    for n in range(1, spec.consoles + 1):
+        if spec.login == "auto":
+            lines.append(f"tty{n}::respawn:/sbin/getty -n -l /etc/umltui/autologin 0 tty{n} {TERM}")
+        else:
+            lines.append(f"tty{n}::respawn:/sbin/getty 0 tty{n} {TERM}")
+    lines += ["::ctrlaltdel:/sbin/poweroff", "::shutdown:/bin/sync", ""]
+    return "\n".join(lines)
+
+
+def _boot_script(spec: GuestSpec) -> str:
+    q = shlex.quote
+    lines = ["# written by umltui before each boot"]
+    for nic in spec.nics:
+        if nic.ip:
+            lines.append(f"ip addr add {q(nic.ip)} dev {q(nic.name)}")
+        lines.append(f"ip link set {q(nic.name)} up 2>/dev/null")
+    for mount, host in spec.hostfs.items():
+        lines.append(f"mkdir -p {q(mount)} && mount -t hostfs none {q(mount)} -o {q(str(host))}")
+    return "\n".join(lines) + "\n"
