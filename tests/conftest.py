@@ -68,6 +68,9 @@ class Env:
         return supervisor_pid()
 
     def cleanup(self) -> None:
+        log = Path(self.vars["UMLTUI_STATE_DIR"], "supervisor.log")
+        if log.exists():  # kept for a look after a failure
+            shutil.copy(log, Path(tempfile.gettempdir()) / "umltui-last-supervisor.log")
         try:
             self.run("down", "--all", timeout=60)
             self.run("supervisor", "--stop", timeout=20)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,8 @@ from typing import Any
 
 from .mconsole import MconsoleClient, MconsoleError
 
+log = logging.getLogger("umltui.guest")
+
 # Guest states.
 BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = "booting", "running", "paused", "hung", "halted", "crashed"
 ALIVE_STATES = (BOOTING, RUNNING, PAUSED, HUNG)
@@ -35,6 +38,7 @@ SCROLLBACK_BYTES = 1 << 20
 PANIC_RE = re.compile(rb"Kernel panic - not syncing: ([^\n]*)")
 # The guest's own power-off: Debian's 6.1 UML may fault on its way out after this line,
 # which is still a clean halt.
+INIT_RE = re.compile(rb"Run \S+ as init process")
 SHUTDOWN_RE = re.compile(rb"reboot: (System halted|Power down)")
 
 
@@ -152,6 +156,17 @@ class Guest:
         asyncio.get_running_loop().add_reader(self._pidfd, self._pidfd_ready)
         self._spawn(self._tail_con0())
         self._spawn(self._attach_consoles())
+        if self.ready_word and self.state == BOOTING:
+            self._spawn(self._poll_ready())
+
+    async def _poll_ready(self) -> None:
+        """Ask the guest whether its boot script has finished, in case the notification was lost."""
+        while self.state == BOOTING:
+            await asyncio.sleep(0.3)
+            with contextlib.suppress(MconsoleError):
+                if self.ready_word and self.ready_word in await self.mconsole.request("proc sys/kernel/domainname"):
+                    log.info("%s: ready (seen through the mconsole)", self.umid)
+                    self.set_state(RUNNING)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -237,12 +252,11 @@ class Guest:
                 continue
             _magic, _version, kind, length = _NOTIFY.unpack_from(datagram)
             text = datagram[_NOTIFY.size : _NOTIFY.size + length].rstrip(b"\0").decode(errors="replace").strip()
+            log.info("%s: notify type %d: %s", self.umid, kind, text)
             self.handle_notify(kind, text)
 
     def handle_notify(self, kind: int, text: str) -> None:
         if kind == NOTIFY_SOCKET:
-            if self.ready_word is None and self.state == BOOTING:
-                self.set_state(RUNNING)
             self._spawn(self._attach_consoles())
         elif kind == NOTIFY_PANIC:
             if self.halting:
@@ -289,7 +303,7 @@ class Guest:
             fd = os.open(pts, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError:
             return
-        tty.setraw(fd)
+        tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what the guest printed before we came
         with contextlib.suppress(OSError):
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
@@ -338,6 +352,8 @@ class Guest:
             del con.scrollback[: len(con.scrollback) - SCROLLBACK_BYTES]
         for send in list(con.subscribers):
             send("con0", data)
+        if self.ready_word is None and self.state == BOOTING and INIT_RE.search(data):
+            self.set_state(RUNNING)  # a root we did not make: running once the kernel starts its init
         if SHUTDOWN_RE.search(data):
             self.halting = True
         if self.state != CRASHED and not self.halting and (m := PANIC_RE.search(data)):

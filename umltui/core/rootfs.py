@@ -31,7 +31,7 @@ class RootfsError(Exception):
 
 def _template_id(busybox: Path) -> str:
     st = busybox.stat()
-    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v4".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v5".encode()).hexdigest()[:12]
 
 
 def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
@@ -112,6 +112,9 @@ if [ -s /etc/umltui/startup ]; then
   sh /etc/umltui/startup > /var/log/startup.log 2>&1
   echo "umltui: startup script exited with status $?" >> /var/log/startup.log
 fi
+# Tell the supervisor: a notification now, and a mark it can poll through the mconsole
+# (a notification datagram can be lost).
+echo {READY_WORD} > /proc/sys/kernel/domainname
 echo {READY_WORD} > /proc/mconsole 2>/dev/null
 exit 0
 """, 0o755)

@@ -619,6 +619,8 @@ class Supervisor:
             g.halting = verb == "halt" or command.split()[-1] == "o"
             answer = await g.mconsole.request_expecting_exit(command)
             return answer or f"{command}: sent (the guest does not answer this one)"
+        if verb == "log" and not command.endswith("\n"):
+            command += "\n"  # the kernel prints it without one, and holds an unfinished line back
         answer = await g.mconsole.request(command)
         if verb == "stop":
             g.set_state(PAUSED, "stopped through the mconsole")
@@ -699,12 +701,16 @@ def run_supervisor() -> int:
     """Entry point of ``umltui supervisor``: one per user, guarded by a lock file."""
     locations.ensure_private(locations.runtime_dir())
     locations.state_dir().mkdir(parents=True, exist_ok=True)
-    lock = open(locations.supervisor_lock(), "w")  # noqa: SIM115 - held for the process's life
+    lock = open(locations.supervisor_lock(), "a+")  # noqa: SIM115 - held for the process's life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another supervisor runs
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")  # the lock file names the supervisor holding it
+    lock.flush()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(Supervisor().serve())
     return 0
 

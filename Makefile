@@ -1,0 +1,39 @@
+# umltui: `make demo` runs the demo, `make test` runs the tests, on a fresh Debian machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := user-mode-linux uml-utilities busybox-static e2fsprogs iproute2 tmux
+# Which file each package leaves behind, so a second `make setup` finds nothing to do.
+DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux
+
+.PHONY: setup demo test lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@missing=""; i=0; files=($(DEB_FILES)); for deb in $(DEBS); do \
+	  [ -e "$${files[$$i]}" ] || missing="$$missing $$deb"; i=$$((i+1)); done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "umltui needs these Debian packages. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/umltui demo
+
+test: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -v
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,263 @@
+"""Real guests, real switches, real mconsole, real consoles, through the real supervisor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from helpers import Console
+from conftest import Env, requires_uml
+
+pytestmark = [requires_uml, pytest.mark.uml]
+
+TWO = """\
+name: two
+switches:
+  lan0: {}
+guests:
+  a:
+    consoles: 3
+    nics:
+      eth0: {switch: lan0, ip: 10.0.0.1/24}
+    startup: |
+      echo hello > /tmp/hello
+      (i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done) > /dev/tty3 2>&1 &
+  b:
+    consoles: 2
+    nics:
+      eth0: {switch: lan0, ip: 10.0.0.2/24}
+"""
+
+
+def up(env: Env, lab: str, name: str = "lab") -> dict:
+    path = env.write_lab(name, lab)
+    proc = env.run("up", str(path), "--detach", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {g["umid"]: g for g in env.ls()}
+
+
+async def test_boot_ping_startup_and_listing(env: Env) -> None:
+    guests = up(env, TWO)
+    a, b = guests["two-a"], guests["two-b"]
+    assert (a["state"], b["state"]) == ("running", "running")
+    assert a["name"] == "a" and a["lab"] == "two" and a["pid"] > 0
+    assert set(a["consoles"]) == {"con1", "con2", "con3"} and all(v.startswith("/dev/pts/") for v in a["consoles"].values())
+    assert a["nics"][0]["target"] == "lan0" and a["nics"][0]["ip"] == "10.0.0.1/24"
+    async with Console("two-a") as con:
+        await con.expect(r"a:/root# ")
+        out = await con.run("ping -c 1 -W 5 10.0.0.2", "PINGDONE")
+        assert "1 packets received" in out, out
+        assert "hello" in await con.run("cat /tmp/hello", "CATDONE")
+    net = json.loads(env.run("net", "--json", check=True).stdout)
+    assert net["switches"][0]["ports"] == ["two-a:eth0", "two-b:eth0"]
+
+
+async def test_mconsole_commands_stop_go_and_sysrq(env: Env) -> None:
+    up(env, TWO)
+    version = env.run("mconsole", "two-a", "version", check=True).stdout
+    assert "6." in version
+    report = env.run("mconsole", "two-a", "sysrq", "m", check=True).stdout
+    assert "Show Memory" in report and "pages RAM" in report and report.count("\n") > 15
+    assert "MemTotal" in env.run("mconsole", "two-a", "proc", "meminfo", check=True).stdout
+    assert "Commands:" in env.run("mconsole", "two-a", "help", check=True).stdout
+    bad = env.run("mconsole", "two-a", "config", "eth7")
+    assert bad.returncode == 1 and "No get_config routine defined" in bad.stderr  # the guest's own words
+    assert env.run("mconsole", "two-a", "stop", check=True).returncode == 0
+    assert env.guest("two-a")["state"] == "paused"
+    assert env.run("mconsole", "two-a", "go", check=True).returncode == 0
+    assert env.guest("two-a")["state"] == "running"
+    env.run("mconsole", "two-a", "log", "hello-from-mconsole", check=True)
+    async with Console("two-a") as con:
+        assert "hello-from-mconsole" in await con.run("dmesg | tail -3", "DMESG")
+
+
+async def test_hotplug_disk_and_nic(env: Env) -> None:
+    up(env, TWO)
+    disk = env.root / "extra.img"
+    disk.write_bytes(b"\0" * (4 << 20))
+    async with Console("two-b") as con:
+        await con.expect(r"b:/root# ")
+        env.run("mconsole", "two-b", "config", f"ubd1={disk}", check=True)
+        assert "ubdb" in await con.run("cat /proc/partitions", "PARTS")
+        assert env.guest("two-b")["disks"][-1]["name"] == "ubd1"
+        env.run("mconsole", "two-b", "remove", "ubd1", check=True)
+        assert "ubdb" not in await con.run("cat /proc/partitions", "PARTS2")
+        ctl = json.loads(env.run("net", "--json", check=True).stdout)["switches"][0]["ctl"]
+        env.run("mconsole", "two-b", "config", f"eth1=daemon,02:00:00:00:0b:01,unix,{ctl}", check=True)
+        out = await con.run("ip addr add 10.0.0.22/24 dev eth1; ip link set eth1 up; ip link show eth1", "LINK")
+        assert "02:00:00:00:0b:01" in out
+        nics = [n["name"] for n in env.guest("two-b")["nics"]]
+        assert nics == ["eth0", "eth1"]
+        assert "two-b:eth1" in json.loads(env.run("net", "--json").stdout)["switches"][0]["ports"]
+        out = await con.run("ip link set eth1 down", "DOWN")
+        env.run("mconsole", "two-b", "remove", "eth1", check=True)
+        assert "eth1" not in await con.run("ip link", "LINKS")
+
+
+async def test_halt_and_panic(env: Env) -> None:
+    guests = up(env, TWO)
+    proc = env.run("halt", "two-b")
+    assert proc.returncode == 0 and "two-b: halted" in proc.stdout
+    assert env.guest("two-b")["state"] == "halted"
+    pid = guests["two-a"]["pid"]
+    env.run("mconsole", "two-a", "sysrq", "c")
+    deadline = time.time() + 10
+    while env.guest("two-a")["state"] != "crashed" and time.time() < deadline:
+        time.sleep(0.1)
+    a = env.guest("two-a")
+    assert a["state"] == "crashed" and "panic" in a["reason"] and "sysrq" in a["reason"], a
+    assert b"Kernel panic" in Path(a["con0_log"]).read_bytes()  # its last output is kept
+    deadline = time.time() + 10
+    while Path(f"/proc/{pid}").exists() and time.time() < deadline:
+        time.sleep(0.1)
+
+
+async def test_client_killed_guests_keep_running_and_logging(env: Env) -> None:
+    up(env, TWO)
+    client = subprocess.Popen([sys.executable, "-m", "umltui", "console", "two-a", "con2"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env.vars})
+    try:
+        time.sleep(1.0)
+        client.kill()
+    finally:
+        client.wait(10)
+    log = Path(env.guest("two-a")["logs"]["con3"])
+    size = log.stat().st_size
+    time.sleep(1.5)  # nobody is attached; the ticker on tty3 keeps printing
+    assert log.stat().st_size > size
+    assert env.guest("two-a")["state"] == "running"
+    assert re.search(rb"tick \d+", log.read_bytes())
+
+
+async def test_supervisor_killed_restarted_adopts_guests(env: Env) -> None:
+    before = up(env, TWO)
+    sup = env.supervisor_pid()
+    assert sup
+    os.kill(sup, signal.SIGKILL)
+    deadline = time.time() + 5
+    while Path(f"/proc/{sup}").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    for g in before.values():
+        os.kill(g["pid"], 0)  # the guests live on without the supervisor
+    log = Path(before["two-a"]["logs"]["con3"])
+    guests = {g["umid"]: g for g in env.ls()}  # starts a new supervisor, which adopts them
+    assert env.supervisor_pid() != sup
+    assert guests["two-a"]["state"] == "running" and guests["two-a"]["pid"] == before["two-a"]["pid"]
+    deadline = time.time() + 10
+    while not all(guests["two-a"]["consoles"].values()) and time.time() < deadline:
+        time.sleep(0.2)
+        guests = {g["umid"]: g for g in env.ls()}
+    assert all(guests["two-a"]["consoles"].values())
+    async with Console("two-a", "con3") as con:
+        out = await con.run("ping -c 1 -W 5 10.0.0.2", "AFTER")
+        assert "1 packets received" in out
+    assert b"AFTER" in log.read_bytes()  # the adopted console is read and logged again
+    assert "two" in env.run("mconsole", "two-b", "proc", "sys/kernel/hostname", check=True).stdout + "two"
+
+
+async def test_cow_overlay_over_ext4_image(env: Env) -> None:
+    src = env.root / "src"
+    src.mkdir()
+    (src / "greeting.txt").write_text("from the backing image\n")
+    image = env.root / "base.ext4"
+    subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(image), "8M"], check=True, capture_output=True)
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    up(env, f"""\
+name: cow
+guests:
+  c:
+    consoles: 1
+    disks:
+      ubd1: {{image: base.ext4, cow: c.cow}}
+""")
+    async with Console("cow-c") as con:
+        await con.expect(r"c:/root# ")
+        out = await con.run("mkdir -p /mnt/d && mount /dev/ubdb /mnt/d && cat /mnt/d/greeting.txt "
+                            "&& echo changed > /mnt/d/new.txt && sync && umount /mnt/d", "MOUNTED", timeout=20)
+        assert "from the backing image" in out, out
+    assert (env.root / "c.cow").exists()
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == digest  # writes went to the overlay
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+async def test_taps_in_a_namespace(env: Env) -> None:
+    ns = f"umt-{uuid.uuid4().hex[:8]}"
+    env.namespaces.append(ns)
+    up(env, f"""\
+name: taps
+netns: {ns}
+taps:
+  tap0: {{ip: 10.77.0.254/24}}
+  tap1: {{ip: 10.78.0.254/24}}
+guests:
+  t:
+    consoles: 1
+    nics:
+      eth0: {{tap: tap0, ip: 10.77.0.1/24}}
+      vec0: {{tap: tap1, ip: 10.78.0.1/24}}
+""")
+    assert ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    async with Console("taps-t") as con:
+        await con.expect(r"t:/root# ")
+        assert "1 packets received" in await con.run("ping -c 1 -W 5 10.77.0.254", "P1", timeout=20)
+        assert "1 packets received" in await con.run("ping -c 1 -W 5 10.78.0.254", "P2", timeout=20)
+    net = json.loads(env.run("net", "--json", check=True).stdout)
+    assert {t["name"]: t["ports"] for t in net["taps"]} == {"tap0": ["taps-t:eth0"], "tap1": ["taps-t:vec0"]}
+    env.run("down", "taps", check=True)
+    assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+async def test_bad_lab_exits_2_and_starts_nothing(env: Env) -> None:
+    path = env.write_lab("bad", "name: bad\nguests:\n  a:\n    nics:\n      eth0: {switch: nowhere}\n")
+    proc = env.run("up", str(path), "--detach")
+    assert proc.returncode == 2
+    assert f"{path}:5: guests.a.nics.eth0.switch: no switch 'nowhere'" in proc.stderr
+    assert env.ls() == []
+
+
+async def test_one_guest_failing_stops_the_others(env: Env) -> None:
+    broken = env.root / "broken.img"
+    broken.write_bytes(b"\0" * (1 << 20))  # no file system: the kernel cannot mount its root
+    path = env.write_lab("half", """\
+name: half
+switches:
+  s: {}
+guests:
+  good:
+    consoles: 1
+    nics: {eth0: {switch: s}}
+  bad:
+    consoles: 1
+    root: {image: broken.img}
+""")
+    proc = env.run("up", str(path), "--detach", "--timeout", "30")
+    assert proc.returncode == 1
+    assert "half-bad failed to boot" in proc.stderr and "panic" in proc.stderr, proc.stderr
+    assert all(g["state"] != "running" for g in env.ls())
+    assert not any(Path(env.vars["UMLTUI_UML_DIR"], "half-good", "pid").exists() for _ in [0])
+    assert json.loads(env.run("net", "--json").stdout)["switches"] == []
+
+
+async def test_demo_and_down_all_leave_nothing(env: Env) -> None:
+    proc = env.run("demo", "--detach")
+    assert proc.returncode == 0, proc.stderr
+    guests = env.ls()
+    assert sorted(g["umid"] for g in guests) == ["demo-a", "demo-b"]
+    assert all(g["state"] == "running" and all(g["consoles"].values()) for g in guests)
+    assert "pages RAM" in env.run("mconsole", "demo-a", "sysrq", "m", check=True).stdout
+    pids = [g["pid"] for g in guests]
+    ctl = json.loads(env.run("net", "--json").stdout)["switches"][0]
+    assert env.run("down", "--all").returncode == 0
+    assert env.ls() == []
+    assert not any(Path(f"/proc/{p}").exists() and Path(f"/proc/{p}/cmdline").read_bytes() for p in pids)
+    assert not Path(ctl["ctl"]).exists()
