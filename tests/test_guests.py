@@ -261,3 +261,20 @@ async def test_demo_and_down_all_leave_nothing(env: Env) -> None:
     assert env.ls() == []
     assert not any(Path(f"/proc/{p}").exists() and Path(f"/proc/{p}/cmdline").read_bytes() for p in pids)
     assert not Path(ctl["ctl"]).exists()
+
+
+async def test_reboot_comes_back_with_its_consoles(env: Env) -> None:
+    up(env, TWO)
+    out = env.run("mconsole", "two-b", "reboot", check=True).stdout
+    assert "reboot" in out
+    deadline = time.time() + 30
+    seen = set()
+    while time.time() < deadline:
+        g = env.guest("two-b")
+        seen.add(g["state"])
+        if "booting" in seen and g["state"] == "running" and all(g["consoles"].values()):
+            break
+        time.sleep(0.1)
+    assert "booting" in seen and g["state"] == "running", (seen, g)
+    async with Console("two-b") as con:
+        assert "up 0 min" in await con.run("uptime", "UPTIME")

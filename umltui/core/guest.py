@@ -38,6 +38,7 @@ SCROLLBACK_BYTES = 1 << 20
 PANIC_RE = re.compile(rb"Kernel panic - not syncing: ([^\n]*)")
 # The guest's own power-off: Debian's 6.1 UML may fault on its way out after this line,
 # which is still a clean halt.
+RESTART_RE = re.compile(rb"^Linux version ", re.M)  # the kernel's banner: it is booting (again)
 INIT_RE = re.compile(rb"Run \S+ as init process")
 SHUTDOWN_RE = re.compile(rb"reboot: (System halted|Power down)")
 
@@ -352,6 +353,10 @@ class Guest:
             del con.scrollback[: len(con.scrollback) - SCROLLBACK_BYTES]
         for send in list(con.subscribers):
             send("con0", data)
+        if RESTART_RE.search(data) and self.state in (RUNNING, HUNG):
+            self.set_state(BOOTING, "rebooting")  # the same process boots again; ptys change
+            if self.ready_word:
+                self._spawn(self._poll_ready())
         if self.ready_word is None and self.state == BOOTING and INIT_RE.search(data):
             self.set_state(RUNNING)  # a root we did not make: running once the kernel starts its init
         if SHUTDOWN_RE.search(data):
@@ -359,9 +364,16 @@ class Guest:
         if self.state != CRASHED and not self.halting and (m := PANIC_RE.search(data)):
             self.set_state(CRASHED, "kernel panic: " + m.group(1).decode(errors="replace").strip())
 
-    def start_con0_at_end(self) -> None:
-        """For an adopted guest: read con0's history into scrollback, then follow."""
-        self._con0_offset = 0
+    def load_con0_history(self) -> None:
+        """For an adopted guest: con0's recent history becomes scrollback, not news."""
+        try:
+            with open(self.con0_log, "rb") as f:
+                end = f.seek(0, 2)
+                f.seek(max(0, end - SCROLLBACK_BYTES))
+                self.consoles["con0"].scrollback[:] = f.read()
+        except OSError:
+            return
+        self._con0_offset = end
 
     def write(self, console: str, data: bytes) -> None:
         con = self.consoles.get(console)

@@ -216,9 +216,7 @@ class Supervisor:
                 guest.open_notify()
         if adopted:
             guest.ready.set()
-            con0 = guest.con0_log
-            with contextlib.suppress(OSError):
-                guest._con0_offset = max(0, con0.stat().st_size - (1 << 20))
+            guest.load_con0_history()
         guest.watch(guest.pid)
 
     # -- server ------------------------------------------------------------------
