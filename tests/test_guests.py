@@ -14,9 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from helpers import Console
 from conftest import Env, requires_uml
+from helpers import Console
 
 pytestmark = [requires_uml, pytest.mark.uml]
 
@@ -172,13 +171,13 @@ async def test_cow_overlay_over_ext4_image(env: Env) -> None:
     image = env.root / "base.ext4"
     subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(image), "8M"], check=True, capture_output=True)
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
-    up(env, f"""\
+    up(env, """\
 name: cow
 guests:
   c:
     consoles: 1
     disks:
-      ubd1: {{image: base.ext4, cow: c.cow}}
+      ubd1: {image: base.ext4, cow: c.cow}
 """)
     async with Console("cow-c") as con:
         await con.expect(r"c:/root# ")
@@ -244,7 +243,7 @@ guests:
     assert proc.returncode == 1
     assert "half-bad failed to boot" in proc.stderr and "panic" in proc.stderr, proc.stderr
     assert all(g["state"] != "running" for g in env.ls())
-    assert not any(Path(env.vars["UMLTUI_UML_DIR"], "half-good", "pid").exists() for _ in [0])
+    assert not Path(env.vars["UMLTUI_UML_DIR"], "half-good", "pid").exists()
     assert json.loads(env.run("net", "--json").stdout)["switches"] == []
 
 

@@ -296,7 +296,7 @@ class Guest:
                         break
                     if answer.startswith("pts:/dev/"):
                         self._open_console(con, answer[4:])
-            await asyncio.sleep(period if self.state == BOOTING or len(missing) else 1.0)
+            await asyncio.sleep(period)
             period = min(period * 1.2, 1.0)
 
     def _open_console(self, con: Console, pts: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
     lab = Lab(name=name, path=path.resolve())
     if "netns" in top:
         lab.netns = top["netns"].name("namespace")
-    for key, node in top.get("switches", _Node(yaml.ScalarNode("tag:yaml.org,2002:null", ""), "switches", file)).mapping().items():
+    for key, node in (top["switches"].mapping() if "switches" in top else {}).items():
         _key_name(node, key, "switch")
         opts = node.mapping(("hub",))
         lab.switches[key] = SwitchSpec(key, hub=opts["hub"].boolean() if "hub" in opts else False)
@@ -301,8 +302,6 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
             if re.search(r"[\s\0]", word):
                 raise args_node.child(item, "[]").error(f"{word!r}: one word per item, no spaces")
             spec.kernel_args.append(word)
-    if spec.root.kind == "image" and spec.hostfs and spec.startup:
-        pass  # allowed: the image's own init decides what to do with them
     return spec
 
 
@@ -373,13 +372,11 @@ def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
 
 
 def _check_taps(lab: Lab, guests: dict[str, _Node]) -> None:
-    for gname, guest in lab.guests.items():
+    for guest in lab.guests.values():
         for nic in guest.nics:
             if nic.kind == "tap" and nic.target not in lab.taps:
                 lab.taps[nic.target] = TapSpec(nic.target)
     if lab.taps and not lab.netns:
-        import os
-
         if os.geteuid() != 0:
             first = next(iter(lab.taps))
             raise LabError(str(lab.path), guests[next(iter(guests))].line, "netns",

@@ -222,7 +222,7 @@ class Supervisor:
     # -- server ------------------------------------------------------------------
 
     async def serve(self) -> None:
-        rt = locations.ensure_private(locations.runtime_dir())
+        locations.ensure_private(locations.runtime_dir())
         locations.ensure_private(locations.notify_dir())
         sock_path = locations.supervisor_socket()
         with contextlib.suppress(FileNotFoundError):
@@ -249,7 +249,6 @@ class Supervisor:
                 guest.close()
             with contextlib.suppress(FileNotFoundError):
                 sock_path.unlink()
-            del rt
 
     async def _idle_watch(self) -> None:
         while True:
@@ -378,7 +377,8 @@ class Supervisor:
         for gspec in lab.guests.values():
             other = self.guests.get(gspec.umid)
             if other and other.alive and other.lab != lab.name:
-                raise OpError(f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}", "conflict")
+                raise OpError(f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}",
+                              "conflict")
             pid_file = self.uml_dir / gspec.umid / "pid"
             if not other and pid_file.exists():
                 with contextlib.suppress(ValueError, OSError):
@@ -405,8 +405,8 @@ class Supervisor:
                 if sw and sw.alive:
                     continue
                 sw = Switch(lab.name, sspec.name, locations.switch_dir() / f"{lab.name}-{sspec.name}.ctl", sspec.hub)
-                sw.pid = await network.start_switch(sw.ctl, locations.state_dir() / "switches" / f"{sw.lab}-{sw.name}.log",
-                                                    hub=sw.hub)
+                switch_log = locations.state_dir() / "switches" / f"{sw.lab}-{sw.name}.log"
+                sw.pid = await network.start_switch(sw.ctl, switch_log, hub=sw.hub)
                 self.switches[sw.key] = sw
                 made_switches.append(sw)
             for gspec in lab.guests.values():
@@ -442,7 +442,8 @@ class Supervisor:
             raise OpError(f"{g.umid} failed to boot: {g.reason or g.state}; "
                           f"last kernel output: {self._last_words(g)}", "boot")
         # Consoles get their ptys when their gettys open them, just after "ready".
-        while loop.time() < min(deadline, loop.time() + CONSOLE_TIMEOUT):
+        consoles_deadline = min(deadline, loop.time() + CONSOLE_TIMEOUT)
+        while loop.time() < consoles_deadline:
             if all(c.pts for g in guests if g.ready_word for n, c in g.consoles.items() if n != "con0"):
                 break
             await asyncio.sleep(0.05)
