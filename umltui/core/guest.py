@@ -57,11 +57,16 @@ class Console:
     pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
     _log: Any = None
 
-    def feed(self, data: bytes) -> None:
-        if self._log is None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - lives with the console
-        self._log.write(data)
+    def feed(self, data: bytes, *, log: bool = True) -> None:
+        """Keep ``data`` (log file, scrollback) and pass it to the subscribers.
+
+        ``log=False`` for con0, whose log file the kernel writes itself.
+        """
+        if log:
+            if self._log is None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - lives with the console
+            self._log.write(data)
         self.scrollback += data
         if len(self.scrollback) > SCROLLBACK_BYTES:
             del self.scrollback[: len(self.scrollback) - SCROLLBACK_BYTES]
@@ -347,12 +352,7 @@ class Guest:
         if not data:
             return
         self._con0_offset += len(data)
-        # con0's log file is written by the kernel itself; only scrollback and subscribers here.
-        con.scrollback += data
-        if len(con.scrollback) > SCROLLBACK_BYTES:
-            del con.scrollback[: len(con.scrollback) - SCROLLBACK_BYTES]
-        for send in list(con.subscribers):
-            send("con0", data)
+        con.feed(data, log=False)
         if RESTART_RE.search(data) and self.state in (RUNNING, HUNG):
             self.set_state(BOOTING, "rebooting")  # the same process boots again; ptys change
             if self.ready_word:
