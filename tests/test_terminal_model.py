@@ -44,3 +44,79 @@ def test_scroll_region_does_not_feed_history() -> None:
     term = Terminal(10, 4, history=5)
     term.feed(b"\x1b[2;3r\x1b[3;1H" + b"x\n" * 5)
     assert term.screen.history_text() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.integers(1, 9))
+def test_random_bytes_never_raise(data: bytes, split: int) -> None:
+    term = Terminal(12, 5, history=50)
+    for i in range(0, len(data), split):
+        term.feed(data[i : i + split])
+    term.feed(b"\x1b[0m\x18ok")  # CAN ends whatever sequence was open; the stream goes on
+    assert "ok" in "".join(term.screen.rows_text())
+
+
+def test_nasty_sequences_lose_nothing_after_them() -> None:
+    term = Terminal(40, 4)
+    term.feed(b"\x1b[?5H\x1b[999;999;999q\x1b]0;t\x07\x1b[38:2:1:2:3m\x1b(0\x1b(Bafter")
+    assert term.screen.rows_text()[-1].endswith("after") or "after" in "".join(term.screen.rows_text())
+
+
+def test_split_utf8_sequence() -> None:
+    term = Terminal(10, 2)
+    for b in "é中".encode():
+        term.feed(bytes([b]))
+    assert term.screen.rows_text()[0] == "é中"
+    assert term.screen.buffer[0][2].data == ""  # the wide character's second column
+
+
+def test_alternate_screen_leaves_no_debris() -> None:
+    term = Terminal(20, 4, history=100)
+    term.feed(b"$ vi f\r\n")
+    term.feed(b"\x1b[?1049h\x1b[H\x1b[2J~\r\n~\r\n~\r\n\"f\" 0L" + b"\r\n" * 10)
+    assert term.screen.alternate
+    term.feed(b"\x1b[?1049l")
+    assert not term.screen.alternate
+    assert term.screen.rows_text() == ["$ vi f", "", "", ""]
+    assert (term.screen.cursor.x, term.screen.cursor.y) == (0, 1)
+    assert term.screen.history_text() == []  # the full-screen program's scrolling is not history
+    term.feed(b"\x1b[?47hX\x1b[?47l")
+    assert term.screen.rows_text()[1] == ""
+
+
+def test_modes_title_and_bell_are_recorded() -> None:
+    term = Terminal(20, 4)
+    s = term.screen
+    assert not (s.app_cursor_keys or s.bracketed_paste or s.mouse_tracking)
+    term.feed(b"\x1b[?1h\x1b[?2004h\x1b[?1000h\x1b]2;my title\x07\x07\x07\x1b[?25l")
+    assert s.app_cursor_keys and s.bracketed_paste and s.mouse_tracking
+    assert s.title == "my title" and s.bells == 2 and s.cursor.hidden
+    term.feed(b"\x1b[?1l\x1b[?2004l\x1b[?1000l\x1b[?25h\x1b]0;other\x1b\\")
+    assert not (s.app_cursor_keys or s.bracketed_paste or s.mouse_tracking or s.cursor.hidden)
+    assert s.title == "other"
+
+
+def test_sgr_attributes() -> None:
+    term = Terminal(40, 2)
+    term.feed(b"\x1b[1;2;3;4;5;7;9ma\x1b[0m\x1b[38;5;208;48;2;1;2;3mb\x1b[0;8mc\x1b[28md\x1b[93me")
+    row = term.screen.buffer[0]
+    a = row[0]
+    assert (a.bold, a.italics, a.underscore, a.blink, a.reverse, a.strikethrough) == (True,) * 6
+    assert a.fg.endswith("|d")
+    assert (row[1].fg, row[1].bg) == ("ff8700", "010203")
+    assert row[2].fg == "default|h" and row[3].fg == "default"
+    assert row[4].fg == "brightbrown"
+
+
+def test_resize_keeps_cut_rows_in_history() -> None:
+    term = Terminal(10, 5, history=100)
+    term.feed(b"1\r\n2\r\n3\r\n4\r\n5")
+    term.resize(10, 3)
+    assert term.screen.history_text() == ["1", "2"]
+    assert term.screen.rows_text() == ["3", "4", "5"]
+    term = Terminal(10, 5, history=100)
+    term.feed(b"1\r\n2")  # blank rows below the cursor go first
+    term.resize(10, 3)
+    assert term.screen.history_text() == [] and term.screen.rows_text() == ["1", "2", ""]
+    term.resize(12, 6)
+    assert term.screen.rows_text()[:2] == ["1", "2"] and term.screen.columns == 12

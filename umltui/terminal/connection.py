@@ -1,0 +1,160 @@
+"""Where a terminal pane's bytes come from and its keys go: a small interface, two kinds.
+
+- :class:`SupervisorConsole`: one console of a guest, through the supervisor, which owns
+  the pty (two readers of one pty would split its output). Many share one
+  :class:`ConsoleHub`, i.e. one connection to the supervisor.
+- :class:`PtyConnection`: a pty this process opens itself, running a program (tests,
+  a plain shell).
+
+No Textual here: the widget sets ``on_output`` and ``on_closed`` and calls ``write`` and
+``resize``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import os
+import struct
+import termios
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..core.client import Client
+
+
+class Connection(Protocol):
+    """Bytes in (``on_output``), keys and size out."""
+
+    on_output: Callable[[bytes], None]
+    on_closed: Callable[[str], None]
+
+    def write(self, data: bytes) -> None: ...
+
+    def resize(self, cols: int, rows: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _ignore_output(data: bytes) -> None:
+    pass
+
+
+def _ignore_closed(reason: str) -> None:
+    pass
+
+
+class ConsoleHub:
+    """One connection to the supervisor, shared by every console pane of a client.
+
+    It routes ``output`` events to the pane of that guest and console, and everything
+    else to ``on_event`` (guest state changes, errors).
+    """
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.client = Client(self._on_event)
+        self.on_event = on_event or (lambda msg: None)
+        self.consoles: dict[tuple[str, str], SupervisorConsole] = {}
+
+    async def connect(self) -> ConsoleHub:
+        await self.client.connect()
+        return self
+
+    def _on_event(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") == "output":
+            con = self.consoles.get((msg.get("guest", ""), msg.get("console", "")))
+            if con is not None:
+                con.on_output(base64.b64decode(msg["data"]))
+            return
+        self.on_event(msg)
+
+    async def console(self, guest: str, console: str = "con1", *, history: bool = True) -> SupervisorConsole:
+        """Subscribe to one console; its scrollback arrives first, then live output."""
+        con = SupervisorConsole(self, guest, console)
+        self.consoles[(guest, console)] = con
+        try:
+            await self.client.request("subscribe", guest=guest, console=console, history=history, timeout=10)
+        except Exception:
+            self.consoles.pop((guest, console), None)
+            raise
+        return con
+
+    def forget(self, con: SupervisorConsole) -> None:
+        if self.consoles.get((con.guest, con.console)) is con:
+            del self.consoles[(con.guest, con.console)]
+            if not self.client.closed.is_set():
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().create_task(self._unsubscribe(con.guest, con.console))
+
+    async def _unsubscribe(self, guest: str, console: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.request("unsubscribe", guest=guest, console=console, timeout=5)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class SupervisorConsole:
+    """One guest console through the supervisor."""
+
+    def __init__(self, hub: ConsoleHub, guest: str, console: str) -> None:
+        self.hub, self.guest, self.console = hub, guest, console
+        self.on_output: Callable[[bytes], None] = _ignore_output
+        self.on_closed: Callable[[str], None] = _ignore_closed
+
+    def write(self, data: bytes) -> None:
+        self.hub.client.send_input(self.guest, self.console, data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.hub.client.send_resize(self.guest, self.console, cols, rows)
+
+    def close(self) -> None:
+        self.hub.forget(self)
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    # All four fields: rows, cols, xpixel, ypixel.
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class PtyConnection:
+    """A program on a pty of our own (``ptyprocess``), read with ``loop.add_reader``."""
+
+    def __init__(self, argv: list[str], *, cols: int = 80, rows: int = 24, env: dict[str, str] | None = None) -> None:
+        from ptyprocess import PtyProcess
+
+        self.on_output: Callable[[bytes], None] = _ignore_output
+        self.on_closed: Callable[[str], None] = _ignore_closed
+        self.process = PtyProcess.spawn(argv, dimensions=(rows, cols), env=env)
+        self.fd = self.process.fd
+        os.set_blocking(self.fd, False)
+        asyncio.get_running_loop().add_reader(self.fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            self.on_closed("the program ended")
+            return
+        self.on_output(data)
+
+    def write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        with contextlib.suppress(OSError):
+            set_winsize(self.fd, cols, rows)
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, RuntimeError):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        if self.process.isalive():
+            self.process.terminate(force=True)

@@ -1,0 +1,609 @@
+"""A terminal pane: a console's screen and scrollback on Textual's Line API, keys back.
+
+Output flows one way: the connection's bytes go into an inbox; an ingest callback feeds
+them to the model within a time budget (so one flooding console cannot starve the
+others or the keyboard); a refresh at most once a frame repaints only the rows the
+model marked dirty; ``render_line`` builds ``Strip``s from the model and caches them.
+Nothing is parsed in ``render_line``.
+
+Every key goes to the guest as xterm would send it, except the keys in
+``passthrough`` (the app's prefix key), which are left to the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..terminal.connection import Connection
+from ..terminal.keys import bracket_paste, encode_key
+from ..terminal.model import DEFAULT_HISTORY, Terminal, split_fg
+
+INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
+FRAME = 1 / 60
+SILENCE_AFTER = 10.0
+
+_NAMED = {"black": "black", "red": "red", "green": "green", "brown": "yellow", "blue": "blue",
+          "magenta": "magenta", "cyan": "cyan", "white": "white"}
+
+
+def _colour(name: str) -> str | None:
+    if name == "default":
+        return None
+    if name in _NAMED:
+        return _NAMED[name]  # one of the 16: Textual maps it through the app's ANSI theme
+    if name.startswith("bright") and name[6:] in _NAMED:
+        return "bright_" + _NAMED[name[6:]]
+    if len(name) == 6:
+        return "#" + name
+    return None
+
+
+class TerminalView(ScrollView, can_focus=True):
+    """One console on screen: ``connection`` bytes in, keys and size out."""
+
+    DEFAULT_CSS = """
+    TerminalView {
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
+        overflow-x: hidden;
+        overflow-y: scroll;
+        background: $background;
+        color: $foreground;
+    }
+    TerminalView > .terminal--cursor { background: $foreground; color: $background; }
+    TerminalView > .terminal--match { background: $warning 60%; }
+    TerminalView > .terminal--current-match { background: $warning; color: $background; }
+    TerminalView > .terminal--selection { background: $accent 50%; }
+    TerminalView > .terminal--badge { background: $accent; color: $background; text-style: bold; }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "terminal--cursor", "terminal--match", "terminal--current-match", "terminal--selection", "terminal--badge",
+    }
+    BINDINGS: ClassVar[list[Any]] = []  # every key is the guest's; the app uses a prefix
+
+    # -- messages -------------------------------------------------------------------
+
+    @dataclass
+    class Bell(Message):
+        view: TerminalView
+
+        @property
+        def control(self) -> TerminalView:
+            return self.view
+
+    @dataclass
+    class TitleChanged(Message):
+        view: TerminalView
+        title: str
+
+        @property
+        def control(self) -> TerminalView:
+            return self.view
+
+    @dataclass
+    class Activity(Message):
+        """Output arrived (at most one waiting at a time)."""
+
+        view: TerminalView
+
+        @property
+        def control(self) -> TerminalView:
+            return self.view
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TerminalView.Activity) and message.view is self.view
+
+    @dataclass
+    class Silence(Message):
+        """No output for ``silence_after`` seconds after there was some."""
+
+        view: TerminalView
+
+        @property
+        def control(self) -> TerminalView:
+            return self.view
+
+    @dataclass
+    class Closed(Message):
+        view: TerminalView
+        reason: str
+
+        @property
+        def control(self) -> TerminalView:
+            return self.view
+
+    following: var[bool] = var(True)
+    """Showing the live bottom (new output scrolls it); off while reading history."""
+
+    def __init__(self, connection: Connection | None = None, *, history: int = DEFAULT_HISTORY,
+                 passthrough: frozenset[str] = frozenset({"ctrl+b"}), label: str = "",
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.terminal = Terminal(80, 24, history)
+        self.passthrough = passthrough
+        self.label = label
+        self.connection: Connection | None = None
+        self._inbox: list[bytes] = []
+        self._ingest_handle: Any = None
+        self._refresh_timer: Any = None
+        self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
+        self._row_version: dict[int, int] = {}
+        self._version = 0
+        self._style_cache: dict[tuple[Any, ...], Style] = {}
+        self._bells = 0
+        self._title = ""
+        self._scrolled = 0
+        self.new_output_below = False
+        self.last_output = 0.0
+        self._silent = True
+        self.silence_after = SILENCE_AFTER
+        self.search_pattern: re.Pattern[str] | None = None
+        self.current_match: tuple[int, int, int] | None = None  # (line, start, end)
+        self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._selecting = False
+        self.bytes_in = 0
+        self._context: contextvars.Context | None = None
+        if connection is not None:
+            self.attach(connection)
+
+    # -- the connection -------------------------------------------------------------
+
+    def attach(self, connection: Connection) -> None:
+        """Take bytes from ``connection`` and send it keys and sizes."""
+        if self.connection is not None:
+            self.connection.close()
+        self.connection = connection
+        connection.on_output = self.feed
+        connection.on_closed = self._closed
+        if self.is_mounted:
+            self._send_size()
+
+    def detach(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def _closed(self, reason: str) -> None:
+        self.post_message(self.Closed(self, reason))
+
+    def on_unmount(self) -> None:
+        self.detach()
+
+    # -- output in ---------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Queue output; it is parsed soon, in slices, and shown at the next frame."""
+        if not data:
+            return
+        self._inbox.append(data)
+        self.bytes_in += len(data)
+        self.last_output = time.monotonic()
+        if self._ingest_handle is None:
+            loop = self._loop()
+            if loop is not None:  # in the app's context, whoever's task delivered the bytes
+                self._ingest_handle = loop.call_soon(self._ingest, context=self._context)
+            else:  # not in a running app: parse now
+                self._ingest()
+
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        if not self.is_mounted or self._context is None:
+            return None
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    def _ingest(self) -> None:
+        self._ingest_handle = None
+        deadline = time.perf_counter() + INGEST_BUDGET
+        feed = self.terminal.feed
+        inbox = self._inbox
+        while inbox:
+            chunk = inbox.pop(0)
+            if len(chunk) > 16384:  # keep slices small so the budget holds
+                inbox.insert(0, chunk[16384:])
+                chunk = chunk[:16384]
+            feed(chunk)
+            if time.perf_counter() > deadline:
+                break
+        loop = self._loop() if inbox else None
+        if loop is not None:
+            self._ingest_handle = loop.call_soon(self._ingest, context=self._context)
+        self._after_output()
+
+    def _after_output(self) -> None:
+        screen = self.terminal.screen
+        if screen.bells != self._bells:
+            self._bells = screen.bells
+            self.post_message(self.Bell(self))
+        if screen.title != self._title:
+            self._title = screen.title
+            self.post_message(self.TitleChanged(self, screen.title))
+        self._silent = False
+        self.post_message(self.Activity(self))
+        if self._refresh_timer is None and self.is_mounted:
+            self._refresh_timer = self.set_timer(FRAME, self._flush)
+        elif not self.is_mounted:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Once a frame: new rows into view, dirty rows repainted."""
+        self._refresh_timer = None
+        screen = self.terminal.screen
+        history = len(screen.history)
+        total = history + screen.lines
+        scrolled = screen.scrolled - self._scrolled
+        self._scrolled = screen.scrolled
+        self._version += 1
+        if scrolled:
+            self._row_version.clear()  # every screen row moved
+            self._cache.clear()
+        else:
+            for y in screen.dirty:
+                self._row_version[y] = self._version
+        screen.dirty.clear()
+        self.virtual_size = Size(self.size.width, total)
+        if self.following:
+            self.scroll_to(y=max(0, total - self.size.height), animate=False, immediate=True)
+            self.new_output_below = False
+        else:
+            dropped = scrolled - max(0, history - self._history_len)
+            if dropped > 0:  # the ring dropped old lines: keep the reader's place
+                self.scroll_to(y=max(0, self.scroll_offset.y - dropped), animate=False, immediate=True)
+            if scrolled:
+                self.new_output_below = True
+        self._history_len = history
+        self.refresh()
+
+    _history_len = 0
+
+    def check_silence(self) -> None:
+        if not self._silent and self.last_output and time.monotonic() - self.last_output > self.silence_after:
+            self._silent = True
+            self.post_message(self.Silence(self))
+
+    def on_mount(self) -> None:
+        self._context = contextvars.copy_context()
+        self.set_interval(1.0, self.check_silence)
+        self.virtual_size = Size(self.size.width, len(self.terminal.screen.history) + self.terminal.screen.lines)
+
+    # -- size --------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._send_size()
+
+    def _send_size(self) -> None:
+        region = self.scrollable_content_region
+        cols, rows = max(2, region.width), max(1, region.height)
+        screen = self.terminal.screen
+        if (cols, rows) != (screen.columns, screen.lines):
+            self.terminal.resize(cols, rows)
+            self._cache.clear()
+            self._row_version.clear()
+            self._scrolled = screen.scrolled
+            self._history_len = len(screen.history)
+            self.virtual_size = Size(region.width, len(screen.history) + screen.lines)
+            if self.following:
+                self.scroll_end(animate=False, immediate=True)
+            self.refresh()
+        if self.connection is not None:
+            self.connection.resize(cols, rows)
+
+    # -- keys in -----------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Send bytes to the guest as typed, and go back to the live bottom."""
+        if self.connection is not None and data:
+            self.connection.write(data)
+        if not self.following:
+            self.follow()
+
+    async def on_key(self, event: events.Key) -> None:
+        if event.key in self.passthrough:
+            return  # the app's
+        data = encode_key(event.key, event.character, app_cursor=self.terminal.screen.app_cursor_keys)
+        event.stop()
+        event.prevent_default()
+        if data is not None:
+            self.send(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        self.send(bracket_paste(event.text, self.terminal.screen.bracketed_paste))
+
+    # -- scrollback ----------------------------------------------------------------------
+
+    def follow(self) -> None:
+        """Back to the live bottom."""
+        self.following = True
+        self.new_output_below = False
+        self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def _scrolled_by_user(self) -> None:
+        at_end = self.scroll_offset.y >= self.max_scroll_y
+        self.following = at_end
+        if at_end:
+            self.new_output_below = False
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.call_after_refresh(self._scrolled_by_user)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.call_after_refresh(self._scrolled_by_user)
+
+    def page(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_offset.y + direction * max(1, self.size.height - 1), animate=False,
+                       immediate=True)
+        self._scrolled_by_user()
+
+    def line(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_offset.y + direction, animate=False, immediate=True)
+        self._scrolled_by_user()
+
+    def top(self) -> None:
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._scrolled_by_user()
+
+    # -- text, search, selection --------------------------------------------------------------
+
+    @property
+    def line_count(self) -> int:
+        return len(self.terminal.screen.history) + self.terminal.screen.lines
+
+    def _row(self, index: int) -> Any:
+        screen = self.terminal.screen
+        history = screen.history
+        if index < len(history):
+            return history[index]
+        return screen.buffer[index - len(history)]
+
+    def line_text(self, index: int) -> str:
+        """Line ``index`` of history-then-screen as text, one character a column."""
+        row = self._row(index)
+        return "".join((row[x].data or " ")[:1] if x in row else " " for x in range(self.terminal.screen.columns))
+
+    def screen_text(self) -> list[str]:
+        """The visible screen (live part) as text rows, trailing blanks removed."""
+        return self.terminal.screen.rows_text()
+
+    def search(self, text: str, *, backwards: bool = True, regex: bool = False) -> bool:
+        """Find ``text`` from the current match (or the bottom), highlight every match; False if none."""
+        if not text:
+            self.clear_search()
+            return False
+        try:
+            self.search_pattern = re.compile(text if regex else re.escape(text), re.IGNORECASE)
+        except re.error:
+            self.search_pattern = re.compile(re.escape(text), re.IGNORECASE)
+        self._cache.clear()
+        found = self._find_next(backwards=backwards, restart=True)
+        self.refresh()
+        return found
+
+    def search_next(self, *, backwards: bool = True) -> bool:
+        found = self._find_next(backwards=backwards, restart=False)
+        self.refresh()
+        return found
+
+    def _find_next(self, *, backwards: bool, restart: bool) -> bool:
+        pattern = self.search_pattern
+        if pattern is None:
+            return False
+        count = self.line_count
+        if self.current_match is None or restart:
+            start_line = count - 1 if backwards else 0
+            start_col = None
+        else:
+            start_line, s, e = self.current_match
+            start_col = s
+        lines = range(start_line, -1, -1) if backwards else range(start_line, count)
+        for index in lines:
+            text = self.line_text(index)
+            matches = [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
+            if index == start_line and start_col is not None:
+                matches = [m for m in matches if (m[0] < start_col if backwards else m[0] > start_col)]
+            if matches:
+                s, e = matches[-1] if backwards else matches[0]
+                self.current_match = (index, s, e)
+                self._show_line(index)
+                return True
+        return False
+
+    def _show_line(self, index: int) -> None:
+        top = self.scroll_offset.y
+        if not top <= index < top + self.size.height:
+            self.scroll_to(y=max(0, index - self.size.height // 2), animate=False, immediate=True)
+        self._scrolled_by_user()
+
+    def clear_search(self) -> None:
+        self.search_pattern = None
+        self.current_match = None
+        self._cache.clear()
+        self.refresh()
+
+    def _cell_at(self, event: events.MouseEvent) -> tuple[int, int]:
+        return (self.scroll_offset.y + event.y, max(0, event.x))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        if event.button != 1:
+            return
+        self.focus()
+        cell = self._cell_at(event)
+        self._selection = (cell, cell)
+        self._selecting = True
+        self.capture_mouse()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._selecting and self._selection:
+            self._selection = (self._selection[0], self._cell_at(event))
+            self._cache.clear()
+            self.refresh()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if not self._selecting:
+            return
+        self._selecting = False
+        self.release_mouse()
+        text = self.selected_text()
+        if text:
+            self.app.copy_to_clipboard(text)
+            self.notify(f"copied {len(text)} characters", timeout=2)
+        else:
+            self._selection = None
+        self._cache.clear()
+        self.refresh()
+
+    def _selection_span(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        if self._selection is None:
+            return None
+        a, b = sorted(self._selection)
+        return a, b
+
+    def selected_text(self) -> str:
+        span = self._selection_span()
+        if span is None or span[0] == span[1]:
+            return ""
+        (l0, c0), (l1, c1) = span
+        out = []
+        for index in range(l0, min(l1, self.line_count - 1) + 1):
+            text = self.line_text(index)
+            start = c0 if index == l0 else 0
+            end = c1 + 1 if index == l1 else len(text)
+            out.append(text[start:end].rstrip())
+        return "\n".join(out)
+
+    def select_lines(self, first: int, last: int) -> None:
+        """Select whole lines (for keyboard copy and for tests)."""
+        self._selection = ((first, 0), (last, self.terminal.screen.columns - 1))
+        self._cache.clear()
+        self.refresh()
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def _style(self, ch: Any) -> Style:
+        key = ch[1:]
+        style = self._style_cache.get(key)
+        if style is None:
+            fg, dim, hidden = split_fg(ch.fg)
+            colour, bgcolour = _colour(fg), _colour(ch.bg)
+            if ch.bold and colour in _NAMED.values():
+                colour = "bright_" + colour  # as xterm shows bold with the 8 colours
+            style = Style(color=colour, bgcolor=bgcolour, bold=ch.bold, dim=dim, italic=ch.italics,
+                          underline=ch.underscore, strike=ch.strikethrough, reverse=ch.reverse, blink=ch.blink)
+            if hidden:
+                style += Style(color=bgcolour or None, conceal=True)
+            if len(self._style_cache) > 4096:
+                self._style_cache.clear()
+            self._style_cache[key] = style
+        return style
+
+    def _row_strip(self, row: Any, columns: int) -> Strip:
+        segments: list[Segment] = []
+        text: list[str] = []
+        current: Any = None
+        style_of = self._style
+        for x in range(columns):
+            ch = row[x]
+            key = ch[1:]
+            if key != current:
+                if text:
+                    segments.append(Segment("".join(text), style_of(prev)))
+                    text = []
+                current = key
+                prev = ch
+            text.append(ch.data)
+        if text:
+            segments.append(Segment("".join(text), style_of(prev)))
+        return Strip(segments).adjust_cell_length(columns)
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        screen = self.terminal.screen
+        history = len(screen.history)
+        width = self.scrollable_content_region.width
+        if index >= history + screen.lines:
+            return Strip.blank(width, self.rich_style)
+        on_screen = index >= history
+        row_y = index - history
+        show_cursor = (on_screen and row_y == screen.cursor.y and self.has_focus and not screen.cursor.hidden)
+        key = (index, self._row_version.get(row_y, 0) if on_screen else -1, show_cursor and screen.cursor.x,
+               self.terminal.screen.columns)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._row_strip(self._row(index), screen.columns)
+            strip = self._overlay(strip, index, screen.cursor.x if show_cursor else None)
+            self._cache[key] = strip
+            if len(self._cache) > 2000:
+                self._cache.popitem(last=False)
+        strip = strip.apply_style(self.rich_style).adjust_cell_length(width, self.rich_style)
+        if y == self.size.height - 1 and not self.following and self.new_output_below:
+            badge = " ▼ new output (prefix [ then q to follow) "
+            badge_style = self.get_component_rich_style("terminal--badge")
+            cut = max(0, width - len(badge))
+            strip = Strip.join([strip.crop(0, cut), Strip([Segment(badge[: width - cut], badge_style)])])
+        return strip
+
+    def _overlay(self, strip: Strip, index: int, cursor_x: int | None) -> Strip:
+        """Search matches, the selection and the cursor, over one row."""
+        marks: list[tuple[int, int, Style]] = []
+        if self.search_pattern is not None:
+            text = self.line_text(index)
+            match_style = self.get_component_rich_style("terminal--match")
+            current_style = self.get_component_rich_style("terminal--current-match")
+            for m in self.search_pattern.finditer(text):
+                if m.end() > m.start():
+                    current = self.current_match == (index, m.start(), m.end())
+                    marks.append((m.start(), m.end(), current_style if current else match_style))
+        span = self._selection_span()
+        if span is not None and span[0] != span[1] and span[0][0] <= index <= span[1][0]:
+            (l0, c0), (l1, c1) = span
+            start = c0 if index == l0 else 0
+            end = c1 + 1 if index == l1 else self.terminal.screen.columns
+            marks.append((start, end, self.get_component_rich_style("terminal--selection")))
+        if cursor_x is not None:
+            cursor_x = min(cursor_x, self.terminal.screen.columns - 1)
+            marks.append((cursor_x, cursor_x + 1, self.get_component_rich_style("terminal--cursor")))
+        if not marks:
+            return strip
+        cuts = sorted({c for s, e, _ in marks for c in (s, e)} | {strip.cell_length})
+        pieces = strip.divide(cuts)
+        out: list[Strip] = []
+        pos = 0
+        for piece in pieces:
+            end = pos + piece.cell_length
+            over = [st for s, e, st in marks if s <= pos and end <= e and end > pos]
+            if over:
+                style = Style.combine(over)
+                piece = Strip([Segment(seg.text, (seg.style or Style()) + style) for seg in piece])
+            out.append(piece)
+            pos = end
+        return Strip.join(out)
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+
+__all__ = ["TerminalView", "Binding"]
