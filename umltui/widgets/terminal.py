@@ -158,7 +158,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._selecting = False
         self.bytes_in = 0
-        self._context: contextvars.Context | None = None
+        self._app_context: contextvars.Context | None = None
         if connection is not None:
             self.attach(connection)
 
@@ -195,14 +195,14 @@ class TerminalView(ScrollView, can_focus=True):
         self.bytes_in += len(data)
         self.last_output = time.monotonic()
         if self._ingest_handle is None:
-            loop = self._loop()
+            loop = self._running_loop()
             if loop is not None:  # in the app's context, whoever's task delivered the bytes
-                self._ingest_handle = loop.call_soon(self._ingest, context=self._context)
+                self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
             else:  # not in a running app: parse now
                 self._ingest()
 
-    def _loop(self) -> asyncio.AbstractEventLoop | None:
-        if not self.is_mounted or self._context is None:
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        if not self.is_mounted or self._app_context is None:
             return None
         try:
             return asyncio.get_running_loop()
@@ -211,7 +211,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _ingest(self) -> None:
         self._ingest_handle = None
-        deadline = time.perf_counter() + INGEST_BUDGET
+        deadline = time.perf_counter() + (INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3)
         feed = self.terminal.feed
         inbox = self._inbox
         while inbox:
@@ -222,9 +222,9 @@ class TerminalView(ScrollView, can_focus=True):
             feed(chunk)
             if time.perf_counter() > deadline:
                 break
-        loop = self._loop() if inbox else None
+        loop = self._running_loop() if inbox else None
         if loop is not None:
-            self._ingest_handle = loop.call_soon(self._ingest, context=self._context)
+            self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
         self._after_output()
 
     def _after_output(self) -> None:
@@ -237,14 +237,33 @@ class TerminalView(ScrollView, can_focus=True):
             self.post_message(self.TitleChanged(self, screen.title))
         self._silent = False
         self.post_message(self.Activity(self))
-        if self._refresh_timer is None and self.is_mounted:
-            self._refresh_timer = self.set_timer(FRAME, self._flush)
-        elif not self.is_mounted:
+        if not self.is_mounted:
+            self._flush()
+            return
+        if self._refresh_timer is None:
+            # Leading edge: a lone echo is shown at once; a stream is shown once a frame
+            # (a pane without focus, at a quarter of that, so it cannot crowd out the keys).
+            frame = FRAME if self.has_focus else FRAME * 4
+            now = time.monotonic()
+            wait = self._last_flush + frame - now
+            small = self.bytes_in - self._bytes_at_flush < 512  # an echo, a prompt
+            if wait <= 0 or (small and self.has_focus and now - self._last_flush > FRAME / 4):
+                self._flush()
+                wait = frame
+            self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
+
+    def _flush_if_dirty(self) -> None:
+        self._refresh_timer = None
+        if self.terminal.screen.dirty or self.terminal.screen.scrolled != self._scrolled:
             self._flush()
 
+    _last_flush = 0.0
+    _bytes_at_flush = 0
+
     def _flush(self) -> None:
-        """Once a frame: new rows into view, dirty rows repainted."""
-        self._refresh_timer = None
+        """At most once a frame: new rows into view, dirty rows repainted."""
+        self._last_flush = time.monotonic()
+        self._bytes_at_flush = self.bytes_in
         screen = self.terminal.screen
         history = len(screen.history)
         total = history + screen.lines
@@ -279,7 +298,7 @@ class TerminalView(ScrollView, can_focus=True):
             self.post_message(self.Silence(self))
 
     def on_mount(self) -> None:
-        self._context = contextvars.copy_context()
+        self._app_context = contextvars.copy_context()
         self.set_interval(1.0, self.check_silence)
         self.virtual_size = Size(self.size.width, len(self.terminal.screen.history) + self.terminal.screen.lines)
 
@@ -304,6 +323,15 @@ class TerminalView(ScrollView, can_focus=True):
             self.refresh()
         if self.connection is not None:
             self.connection.resize(cols, rows)
+
+    def tell_size(self) -> None:
+        """Type ``stty rows R cols C`` into the guest's shell.
+
+        Debian's 6.1 UML keeps a ``con=pts`` console at 24x80 whatever size its host pty is
+        given, so full-screen programs need the shell to be told.
+        """
+        screen = self.terminal.screen
+        self.send(f"stty rows {screen.lines} cols {screen.columns}\r".encode())
 
     # -- keys in -----------------------------------------------------------------------
 
@@ -540,7 +568,7 @@ class TerminalView(ScrollView, can_focus=True):
         history = len(screen.history)
         width = self.scrollable_content_region.width
         if index >= history + screen.lines:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style())
         on_screen = index >= history
         row_y = index - history
         show_cursor = (on_screen and row_y == screen.cursor.y and self.has_focus and not screen.cursor.hidden)
@@ -553,13 +581,27 @@ class TerminalView(ScrollView, can_focus=True):
             self._cache[key] = strip
             if len(self._cache) > 2000:
                 self._cache.popitem(last=False)
-        strip = strip.apply_style(self.rich_style).adjust_cell_length(width, self.rich_style)
+        base = self._base_style()
+        strip = strip.apply_style(base).adjust_cell_length(width, base)
         if y == self.size.height - 1 and not self.following and self.new_output_below:
             badge = " ▼ new output (prefix [ then q to follow) "
             badge_style = self.get_component_rich_style("terminal--badge")
             cut = max(0, width - len(badge))
             strip = Strip.join([strip.crop(0, cut), Strip([Segment(badge[: width - cut], badge_style)])])
         return strip
+
+    _base: Style | None = None
+
+    def _base_style(self) -> Style:
+        # ``rich_style`` walks the DOM each time; it changes only with the styles.
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        self._base = None
+        self._cache.clear()
+        super().notify_style_update()
 
     def _overlay(self, strip: Strip, index: int, cursor_x: int | None) -> Strip:
         """Search matches, the selection and the cursor, over one row."""

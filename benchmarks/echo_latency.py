@@ -1,0 +1,153 @@
+"""Echo latency under load: a key sent to a guest's console, until its echo is on our screen.
+
+A real demo guest with two consoles shown in widgets of one headless app (``run_test``):
+con2 floods at full speed (``yes`` and ``dmesg`` loops) while keys go to con1's shell. For
+each key, the time from sending it to the moment the widget renders the echoed character
+in its cursor row. Runs in a private umltui world and takes everything down again.
+
+    python benchmarks/echo_latency.py [--keys 200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.strip import Strip
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from umltui.widgets.terminal import TerminalView  # noqa: E402
+
+FLOOD = os.environb.get(b"FLOOD", b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r")
+
+
+class Probe(TerminalView):
+    """Notes when its cursor row first shows the character it waits for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expect: tuple[int, int, str] | None = None  # (screen row, column, character)
+        self.sent_at = 0.0
+        self.seen = asyncio.Event()
+        self.latency = 0.0
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        if self.expect is not None:
+            row, col, char = self.expect
+            if self.scroll_offset.y + y - len(self.terminal.screen.history) == row:
+                text = "".join(seg.text for seg in strip)
+                if text[col : col + 1] == char:
+                    self.latency = time.perf_counter() - self.sent_at
+                    self.expect = None
+                    self.seen.set()
+        return strip
+
+
+class Bench(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.probe = Probe()
+        self.flood = TerminalView()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield self.probe
+            yield self.flood
+
+
+async def wait_text(view: TerminalView, needle: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in "\n".join(view.screen_text()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{needle!r} not seen")
+        await asyncio.sleep(0.05)
+
+
+async def measure(keys: int) -> dict[str, Any]:
+    from umltui.cli import demo_lab_path
+    from umltui.core.client import call
+    from umltui.terminal.connection import ConsoleHub
+
+    await call("up", lab=str(demo_lab_path()), timeout=120)
+    app = Bench()
+    latencies: list[float] = []
+    async with app.run_test(size=(200, 40)) as pilot:
+        hub = await ConsoleHub().connect()
+        try:
+            app.probe.attach(await hub.console("demo-a", "con1", history=False))
+            app.flood.attach(await hub.console("demo-a", "con2", history=False))
+            app.probe.send(b"\r")
+            app.flood.send(b"\r")
+            await wait_text(app.probe, "a:/root#")
+            app.probe.focus()
+            await pilot.pause(0.2)
+            app.flood.send(FLOOD)
+            await asyncio.sleep(2.0)  # let the flood get going
+            flood_before = app.flood.bytes_in
+            t_flood = time.perf_counter()
+            for i in range(keys):
+                screen = app.probe.terminal.screen
+                char = "abcdefghij"[i % 10]
+                app.probe.expect = (screen.cursor.y, screen.cursor.x, char)
+                app.probe.seen.clear()
+                app.probe.sent_at = time.perf_counter()
+                app.probe.send(char.encode())
+                await asyncio.wait_for(app.probe.seen.wait(), 10)
+                latencies.append(app.probe.latency)
+                if screen.cursor.x > 60:  # erase what we typed; not timed
+                    app.probe.send(b"\x15")  # ctrl+u
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.01)
+            flood_rate = (app.flood.bytes_in - flood_before) / (time.perf_counter() - t_flood) / 1e6
+            app.flood.send(b"\x03")
+        finally:
+            await hub.close()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    return {"keys": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(p99 * 1000, 2), "max_ms": round(latencies[-1] * 1000, 2),
+            "flood_mb_s": round(flood_rate, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
+    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
+        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
+    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
+    from umltui.core.client import call
+
+    try:
+        figures = asyncio.run(measure(args.keys))
+    finally:
+        try:
+            asyncio.run(call("shutdown", halt=True, timeout=60))
+        except Exception:  # noqa: BLE001 - best effort; the supervisor may be gone already
+            pass
+        shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"echo latency on demo-a con1 while con2 floods ({figures['flood_mb_s']} MB/s shown), "
+              f"{figures['keys']} keys:")
+        print(f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (goal: p99 < 30 ms)")
+
+
+if __name__ == "__main__":
+    main()
