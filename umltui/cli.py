@@ -61,18 +61,39 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
     booted = set(result["booted"])
     print(f"lab {result['lab']['name']}: " + ", ".join(
         f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"]))
-    _print_guests(result["guests"])
-    if not detach:
-        print("\n(The TUI is not here yet: attach a console with  umltui console GUEST [conN])")
+    if detach:
+        _print_guests(result["guests"])
+    return 0
+
+
+def run_app(focus_guest: str | None = None) -> int:
+    """Open the TUI on every guest the supervisor knows; guests outlive it."""
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print("umltui: the app needs a terminal; use --detach (or ls, console, mconsole) from scripts",
+              file=sys.stderr)
+        return 2
+    from .app import make_app
+
+    result = make_app(focus_guest=focus_guest).run()
+    if result in (None, "detach"):
+        print("detached: the guests keep running. Back with  umltui attach ; stop with  umltui down --all")
+    elif result == "halted":
+        print("every guest was halted")
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    return asyncio.run(_up(args.lab, args.detach, args.timeout))
+    code = asyncio.run(_up(args.lab, args.detach, args.timeout))
+    return code if code or args.detach else run_app()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(_up(str(demo_lab_path()), args.detach, args.timeout))
+    code = asyncio.run(_up(str(demo_lab_path()), args.detach, args.timeout))
+    return code if code or args.detach else run_app("demo-a")
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    return run_app(args.guest)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -235,6 +256,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--detach", "-d", action="store_true")
     s.add_argument("--timeout", type=float, default=60.0)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("attach", help="open the app on every running guest (like screen -r)")
+    s.add_argument("guest", nargs="?", help="the guest to show first")
+    s.set_defaults(func=cmd_attach)
 
     s = sub.add_parser("down", help="halt guests and remove their lab's switches, taps and namespace")
     s.add_argument("targets", nargs="*", metavar="LAB|GUEST")

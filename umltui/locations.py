@@ -92,3 +92,23 @@ def ensure_private(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
+
+
+def config_file() -> Path:
+    """The user's config (YAML); ``UMLTUI_CONFIG`` names another one (tests use it)."""
+    if override := os.environ.get("UMLTUI_CONFIG"):
+        return Path(override)
+    return config_dir() / "config.yaml"
+
+
+def user_themes_dir() -> Path:
+    return config_dir() / "themes"
+
+
+def bundled_themes_dir() -> Path:
+    """``themes/`` of the source tree, or its copy inside the installed package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "themes", here.parent / "themes"):
+        if candidate.is_dir():
+            return candidate
+    return here / "themes"

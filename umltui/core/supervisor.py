@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import time
@@ -669,6 +670,42 @@ class Supervisor:
         namespaces = [{"name": r.netns, "lab": r.name, "owned": r.netns_owned} for r in self.labs.values() if r.netns]
         nics = [{"guest": g.umid, "state": g.state, **n} for g in self.guests.values() for n in g.info.get("nics", [])]
         return {"switches": switches, "taps": taps, "namespaces": namespaces, "nics": nics}
+
+    async def op_switch_add(self, client: Client, lab: str, name: str, hub: bool = False) -> dict[str, Any]:
+        """A new switch (or hub) in a lab, made live: guests' NICs can be plugged into it."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,30}", name or ""):
+            raise OpError(f"bad switch name {name!r}: lower-case letters, digits, - and _", "usage")
+        if not any(g.lab == lab for g in self.guests.values()) and lab not in self.labs:
+            raise OpError(f"no lab {lab!r} is up", "usage")
+        key = f"{lab}/{name}"
+        if key in self.switches and self.switches[key].alive:
+            raise OpError(f"switch {key} exists already", "conflict")
+        sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub)
+        sw.pid = await network.start_switch(sw.ctl, locations.state_dir() / "switches" / f"{lab}-{name}.log", hub=hub)
+        self.switches[key] = sw
+        self.save()
+        self._net_changed()
+        return sw.to_json()
+
+    async def op_switch_del(self, client: Client, lab: str, name: str) -> bool:
+        key = f"{lab}/{name}"
+        sw = self.switches.get(key)
+        if sw is None:
+            raise OpError(f"no switch {key}", "usage")
+        users = [f"{g.umid}:{n['name']}" for g in self.guests.values() if g.lab == lab and g.alive
+                 for n in g.info.get("nics", []) if n.get("kind") == "switch" and n.get("target") == name]
+        if users:
+            raise OpError(f"switch {key} still has NICs on it: {', '.join(users)} (unplug them first)", "conflict")
+        await network.kill_switch(sw.pid, sw.ctl)
+        del self.switches[key]
+        self.save()
+        self._net_changed()
+        return True
+
+    def _net_changed(self) -> None:
+        for client in list(self.clients):
+            if client.watching:
+                client.send({"event": "net"})
 
     async def op_subscribe(self, client: Client, guest: str, console: str = "con1",
                            history: bool = True) -> dict[str, Any]:

@@ -101,8 +101,20 @@ class SupervisorConsole:
 
     def __init__(self, hub: ConsoleHub, guest: str, console: str) -> None:
         self.hub, self.guest, self.console = hub, guest, console
-        self.on_output: Callable[[bytes], None] = _ignore_output
+        self._early: list[bytes] = []  # the scrollback arrives before anyone listens: kept for them
+        self._on_output: Callable[[bytes], None] = self._early.append
         self.on_closed: Callable[[str], None] = _ignore_closed
+
+    @property
+    def on_output(self) -> Callable[[bytes], None]:
+        return self._on_output
+
+    @on_output.setter
+    def on_output(self, callback: Callable[[bytes], None]) -> None:
+        self._on_output = callback
+        early, self._early = self._early, []
+        for data in early:
+            callback(data)
 
     def write(self, data: bytes) -> None:
         self.hub.client.send_input(self.guest, self.console, data)

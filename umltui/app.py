@@ -1,0 +1,347 @@
+"""The umltui app: one screen for every guest, console, mconsole command and segment.
+
+A client of the supervisor (which owns guests and consoles), so quitting or crashing
+leaves the guests running. Keys go to the focused console; app commands take a prefix
+(ctrl+b, as in tmux), caught by a priority binding and finished by :class:`PrefixScreen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from .config import Config, load_config
+from .core.client import SupervisorError
+from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixScreen, QuitScreen, SearchScreen
+from .screens.network import NetworkScreen
+from .screens.scrollback import ScrollbackScreen
+from .terminal.connection import ConsoleHub
+from .themes import DEFAULT_THEME, load_themes
+from .widgets.consoles import ConsoleArea, ConsolePane
+from .widgets.guests import GuestTree
+from .widgets.mconsole_panel import Confirm, MconsolePanel
+from .widgets.terminal import TerminalView
+
+
+class UmlApp(App[str | None]):
+    TITLE = "umltui"
+    CSS = """
+    Screen { layout: vertical; }
+    #main { height: 1fr; }
+    .title { text-style: bold; color: $primary; }
+    """
+    COMMAND_PALETTE_BINDING = "f20"  # ctrl+p belongs to the guest; the palette is prefix :
+
+    def __init__(self, config: Config | None = None, *, focus_guest: str | None = None) -> None:
+        self.config = config or load_config()
+        super().__init__()
+        for key in ("ctrl+q", "ctrl+c", "f20"):  # every key but the prefix goes to the guest
+            self._bindings.key_to_bindings.pop(key, None)
+        self._bindings.bind(self.config.prefix, "prefix", "prefix", priority=True, show=True,
+                            key_display=self.config.prefix)
+        self.hub = ConsoleHub(self._on_supervisor_event)
+        self.guests: dict[str, dict[str, Any]] = {}
+        self.switches: list[dict[str, Any]] = []
+        self.focus_guest = focus_guest
+        self._tree_timer: Any = None
+        self.area = ConsoleArea(self.hub, scrollback=self.config.scrollback, layout=self.config.layout,
+                                passthrough=frozenset({self.config.prefix}), id="area")
+        self.panel = MconsolePanel(id="mconsole")
+        self.guest_tree = GuestTree(id="guests")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield self.guest_tree
+            yield self.area
+            yield self.panel
+        yield Footer()
+
+    # -- start ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        loaded = load_themes()
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        self._ansi = loaded.ansi
+        for problem in loaded.problems + self.config.problems:
+            self.notify(problem, severity="warning", timeout=10)
+        wanted = self.config.theme
+        if wanted not in self.available_themes:
+            self.notify(f"no theme {wanted!r}; using {DEFAULT_THEME}", severity="warning")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        self.panel.display = self.config.mconsole_panel
+        self.connect()
+
+    def watch_theme(self, theme: str) -> None:
+        ansi = getattr(self, "_ansi", {}).get(theme)
+        if ansi is not None:
+            if self.current_theme.dark:
+                self.ansi_theme_dark = ansi
+            else:
+                self.ansi_theme_light = ansi
+
+    @work(exclusive=True, group="supervisor", exit_on_error=False, description="connect to the supervisor")
+    async def connect(self) -> None:
+        try:
+            await self.hub.connect()
+            guests = await self.hub.client.request("watch", timeout=10)
+            net = await self.hub.client.request("net", timeout=10)
+        except SupervisorError as exc:
+            self.notify(f"cannot reach the supervisor: {exc}", severity="error", timeout=30)
+            return
+        self.switches = net["switches"]
+        self.guests = {g["umid"]: g for g in guests}
+        self._do_refresh_tree()
+        if not self.guests:
+            return
+        alive = [u for u, g in self.guests.items() if g["state"] not in ("halted",)]
+        first = self.focus_guest if self.focus_guest in self.guests else (alive or list(self.guests))[0]
+        if self.config.layout == "grid":
+            await self.area.set_grid([(u, "con1") for u in alive])
+        await self.show(first, "con1")
+        self.watch_connection()
+
+    @work(group="supervisor-watch", exit_on_error=False)
+    async def watch_connection(self) -> None:
+        await self.hub.client.closed.wait()
+        self.notify("the supervisor went away; guests keep running. Restart with umltui attach.",
+                    severity="error", timeout=60)
+
+    def _on_supervisor_event(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("event")
+        if kind == "guest":
+            g = msg["guest"]
+            old = self.guests.get(g["umid"])
+            self.guests[g["umid"]] = g
+            if old and old["state"] != g["state"] and g["state"] in ("crashed", "hung"):
+                self.notify(f"{g['umid']} {g['state']}: {g.get('reason', '')}", severity="error", timeout=15)
+            self._refresh_tree()
+        elif kind == "net":
+            self.refresh_net()
+        elif kind == "error":
+            self.notify(str(msg.get("error")), severity="error")
+
+    @work(exclusive=True, group="net", exit_on_error=False)
+    async def refresh_net(self) -> None:
+        try:
+            self.switches = (await self.hub.client.request("net", timeout=10))["switches"]
+        except SupervisorError:
+            return
+        self._update_panel()
+
+    def _refresh_tree(self) -> None:
+        if self._tree_timer is None:
+            self._tree_timer = self.set_timer(0.1, self._do_refresh_tree)
+
+    def _do_refresh_tree(self) -> None:
+        self._tree_timer = None
+        self.area.guest_consoles = {u: list(g.get("consoles", {})) or ["con1"] for u, g in self.guests.items()}
+        self.guest_tree.update_guests(self.guests, self.area.guest)
+        self._update_panel()
+
+    def _update_panel(self) -> None:
+        self.panel.set_guest(self.guests.get(self.area.guest or ""), self.switches)
+
+    async def show(self, umid: str, console: str | None = None) -> None:
+        self.guest_tree.flags = {k: v for k, v in self.guest_tree.flags.items() if k != (umid, console or self.area.console)}
+        await self.area.show(umid, console)
+        self.sub_title = f"{umid} {self.area.console}"
+        self._refresh_tree()
+
+    # -- console flags ----------------------------------------------------------------------------
+
+    def _flag(self, pane: TerminalView, mark: str) -> None:
+        if not isinstance(pane, ConsolePane) or (pane.display and pane.has_focus):
+            return
+        key = (pane.umid, pane.console)
+        if self.guest_tree.flags.get(key) == "🔔" and mark != "🔔":
+            return
+        if self.guest_tree.flags.get(key) != mark:
+            self.guest_tree.flags[key] = mark
+            pane.border_subtitle = {"🔔": "bell", "•": "activity", "∅": "silent"}[mark]
+            self._refresh_tree()
+
+    @on(TerminalView.Bell)
+    def _bell(self, event: TerminalView.Bell) -> None:
+        self._flag(event.view, "🔔")
+        if event.view.has_focus:
+            self.bell()
+
+    @on(TerminalView.Activity)
+    def _activity(self, event: TerminalView.Activity) -> None:
+        if not event.view.display:
+            self._flag(event.view, "•")
+
+    @on(TerminalView.Silence)
+    def _silence(self, event: TerminalView.Silence) -> None:
+        self._flag(event.view, "∅")
+
+    @on(TerminalView.TitleChanged)
+    def _title(self, event: TerminalView.TitleChanged) -> None:
+        if isinstance(event.view, ConsolePane):
+            event.view.border_title = f"{event.view.umid} · {event.view.console} · {event.title}"
+
+    @on(GuestTree.Chosen)
+    async def _chosen(self, event: GuestTree.Chosen) -> None:
+        await self.show(event.umid, event.console or self.area.console)
+
+    @on(Confirm)
+    def _confirm(self, event: Confirm) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.panel.send(event.umid, event.command)
+
+        self.push_screen(ConfirmScreen(f"{event.umid}: {event.question}", yes="Send"), answer)
+
+    # -- the prefix and its commands ------------------------------------------------------------------
+
+    def action_prefix(self) -> None:
+        if isinstance(self.screen, PrefixScreen):
+            return
+        self.push_screen(PrefixScreen(self.config.prefix, self.config.keymap), self._after_prefix)
+
+    async def _after_prefix(self, key: str | None) -> None:
+        if key is None:
+            return
+        if key == self.config.prefix:
+            pane = self.area.current
+            if pane is not None:
+                from .terminal.keys import encode_key
+
+                pane.send(encode_key(key) or b"")
+            return
+        action = self.config.keys.get(key)
+        if action is None:
+            self.notify(f"{self.config.prefix} {key}: no such command ({self.config.prefix} ? lists them)",
+                        severity="warning", timeout=3)
+            return
+        await self.run_action(action)
+
+    async def action_console(self, n: int) -> None:
+        if self.area.guest is None:
+            return
+        con = f"con{n}"
+        if n and con not in self.area.guest_consoles.get(self.area.guest, []):
+            self.notify(f"{self.area.guest} has no {con}", severity="warning")
+            return
+        await self.show(self.area.guest, con)
+
+    async def _step_guest(self, step: int) -> None:
+        order = sorted(self.guests, key=lambda u: (self.guests[u]["lab"], u))
+        if not order:
+            return
+        i = order.index(self.area.guest) if self.area.guest in order else -1
+        await self.show(order[(i + step) % len(order)], self.area.console if self.area.console != "con0" else "con1")
+
+    async def action_next_guest(self) -> None:
+        await self._step_guest(1)
+
+    async def action_previous_guest(self) -> None:
+        await self._step_guest(-1)
+
+    def action_next_pane(self) -> None:
+        pane = self.area.next_pane()
+        if pane is not None:
+            self.sub_title = f"{pane.umid} {pane.console}"
+            self._update_panel()
+
+    def action_zoom(self) -> None:
+        self.area.toggle_zoom()
+        if self.area.current:
+            self.area.current.focus()
+
+    async def action_grid(self) -> None:
+        if self.area.layout_mode == "grid" and not self.area.zoomed:
+            self.area.set_tabs()
+        else:
+            keys = self.area.grid or [(u, "con1") for u, g in self.guests.items() if g["state"] != "halted"]
+            await self.area.set_grid(keys)
+        if self.area.current:
+            self.area.current.focus()
+
+    def action_toggle_mconsole(self) -> None:
+        self.panel.display = not self.panel.display
+
+    def action_network(self) -> None:
+        self.push_screen(NetworkScreen())
+
+    def action_scrollback(self) -> None:
+        if self.area.current:
+            self.push_screen(ScrollbackScreen(self.area.current))
+
+    def action_search(self) -> None:
+        pane = self.area.current
+        if pane is None:
+            return
+
+        def found(text: str | None) -> None:
+            if text:
+                if pane.search(text):
+                    self.push_screen(ScrollbackScreen(pane))
+                else:
+                    self.notify(f"{text!r} not found", severity="warning")
+
+        self.push_screen(SearchScreen(), found)
+
+    def action_broadcast(self) -> None:
+        on_ = self.area.toggle_broadcast()
+        self.notify("broadcast ON: typing goes to every console shown" if on_ else "broadcast off",
+                    severity="warning" if on_ else "information")
+
+    def action_detach(self) -> None:
+        self.exit("detach")
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        self.push_screen(QuitScreen(), self._quit_answer)
+
+    async def _quit_answer(self, answer: str | None) -> None:
+        if answer == "detach":
+            self.exit("detach")
+        elif answer == "halt":
+            self.notify("halting every guest…", timeout=30)
+            try:
+                await self.hub.client.request("down", all=True, timeout=120)
+            except SupervisorError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.exit("halted")
+
+    def action_palette(self) -> None:
+        self.action_command_palette()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.config.prefix, self.config.keymap))
+
+    def action_tell_size(self) -> None:
+        if self.area.current:
+            self.area.current.tell_size()
+
+    def action_focus_guests(self) -> None:
+        self.guest_tree.focus()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for action, key in self.config.keymap.items():
+            title = ACTION_HELP.get(action, action)
+            yield SystemCommand(title[:1].upper() + title[1:], f"{self.config.prefix} {key}",
+                                lambda a=action: self.call_later(self.run_action, a))
+        for umid in self.guests:
+            yield SystemCommand(f"Show {umid}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1"))
+
+    async def on_unmount(self) -> None:
+        await self.hub.close()
+
+
+def make_app(config: Config | None = None, focus_guest: str | None = None) -> UmlApp:
+    return UmlApp(config, focus_guest=focus_guest)
+
+
+__all__ = ["UmlApp", "make_app", "Binding"]

@@ -1,0 +1,183 @@
+"""Small screens: the prefix catcher, confirmations, the quit question, search, help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+ACTION_HELP = {
+    "console(1)": "console con1", "console(2)": "console con2", "console(3)": "console con3",
+    "console(4)": "console con4", "console(5)": "console con5", "console(6)": "console con6",
+    "console(0)": "kernel log (con0)", "next_guest": "next guest", "previous_guest": "previous guest",
+    "next_pane": "next pane", "zoom": "zoom the pane / unzoom", "grid": "grid of consoles / tabs",
+    "toggle_mconsole": "mconsole panel", "network": "network view", "scrollback": "scrollback (keys move, q leaves)",
+    "search": "search the scrollback", "broadcast": "broadcast typing to the grid", "detach": "detach (guests keep running)",
+    "palette": "command palette", "help": "this help", "quit": "quit: detach or halt all",
+    "tell_size": "tell the guest's shell the pane size (stty)", "focus_guests": "focus the guest list",
+}
+
+
+def key_label(key: str) -> str:
+    names = {"left_square_bracket": "[", "slash": "/", "colon": ":", "question_mark": "?", "space": "space"}
+    return names.get(key, key)
+
+
+class PrefixScreen(ModalScreen[str | None]):
+    """After the prefix key: the next key is an app command (the footer lists them)."""
+
+    DEFAULT_CSS = """
+    PrefixScreen { background: transparent; align: center bottom; }
+    PrefixScreen > Label { background: $accent; color: $background; text-style: bold; padding: 0 1;
+        margin-bottom: 2; }
+    """
+
+    def __init__(self, prefix: str, keymap: dict[str, str]) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.keymap = keymap
+
+    def compose(self) -> ComposeResult:
+        shown = "  ".join(f"{key_label(k)} {ACTION_HELP.get(a, a).split(' (')[0]}"
+                          for a, k in self.keymap.items() if not a.startswith("console("))
+        yield Label(f"{self.prefix} … 1-6 console · {shown} · {self.prefix} sends {self.prefix}")
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key in ("shift", "ctrl", "alt"):
+            return
+        self.dismiss(event.key)
+
+    def on_click(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    ConfirmScreen Grid { grid-size: 2; grid-gutter: 1; height: auto; margin-top: 1; }
+    ConfirmScreen Button { width: 100%; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("y", "yes", "yes"), Binding("n", "cancel", "no")]
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question, self.yes = question, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Grid():
+                yield Button(self.yes, variant="error", id="yes")
+                yield Button("Cancel", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """Detach (the default: guests keep running) or halt every guest."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: 64; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    QuitScreen Grid { grid-size: 3; grid-gutter: 1; height: auto; margin-top: 1; }
+    QuitScreen Button { width: 100%; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("d", "detach", "detach"), Binding("h", "halt", "halt all")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Leave umltui. The guests keep running if you detach; "
+                        "umltui attach brings them back.")
+            with Grid():
+                yield Button("Detach", variant="primary", id="detach")
+                yield Button("Halt all", variant="error", id="halt")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#detach", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_detach(self) -> None:
+        self.dismiss("detach")
+
+    def action_halt(self) -> None:
+        self.dismiss("halt")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SearchScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    SearchScreen { align: center bottom; background: transparent; }
+    SearchScreen > Input { width: 70; margin-bottom: 2; border: tall $accent; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="search the scrollback (enter: find; n/N in scrollback: next/previous)")
+
+    @on(Input.Submitted)
+    def _done(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 80; height: auto; max-height: 90%; border: thick $primary;
+        background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
+
+    def __init__(self, prefix: str, keymap: dict[str, str]) -> None:
+        super().__init__()
+        self.prefix, self.keymap = prefix, keymap
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=True, header_style="bold", expand=True)
+        table.add_column("keys", style="bold cyan", no_wrap=True)
+        table.add_column("does")
+        table.add_row("(any key)", "goes to the guest's console: ctrl+c, ctrl+p, arrows, F-keys included")
+        for action, key in self.keymap.items():
+            table.add_row(f"{self.prefix} {key_label(key)}", ACTION_HELP.get(action, action))
+        table.add_row(f"{self.prefix} {self.prefix}", f"send a literal {self.prefix} to the guest")
+        table.add_row("mouse", "click guests, consoles, tabs and buttons; wheel scrolls back; drag copies")
+        table.add_row("in scrollback", "↑ ↓ PgUp PgDn Home End move, / search, n N next/previous, q or Esc back to live")
+        with Vertical():
+            yield Label("umltui keys", classes="title")
+            yield Static(table)
+            yield Label("Remap keys in ~/.config/umltui/config.yaml (keymap: {zoom: f}).")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _unused(*args: Any) -> None:
+    pass

@@ -1,0 +1,203 @@
+"""The network view: switches, hubs, taps and their namespaces, and which guest NIC is on
+which segment, as a table and as a drawing; switches made and removed, NICs plugged and
+unplugged, live. Taps exist only in namespaces umltui manages (the lab's ``netns``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
+
+from ..core.client import SupervisorError
+
+
+def draw_topology(net: dict[str, Any]) -> Text:
+    """The segments as a text drawing: one box per switch, hub or tap, its NICs hanging off it."""
+    out = Text()
+    guests_state = {n["guest"]: n.get("state", "") for n in net.get("nics", [])}
+    nic_ip = {f"{n['guest']}:{n['name']}": n.get("ip") or "" for n in net.get("nics", [])}
+    segments = [("hub" if s["hub"] else "switch", f"{s['lab']}/{s['name']}", s["ports"], s["alive"])
+                for s in net.get("switches", [])]
+    segments += [("tap", f"{t['name']} in {t['netns'] or 'host'}" + (f" {t['ip']}" if t.get("ip") else ""),
+                  t["ports"], True) for t in net.get("taps", [])]
+    if not segments:
+        return Text("no switches or taps", style="dim")
+    for kind, name, ports, alive in segments:
+        head = f" {kind} {name} " + ("" if alive else "(not running) ")
+        out.append("╭" + "─" * len(head) + "╮\n", style="cyan")
+        out.append("│", style="cyan")
+        out.append(head, style="bold" if alive else "bold red")
+        out.append("│\n", style="cyan")
+        out.append("╰" + "─" * (len(head) // 2) + "┬" + "─" * (len(head) - len(head) // 2 - 1) + "╯\n", style="cyan")
+        pad = " " * (len(head) // 2 + 1)
+        if not ports:
+            out.append(pad + "└ (nothing plugged in)\n", style="dim")
+        for i, port in enumerate(ports):
+            guest = port.split(":")[0]
+            branch = "└─" if i == len(ports) - 1 else "├─"
+            out.append(pad + branch + " ", style="cyan")
+            out.append(port, style="bold")
+            if nic_ip.get(port):
+                out.append(f"  {nic_ip[port]}")
+            state = guests_state.get(guest, "")
+            if state and state != "running":
+                out.append(f"  ({state})", style="yellow")
+            out.append("\n")
+        out.append("\n")
+    others = [n for n in net.get("nics", []) if n.get("kind") not in ("switch", "tap")]
+    for n in others:
+        out.append(f"{n['kind']}: {n['guest']}:{n['name']} {n.get('target')}\n", style="dim")
+    return out
+
+
+class NetworkScreen(Screen[None]):
+    DEFAULT_CSS = """
+    NetworkScreen > Horizontal { height: 1fr; }
+    NetworkScreen #net-left { width: 1fr; }
+    NetworkScreen #net-table { height: 1fr; }
+    NetworkScreen #net-draw { width: 60; border-left: tall $panel; padding: 0 1; }
+    NetworkScreen #net-forms { height: auto; border-top: tall $panel; padding: 0 1; }
+    NetworkScreen #net-forms Horizontal { height: auto; }
+    NetworkScreen #net-forms Input { width: 1fr; }
+    NetworkScreen #net-forms Button { margin-left: 1; }
+    NetworkScreen #net-forms Label { padding: 1 1 0 0; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "back to consoles"), Binding("r", "refresh", "refresh")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net: dict[str, Any] = {}
+        self.labs: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="net-left"):
+                yield Label(" Guest NICs and the segment each is on", classes="title")
+                yield DataTable(id="net-table", cursor_type="row", zebra_stripes=True)
+                with Vertical(id="net-forms"):
+                    with Horizontal():
+                        yield Label("new switch")
+                        yield Input(placeholder="name (lan1)", id="sw-name")
+                        yield Checkbox("hub", id="sw-hub")
+                        yield Button("create", id="sw-add", variant="primary")
+                        yield Button("delete", id="sw-del", variant="error")
+                    with Horizontal():
+                        yield Label("plug")
+                        yield Input(placeholder="guest (demo-a)", id="plug-guest")
+                        yield Input(placeholder="NIC (eth1)", id="plug-nic")
+                        yield Input(placeholder="switch (lan1)", id="plug-switch")
+                        yield Button("connect", id="plug-add", variant="primary")
+                        yield Button("disconnect", id="plug-del", variant="warning")
+            with VerticalScroll(id="net-draw"):
+                yield Static(id="net-drawing")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("guest", "NIC", "kind", "segment", "address", "MAC", "namespace", "state")
+        self.action_refresh()
+        self.set_interval(2.0, self.action_refresh)
+
+    @work(exclusive=True, group="net-refresh", exit_on_error=False)
+    async def action_refresh(self) -> None:
+        try:
+            self.net = await self.app.hub.client.request("net", timeout=10)  # type: ignore[attr-defined]
+        except SupervisorError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        table = self.query_one(DataTable)
+        table.clear()
+        for n in self.net["nics"]:
+            table.add_row(n["guest"], n["name"], n.get("kind") or "", n.get("target") or "", n.get("ip") or "",
+                          n.get("mac") or "", n.get("netns") or "", n.get("state", ""))
+        self.query_one("#net-drawing", Static).update(draw_topology(self.net))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        row = event.data_table.get_row(event.row_key)
+        self.query_one("#plug-guest", Input).value = str(row[0])
+        self.query_one("#plug-nic", Input).value = str(row[1])
+        if row[2] == "switch":
+            self.query_one("#plug-switch", Input).value = str(row[3])
+
+    def _value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+    def _guest_lab(self, guest: str) -> str | None:
+        for g in self.app.guests.values():  # type: ignore[attr-defined]
+            if guest in (g["umid"], f"{g['lab']}/{g['name']}"):
+                return str(g["lab"])
+        return None
+
+    def _current_lab(self) -> str | None:
+        current = self.app.guests.get(self.app.area.guest or "")  # type: ignore[attr-defined]
+        if current:
+            return str(current["lab"])
+        labs = sorted({g["lab"] for g in self.app.guests.values() if g["lab"]})  # type: ignore[attr-defined]
+        return labs[0] if labs else None
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        bid = event.button.id
+        if bid == "sw-add":
+            self.switch_add(self._value("#sw-name"), self.query_one("#sw-hub", Checkbox).value)
+        elif bid == "sw-del":
+            self.switch_del(self._value("#sw-name"))
+        elif bid == "plug-add":
+            self.plug(self._value("#plug-guest"), self._value("#plug-nic"), self._value("#plug-switch"))
+        elif bid == "plug-del":
+            self.unplug(self._value("#plug-guest"), self._value("#plug-nic"))
+
+    async def _call(self, op: str, **args: Any) -> Any:
+        try:
+            result = await self.app.hub.client.request(op, timeout=30, **args)  # type: ignore[attr-defined]
+        except SupervisorError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return None
+        self.action_refresh()
+        return result if result is not None else True
+
+    @work(group="net-change", exit_on_error=False)
+    async def switch_add(self, name: str, hub: bool) -> None:
+        lab = self._current_lab()
+        if lab is None:
+            self.notify("no lab is up", severity="error")
+            return
+        if await self._call("switch_add", lab=lab, name=name, hub=hub):
+            self.notify(f"{'hub' if hub else 'switch'} {lab}/{name} created")
+
+    @work(group="net-change", exit_on_error=False)
+    async def switch_del(self, name: str) -> None:
+        lab = self._current_lab()
+        if lab and await self._call("switch_del", lab=lab, name=name):
+            self.notify(f"switch {lab}/{name} deleted")
+
+    @work(group="net-change", exit_on_error=False)
+    async def plug(self, guest: str, nic: str, switch: str) -> None:
+        lab = self._guest_lab(guest)
+        if lab is None:
+            self.notify(f"no guest {guest!r}", severity="error")
+            return
+        match = [s for s in self.net.get("switches", []) if s["lab"] == lab and s["name"] == switch]
+        if not match:
+            self.notify(f"no switch {switch!r} in lab {lab}", severity="error")
+            return
+        if not nic.startswith("eth") or not nic[3:].isdigit():
+            self.notify("a switch NIC is ethN", severity="error")
+            return
+        if await self._call("mconsole", guest=guest, command=f"config {nic}=daemon,,unix,{match[0]['ctl']}"):
+            self.notify(f"{guest}:{nic} plugged into {switch}")
+
+    @work(group="net-change", exit_on_error=False)
+    async def unplug(self, guest: str, nic: str) -> None:
+        if await self._call("mconsole", guest=guest, command=f"remove {nic}"):
+            self.notify(f"{guest}:{nic} unplugged")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,271 @@
+"""The right side: the chosen guest's management console, with its answers kept in a log.
+
+Every request goes through the supervisor's ``mconsole`` op in a worker, with a timeout;
+an error is shown in the guest's own words. Values of the hot-plug forms are checked
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
+
+# Every sysrq letter the kernel knows, with its name. Destructive ones ask first.
+SYSRQ: list[tuple[str, str]] = [
+    ("m", "show memory"), ("t", "show tasks (panics Debian's 6.1 UML!)"), ("w", "show blocked tasks"),
+    ("l", "show backtrace of all CPUs"), ("p", "show registers"), ("q", "show timers"),
+    ("s", "sync"), ("u", "emergency remount read-only"), ("e", "terminate all tasks (SIGTERM)"),
+    ("i", "kill all tasks (SIGKILL)"), ("f", "OOM kill"), ("k", "SAK (kill the console's programs)"),
+    ("j", "thaw frozen filesystems"), ("n", "nice real-time tasks"), ("z", "dump ftrace buffer"),
+    ("0", "log level 0"), ("4", "log level 4"), ("7", "log level 7"), ("9", "log level 9"),
+    ("b", "reboot at once"), ("c", "crash (panic)"), ("o", "power off"),
+]
+DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
+DISK_RE = re.compile(r"ubd([0-9]|[a-h])")
+NIC_RE = re.compile(r"(eth|vec)[0-9]{1,2}")
+
+
+@dataclass
+class Confirm(Message):
+    """Ask the app to confirm before sending ``command`` to ``umid``."""
+
+    umid: str
+    command: str
+    question: str
+
+
+class MconsolePanel(VerticalScroll):
+    DEFAULT_CSS = """
+    MconsolePanel { width: 46; border-left: tall $panel; background: $surface; padding: 0 1; }
+    MconsolePanel Label.title { text-style: bold; color: $primary; margin: 1 0 0 0; }
+    MconsolePanel Horizontal { height: auto; }
+    MconsolePanel Button { min-width: 6; margin: 0 1 0 0; }
+    MconsolePanel Input { width: 1fr; }
+    MconsolePanel #result { height: 16; border: round $panel; }
+    MconsolePanel Select { width: 1fr; }
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.umid: str | None = None
+        self.guest: dict[str, Any] = {}
+        self.switches: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("no guest chosen", id="mc-title", classes="title")
+        with Horizontal():
+            yield Button("stop", id="mc-stop")
+            yield Button("go", id="mc-go")
+            yield Button("cad", id="mc-cad", tooltip="ctrl-alt-del: init decides (busybox powers off)")
+            yield Button("reboot", id="mc-reboot", variant="warning")
+            yield Button("halt", id="mc-halt", variant="error")
+        with Horizontal():
+            yield Select([(f"{k}  {name}", k) for k, name in SYSRQ], prompt="sysrq…", id="mc-sysrq",
+                         allow_blank=True)
+            yield Button("send", id="mc-sysrq-send")
+        with Horizontal():
+            yield Button("version", id="mc-version")
+            yield Input(placeholder="proc FILE (meminfo)", id="mc-proc")
+        with Horizontal():
+            yield Input(placeholder="log TEXT", id="mc-log")
+            yield Input(placeholder="stack PID", id="mc-stack")
+        with Collapsible(title="disks (hot-plug)", collapsed=True, id="mc-disks"):
+            yield Label("", id="mc-disk-list")
+            with Horizontal():
+                yield Input(placeholder="ubd1", id="disk-dev")
+                yield Button("remove", id="disk-remove")
+            yield Input(placeholder="image path (on the host)", id="disk-image")
+            yield Input(placeholder="COW file (optional)", id="disk-cow")
+            yield Button("add disk", id="disk-add", variant="primary")
+        with Collapsible(title="NICs (hot-plug)", collapsed=True, id="mc-nics"):
+            yield Label("", id="mc-nic-list")
+            with Horizontal():
+                yield Input(placeholder="eth1", id="nic-dev")
+                yield Button("remove", id="nic-remove")
+            yield Select([("switch", "switch"), ("tap", "tap"), ("vector", "vector")], value="switch",
+                         id="nic-kind", allow_blank=False)
+            yield Input(placeholder="switch name / tap name / vector options", id="nic-target")
+            yield Button("add NIC", id="nic-add", variant="primary")
+        yield Label("answers", classes="title")
+        yield RichLog(id="result", wrap=True, markup=False, highlight=False, max_lines=5000)
+
+    # -- what the app tells us -------------------------------------------------------------
+
+    def set_guest(self, guest: dict[str, Any] | None, switches: list[dict[str, Any]]) -> None:
+        self.guest = guest or {}
+        self.umid = guest["umid"] if guest else None
+        self.switches = switches
+        title = self.query_one("#mc-title", Label)
+        if not guest:
+            title.update("no guest chosen")
+            return
+        title.update(f"mconsole · {guest['umid']} ({guest['state']})")
+        disks = ", ".join(f"{d['name']}={Path(str(d['image'])).name}" + (" (cow)" if d.get("cow") else "")
+                          for d in guest.get("disks", [])) or "none"
+        nics = ", ".join(f"{n['name']} on {n.get('kind')}:{n.get('target')}" for n in guest.get("nics", [])) or "none"
+        self.query_one("#mc-disk-list", Label).update(f"now: {disks}")
+        self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
+
+    def show_answer(self, command: str, answer: str, ok: bool = True) -> None:
+        log = self.query_one("#result", RichLog)
+        from rich.text import Text
+
+        log.write(Text(f"{self.umid} $ {command}", style="bold " + ("green" if ok else "red")))
+        log.write(Text(answer.rstrip("\n") or "(no answer)", style="" if ok else "red"))
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def request(self, command: str, *, confirm: str | None = None) -> None:
+        if self.umid is None:
+            self.notify("choose a guest first", severity="warning")
+            return
+        if confirm:
+            self.post_message(Confirm(self.umid, command, confirm))
+            return
+        self.send(self.umid, command)
+
+    @work(exclusive=False, group="mconsole", exit_on_error=False, description="mconsole request")
+    async def send(self, umid: str, command: str) -> None:
+        from ..core.client import SupervisorError
+
+        client = self.app.hub.client  # type: ignore[attr-defined]
+        try:
+            answer = await client.request("mconsole", guest=umid, command=command, timeout=60)
+        except SupervisorError as exc:
+            self.show_answer(command, str(exc), ok=False)
+            self.notify(f"{umid}: {exc}", severity="error", timeout=6)
+            return
+        self.show_answer(command, str(answer))
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        bid = event.button.id or ""
+        simple = {"mc-stop": "stop", "mc-go": "go", "mc-cad": "cad", "mc-version": "version"}
+        if bid in simple:
+            self.request(simple[bid])
+        elif bid == "mc-reboot":
+            self.request("reboot", confirm="Reboot the guest now (like pressing reset)?")
+        elif bid == "mc-halt":
+            self.request("halt", confirm="Halt the guest now (no clean shutdown)?")
+        elif bid == "mc-sysrq-send":
+            value = self.query_one("#mc-sysrq", Select).value
+            if not isinstance(value, str):
+                self.notify("choose a sysrq letter", severity="warning")
+                return
+            name = dict(SYSRQ)[value]
+            self.request(f"sysrq {value}", confirm=f"sysrq {value}: {name}. Send it?" if value in DESTRUCTIVE else None)
+        elif bid == "disk-add":
+            self._disk_add()
+        elif bid == "disk-remove":
+            self._remove("#disk-dev", DISK_RE, "a disk like ubd1")
+        elif bid == "nic-add":
+            self._nic_add()
+        elif bid == "nic-remove":
+            self._remove("#nic-dev", NIC_RE, "a NIC like eth1 or vec1")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        if event.input.id == "mc-proc" and value:
+            self.request(f"proc {value}")
+        elif event.input.id == "mc-log" and value:
+            self.request(f"log {value}")
+        elif event.input.id == "mc-stack":
+            if not value.isdigit():
+                self.notify("stack needs a process id (a number)", severity="warning")
+                return
+            self.request(f"stack {value}")
+        else:
+            return
+        event.input.value = ""
+
+    # -- hot-plug forms -----------------------------------------------------------------------
+
+    def _field(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+    def _bad(self, message: str) -> None:
+        self.notify(message, severity="error", timeout=6)
+        self.show_answer("(not sent)", message, ok=False)
+
+    def _remove(self, selector: str, pattern: re.Pattern[str], what: str) -> None:
+        dev = self._field(selector)
+        if not pattern.fullmatch(dev):
+            self._bad(f"{dev or '(empty)'}: give {what}")
+            return
+        self.request(f"remove {dev}")
+
+    def _disk_add(self) -> None:
+        dev, image, cow = self._field("#disk-dev"), self._field("#disk-image"), self._field("#disk-cow")
+        if not DISK_RE.fullmatch(dev):
+            self._bad(f"{dev or '(empty)'}: a disk is ubd0..ubd9 (ubd1 is the first free one usually)")
+            return
+        if any(d["name"] == dev for d in self.guest.get("disks", [])):
+            self._bad(f"{dev} is in use already: remove it first")
+            return
+        if not image:
+            self._bad("the image path is missing")
+            return
+        path = Path(image).expanduser().resolve()
+        if not path.is_file():
+            self._bad(f"{path}: no such file on the host")
+            return
+        if cow:
+            cow_path = Path(cow).expanduser().resolve()
+            if not cow_path.parent.is_dir():
+                self._bad(f"{cow_path.parent}: no such folder for the COW file")
+                return
+            setting = f"{cow_path},{path}"
+        else:
+            setting = str(path)
+        if "," in str(path) or " " in setting:
+            self._bad("paths with commas or spaces cannot be passed to the kernel")
+            return
+        self.request(f"config {dev}={setting}")
+
+    def _nic_add(self) -> None:
+        dev, target = self._field("#nic-dev"), self._field("#nic-target")
+        kind = self.query_one("#nic-kind", Select).value
+        if not NIC_RE.fullmatch(dev):
+            self._bad(f"{dev or '(empty)'}: a NIC is ethN (switch, tap) or vecN (vector)")
+            return
+        if any(n["name"] == dev for n in self.guest.get("nics", [])):
+            self._bad(f"{dev} is in use already: remove it first")
+            return
+        if kind == "switch":
+            if not dev.startswith("eth"):
+                self._bad("switch NICs are ethN (uml_switch speaks only the legacy protocol)")
+                return
+            lab = self.guest.get("lab")
+            match = [s for s in self.switches if s["name"] == target and s["lab"] == lab]
+            if not match:
+                names = ", ".join(s["name"] for s in self.switches if s["lab"] == lab) or "none"
+                self._bad(f"no switch {target!r} in lab {lab} (switches: {names})")
+                return
+            self.request(f"config {dev}=daemon,,unix,{match[0]['ctl']}")
+        elif kind == "tap":
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", target):
+                self._bad(f"{target or '(empty)'}: a tap name, at most 15 characters")
+                return
+            self.request(f"config {dev}=tuntap,{target}" if dev.startswith("eth")
+                         else f"config {dev}:transport=tap,ifname={target}")
+        else:
+            if not dev.startswith("vec") or not target or any(c.isspace() for c in target):
+                self._bad("vector NICs are vecN with options like transport=tap,ifname=tap1")
+                return
+            self.request(f"config {dev}:{target}")
+
+
+def describe(command: str) -> str:
+    return " ".join(shlex.quote(w) for w in command.split())
