@@ -7,6 +7,7 @@ one connection to the supervisor.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,7 @@ class ConsoleArea(Vertical):
         self.guest_consoles: dict[str, list[str]] = {}
         self._tabs_for: str | None = None
         self._quiet_tabs = False
+        self._unattached: set[Key] = set()
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="contabs")
@@ -94,12 +96,27 @@ class ConsoleArea(Vertical):
             pane.display = False
             self.panes[key] = pane
             await self.query_one("#panes").mount(pane)
+            self._unattached.add(key)
+        return pane
+
+    async def attach_shown(self) -> None:
+        """Attach the panes that are shown, once they have their size: the scrollback is
+        replayed at the pane's own width, not at a hidden pane's."""
+        await asyncio.sleep(0)
+        for key in list(self._unattached):
+            pane = self.panes[key]
+            if not pane.display:
+                continue
+            if pane.size.width < 2:  # not laid out yet: look again shortly
+                self.set_timer(0.05, self.attach_shown)
+                continue
+            self._unattached.discard(key)
+            pane._send_size()
             if self.hub is not None:
                 try:
-                    pane.attach(await self.hub.console(umid, console))
+                    pane.attach(await self.hub.console(*key))
                 except Exception as exc:  # the supervisor said no: show it in the pane
-                    pane.feed(f"\r\n[umltui: cannot attach {umid} {console}: {exc}]\r\n".encode())
-        return pane
+                    pane.feed(f"\r\n[umltui: cannot attach {key[0]} {key[1]}: {exc}]\r\n".encode())
 
     async def show(self, umid: str, console: str | None = None, *, focus: bool = True) -> ConsolePane:
         """Make ``umid``'s ``console`` the current one and show it."""
@@ -150,6 +167,8 @@ class ConsoleArea(Vertical):
         container.styles.grid_size_columns = cols
         container.styles.grid_size_rows = rows
         self.query_one("#empty").display = not shown
+        if self._unattached:
+            self.call_after_refresh(self.attach_shown)
         self.query_one(Tabs).display = not (self.layout_mode == "grid" and not self.zoomed) and bool(self.guest)
         self._apply_broadcast()
 

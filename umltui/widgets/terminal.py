@@ -158,6 +158,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._selecting = False
         self.bytes_in = 0
+        self._early_keys: list[bytes] = []
         self._app_context: contextvars.Context | None = None
         if connection is not None:
             self.attach(connection)
@@ -171,6 +172,9 @@ class TerminalView(ScrollView, can_focus=True):
         self.connection = connection
         connection.on_output = self.feed
         connection.on_closed = self._closed
+        keys, self._early_keys = self._early_keys, []
+        for data in keys:
+            connection.write(data)
         if self.is_mounted:
             self._send_size()
 
@@ -309,7 +313,9 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _send_size(self) -> None:
         region = self.scrollable_content_region
-        cols, rows = max(2, region.width), max(1, region.height)
+        if region.width < 2 or region.height < 1:
+            return  # hidden or not laid out yet: keep the size we have
+        cols, rows = region.width, region.height
         screen = self.terminal.screen
         if (cols, rows) != (screen.columns, screen.lines):
             self.terminal.resize(cols, rows)
@@ -339,6 +345,8 @@ class TerminalView(ScrollView, can_focus=True):
         """Send bytes to the guest as typed, and go back to the live bottom."""
         if self.connection is not None and data:
             self.connection.write(data)
+        elif data:
+            self._early_keys.append(data)  # typed before the console was attached: sent on attach
         if not self.following:
             self.follow()
 

@@ -1,0 +1,206 @@
+"""The app, driven with the Pilot against real guests, a real supervisor and real switches."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Env, requires_uml
+from textual.widgets import Button, Input, Select
+
+from umltui.app import UmlApp, make_app
+from umltui.config import Config
+from umltui.screens.dialogs import ConfirmScreen, HelpScreen
+from umltui.screens.network import NetworkScreen, draw_topology
+from umltui.widgets.consoles import ConsolePane
+
+pytestmark = [requires_uml, pytest.mark.uml]
+SIZE = (160, 48)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 20.0,
+                extra: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{extra()}")
+        await asyncio.sleep(0.05)
+
+
+def text(pane: ConsolePane | None) -> str:
+    return "\n".join(pane.screen_text()) if pane else ""
+
+
+async def prefix(pilot, key: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("ctrl+b")
+    await pilot.pause(0.05)
+    await pilot.press(key)
+    await pilot.pause(0.1)
+
+
+async def started(pilot, app: UmlApp) -> ConsolePane:  # type: ignore[no-untyped-def]
+    await until(lambda: app.area.current is not None, "the first console pane")
+    pane = app.area.current
+    assert pane is not None
+    pane.send(b"\r")
+    await until(lambda: "a:/root#" in text(pane), "a prompt on demo-a con1", extra=lambda: text(pane))
+    await pilot.pause(0.3)
+    assert app.focused is pane, app.focused
+    return pane
+
+
+async def type_line(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
+    for ch in line:
+        await pilot.press({" ": "space", "-": "minus", ".": "full_stop", "/": "slash", "'": "apostrophe",
+                           ">": "greater_than_sign", "|": "vertical_line"}.get(ch, ch))
+    await pilot.press("enter")
+
+
+async def test_consoles_ping_tabs_grid_zoom_broadcast_and_keys(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        await type_line(pilot, "ping -c 1 10.0.0.2")
+        await until(lambda: "1 packets received" in text(pane), "the ping reply", extra=lambda: text(pane))
+        # ctrl+c goes to the guest, not the app.
+        await type_line(pilot, "sleep 30")
+        await pilot.press("ctrl+c")
+        await until(lambda: text(pane).rstrip().endswith("#"), "ctrl+c to stop sleep", extra=lambda: text(pane))
+        # prefix 2: con2
+        await prefix(pilot, "2")
+        assert app.area.console == "con2" and app.area.current is not None
+        con2 = app.area.current
+        assert con2.display and not pane.display and con2.has_focus
+        con2.send(b"\r")
+        await until(lambda: "#" in text(con2), "a prompt on con2", extra=lambda: text(con2))
+        # prefix g: a grid with consoles of both guests
+        await prefix(pilot, "1")
+        await prefix(pilot, "g")
+        shown = {(p.umid, p.console) for p in app.area.visible_panes()}
+        assert {("demo-a", "con1"), ("demo-b", "con1")} <= shown, shown
+        b = app.area.panes[("demo-b", "con1")]
+        b.send(b"\r")
+        await until(lambda: "b:/root#" in text(b), "demo-b's prompt in the grid", extra=lambda: text(b))
+        # prefix z zooms the focused pane and back
+        await prefix(pilot, "z")
+        assert [p for p in app.area.visible_panes()] == [app.area.current]
+        await prefix(pilot, "z")
+        assert len(app.area.visible_panes()) >= 2
+        # prefix b: broadcast typing to every console of the grid
+        await prefix(pilot, "b")
+        assert app.area.broadcast and "BROADCAST" in str(app.area.query_one("#broadcast-banner").render())
+        await type_line(pilot, "echo both-$((40+2))")
+        await until(lambda: "both-42" in text(b) and "both-42" in text(pane), "the echo on both guests",
+                    extra=lambda: text(b))
+        await prefix(pilot, "b")
+        assert not app.area.broadcast
+        # prefix o moves between panes; prefix prefix sends a literal ctrl+b
+        before = app.area.current
+        await prefix(pilot, "o")
+        assert app.area.current is not before
+        # prefix ? shows the help screen
+        await prefix(pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        # the kernel log is a console too
+        await prefix(pilot, "g")
+        await prefix(pilot, "0")
+        kernel = app.area.current
+        await until(lambda: "Linux version" in "\n".join(kernel.line_text(i) for i in range(kernel.line_count)),
+                    "the kernel log")
+
+
+async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path: Path) -> None:
+    env.run("demo", "--detach", check=True)
+    image = tmp_path / "data.img"
+    subprocess.run(["dd", "if=/dev/zero", f"of={image}", "bs=1M", "count=8"], check=True, capture_output=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        panel = app.panel
+        log = panel.query_one("#result")
+
+        def answers() -> str:
+            return " ".join(strip.text.strip() for strip in log.lines)  # type: ignore[attr-defined]
+
+        panel.query_one("#mc-sysrq", Select).value = "m"
+        await pilot.click("#mc-sysrq-send")
+        await until(lambda: "Mem-Info" in answers() or "Mem-info" in answers(), "the memory report",
+                    extra=answers)
+        # a destructive one asks first; cancel sends nothing
+        panel.query_one("#mc-sysrq", Select).value = "c"
+        await pilot.click("#mc-sysrq-send")
+        await until(lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("escape")
+        await pilot.click("#mc-stop")
+        await until(lambda: app.guests["demo-a"]["state"] == "paused", "paused", extra=answers)
+        await pilot.click("#mc-go")
+        await until(lambda: app.guests["demo-a"]["state"] == "running", "running again", extra=answers)
+        # hot-plug a disk through the form: a bad value is refused before sending
+        panel.query_one("#disk-dev", Input).value = "sda1"
+        panel.query_one("#disk-image", Input).value = str(image)
+        panel.query_one("#mc-disks").collapsed = False
+        await pilot.pause(0.2)
+        panel.query_one("#disk-add", Button).press()
+        await until(lambda: "sda1" in answers(), "the form's refusal", extra=answers)
+        panel.query_one("#disk-dev", Input).value = "ubd1"
+        panel.query_one("#disk-add", Button).press()
+        await until(lambda: any(d["name"] == "ubd1" for d in app.guests["demo-a"]["disks"]), "ubd1 listed",
+                    extra=answers)
+        pane.send(b"cat /sys/block/ubdb/size\r")
+        await until(lambda: "\n16384" in text(pane), "the disk in the guest", extra=lambda: text(pane))
+        # the guest's own words for a failure
+        panel.query_one("#disk-add", Button).press()
+        await until(lambda: "already" in answers(), "in use", extra=answers)
+        panel.query_one("#mc-proc", Input).value = "nosuchfile"
+        await pilot.click("#mc-proc")
+        await pilot.press("enter")
+        await until(lambda: "proc nosuchfile" in answers(), "proc answer", extra=answers)
+
+
+async def test_network_view_switch_and_plug(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        await prefix(pilot, "w")
+        assert isinstance(app.screen, NetworkScreen)
+        screen = app.screen
+        await until(lambda: bool(screen.net), "the network")
+        assert "demo-a:eth0" in draw_topology(screen.net).plain
+        screen.query_one("#sw-name", Input).value = "lan9"
+        screen.query_one("#sw-add", Button).press()
+        await until(lambda: any(s["name"] == "lan9" for s in screen.net.get("switches", [])), "lan9")
+        for sel, value in (("#plug-guest", "demo-a"), ("#plug-nic", "eth1"), ("#plug-switch", "lan9")):
+            screen.query_one(sel, Input).value = value
+        screen.query_one("#plug-add", Button).press()
+        await until(lambda: "demo-a:eth1" in draw_topology(screen.net).plain, "eth1 on lan9",
+                    extra=lambda: draw_topology(screen.net).plain)
+        screen.query_one("#plug-del", Button).press()
+        await until(lambda: "demo-a:eth1" not in draw_topology(screen.net).plain, "eth1 unplugged")
+        screen.query_one("#sw-del", Button).press()
+        await until(lambda: not any(s["name"] == "lan9" for s in screen.net.get("switches", [])), "lan9 gone")
+        await pilot.press("escape")
+        assert pane is app.area.current
+
+
+async def test_detach_then_attach_brings_history_back(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        pane.send(b"echo remember-$((6*7))\r")
+        await until(lambda: "remember-42" in text(pane), "the echo")
+        await prefix(pilot, "d")
+    assert app.return_value == "detach"
+    assert env.guest("demo-a")["state"] == "running"  # the guests live on
+    again = make_app(Config(), focus_guest="demo-a")
+    async with again.run_test(size=SIZE):
+        await until(lambda: again.area.current is not None, "the pane")
+        p = again.area.current
+        await until(lambda: any("remember-42" in p.line_text(i) for i in range(p.line_count)), "the history")
