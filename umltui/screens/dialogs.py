@@ -99,6 +99,7 @@ class QuitScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical { width: 64; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    QuitScreen Label, ConfirmScreen Label { width: 100%; }
     QuitScreen Grid { grid-size: 3; grid-gutter: 1; height: auto; margin-top: 1; }
     QuitScreen Button { width: 100%; }
     """
