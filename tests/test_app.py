@@ -129,17 +129,17 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
             return " ".join(strip.text.strip() for strip in log.lines)  # type: ignore[attr-defined]
 
         panel.query_one("#mc-sysrq", Select).value = "m"
-        await pilot.click("#mc-sysrq-send")
+        panel.query_one("#mc-sysrq-send", Button).press()
         await until(lambda: "Mem-Info" in answers() or "Mem-info" in answers(), "the memory report",
                     extra=answers)
         # a destructive one asks first; cancel sends nothing
         panel.query_one("#mc-sysrq", Select).value = "c"
-        await pilot.click("#mc-sysrq-send")
+        panel.query_one("#mc-sysrq-send", Button).press()
         await until(lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("escape")
-        await pilot.click("#mc-stop")
+        panel.query_one("#mc-stop", Button).press()
         await until(lambda: app.guests["demo-a"]["state"] == "paused", "paused", extra=answers)
-        await pilot.click("#mc-go")
+        panel.query_one("#mc-go", Button).press()
         await until(lambda: app.guests["demo-a"]["state"] == "running", "running again", extra=answers)
         # hot-plug a disk through the form: a bad value is refused before sending
         panel.query_one("#disk-dev", Input).value = "sda1"
@@ -158,7 +158,8 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         panel.query_one("#disk-add", Button).press()
         await until(lambda: "already" in answers(), "in use", extra=answers)
         panel.query_one("#mc-proc", Input).value = "nosuchfile"
-        await pilot.click("#mc-proc")
+        panel.query_one("#mc-proc", Input).focus()
+        await pilot.pause(0.1)
         await pilot.press("enter")
         await until(lambda: "proc nosuchfile" in answers(), "proc answer", extra=answers)
 
