@@ -158,6 +158,22 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         panel.query_one("#disk-add", Button).press()
         await until(lambda: "already" in answers(), "in use", extra=answers)
         panel.query_one("#mc-proc", Input).value = "nosuchfile"
+        # a NIC through the form: onto the lab's switch, seen by the guest, then removed
+        panel.query_one("#nic-dev", Input).value = "eth1"
+        panel.query_one("#nic-target", Input).value = "nosuch"
+        panel.query_one("#nic-add", Button).press()
+        await until(lambda: "no switch 'nosuch'" in answers(), "the refusal", extra=answers)
+        panel.query_one("#nic-target", Input).value = "lan0"
+        panel.query_one("#nic-add", Button).press()
+        await until(lambda: any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 listed",
+                    extra=answers)
+        pane.send(b"cat /sys/class/net/eth1/operstate\r")
+        await until(lambda: "eth1/operstate\n" in text(pane) and text(pane).rstrip().endswith("#"), "eth1 in the guest",
+                    extra=lambda: text(pane))
+        assert "No such file" not in text(pane)
+        panel.query_one("#nic-remove", Button).press()
+        await until(lambda: not any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 removed",
+                    extra=answers)
         panel.query_one("#mc-proc", Input).focus()
         await pilot.pause(0.1)
         await pilot.press("enter")

@@ -64,7 +64,7 @@ class GuestTree(Tree[dict[str, Any]]):
             for nic in g.get("nics", []):
                 where = nic.get("target") or "?"
                 node.add_leaf(Text.assemble(("⇄ ", "cyan"), f"{nic['name']} ", (f"{nic.get('kind')}:{where}", "dim"),
-                                            f" {nic['ip']}" if nic.get("ip") else ""),
+                                            ("  " + nic["ip"]) if nic.get("ip") else ""),
                               data={"key": f"nic:{umid}:{nic['name']}", "umid": umid})
             for disk in g.get("disks", []):
                 image = str(disk.get("image") or "").rsplit("/", 1)[-1]

@@ -36,6 +36,7 @@ from ..terminal.model import DEFAULT_HISTORY, Terminal, split_fg
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
+SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
 
 _NAMED = {"black": "black", "red": "red", "green": "green", "brown": "yellow", "blue": "blue",
@@ -220,9 +221,9 @@ class TerminalView(ScrollView, can_focus=True):
         inbox = self._inbox
         while inbox:
             chunk = inbox.pop(0)
-            if len(chunk) > 16384:  # keep slices small so the budget holds
-                inbox.insert(0, chunk[16384:])
-                chunk = chunk[:16384]
+            if len(chunk) > SLICE:  # keep slices small so the budget holds
+                inbox.insert(0, chunk[SLICE:])
+                chunk = chunk[:SLICE]
             feed(chunk)
             if time.perf_counter() > deadline:
                 break

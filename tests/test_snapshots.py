@@ -1,0 +1,86 @@
+"""SVG snapshots of the main screen, the mconsole panel, the network view and the help
+screen, with real guests. What changes from run to run on its own (pty numbers, the
+export's content-hash class names) is normalised before comparing. A missing snapshot is
+written (commit it); ``UMLTUI_UPDATE_SNAPSHOTS=1`` rewrites them all."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Env, requires_uml
+from textual.widgets import Input
+
+from umltui.app import UmlApp, make_app
+from umltui.config import Config
+
+pytestmark = [requires_uml, pytest.mark.uml]
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SIZE = (160, 48)
+
+
+def normalise(svg: str) -> str:
+    svg = re.sub(r"pts/\d+", "pts/N", svg)
+    svg = re.sub(r"terminal-[0-9a-z-]+", "terminal-X", svg)
+    svg = re.sub(r"(&#160;|\s)+", " ", svg)
+    return svg
+
+
+def check(app: UmlApp, name: str) -> None:
+    svg = app.export_screenshot(title=name)
+    path = SNAPSHOTS / f"{name}.svg"
+    if not path.exists() or os.environ.get("UMLTUI_UPDATE_SNAPSHOTS"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(svg)
+        return
+    want, got = normalise(path.read_text()), normalise(svg)
+    if want != got:
+        (SNAPSHOTS / f"{name}.actual.svg").write_text(svg)
+        diff = "\n".join(list(difflib.unified_diff(want.split("<"), got.split("<"), lineterm=""))[:40])
+        raise AssertionError(f"{name} differs from {path} (actual saved next to it):\n{diff}")
+
+
+async def until(check_: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check_():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+def no_blink(app: UmlApp) -> None:
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+
+
+async def test_snapshots(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.area.current is not None and app.area.current.connection is not None)
+        pane = app.area.current
+        pane.send(b"clear\r")
+        await until(lambda: [r for r in pane.screen_text() if r] == ["root@a:/root#"])
+        await pilot.pause(0.5)
+        no_blink(app)
+        check(app, "main")
+        app.panel.query_one("#mc-disks").collapsed = False
+        app.panel.query_one("#mc-nics").collapsed = False
+        app.panel.focus()
+        await pilot.pause(0.5)
+        no_blink(app)
+        check(app, "mconsole-panel")
+        await app.run_action("network")
+        await until(lambda: bool(getattr(app.screen, "net", None)))
+        await pilot.pause(0.5)
+        no_blink(app)
+        check(app, "network")
+        await pilot.press("escape")
+        await app.run_action("help")
+        await pilot.pause(0.3)
+        check(app, "help")
