@@ -221,3 +221,24 @@ async def test_detach_then_attach_brings_history_back(env: Env) -> None:
         await until(lambda: again.area.current is not None, "the pane")
         p = again.area.current
         await until(lambda: any("remember-42" in p.line_text(i) for i in range(p.line_count)), "the history")
+
+
+async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-b")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.area.current is not None and app.area.current.connection is not None, "b's pane")
+        pane = app.area.current
+        await asyncio.to_thread(env.run, "halt", "demo-b", check=True)
+        await until(lambda: app.guests["demo-b"]["state"] == "halted", "halted shown")
+        await asyncio.to_thread(env.run, "demo", "--detach", check=True)
+        await until(lambda: app.guests["demo-b"]["state"] == "running", "running again")
+        pane.send(b"echo back-$((40+2))\r")
+        await until(lambda: "back-42" in text(pane), "the rebooted guest's console in the same pane",
+                    extra=lambda: text(pane))
+        # a panic is shown at once, and the console stays readable
+        await asyncio.to_thread(env.run, "mconsole", "demo-b", "sysrq", "c")
+        await until(lambda: app.guests["demo-b"]["state"] == "crashed", "crashed shown")
+        assert "back-42" in text(pane)
+        assert "crashed" in str(app.guest_tree.root.children[0].children[1].label)
+        await pilot.pause(0.1)

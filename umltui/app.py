@@ -123,11 +123,22 @@ class UmlApp(App[str | None]):
             self.guests[g["umid"]] = g
             if old and old["state"] != g["state"] and g["state"] in ("crashed", "hung"):
                 self.notify(f"{g['umid']} {g['state']}: {g.get('reason', '')}", severity="error", timeout=15)
+            if old and old["state"] in ("halted", "crashed") and g["state"] == "booting":
+                self.reattach(g["umid"])  # booted again by `up`: a new guest record, new subscriptions
             self._refresh_tree()
         elif kind == "net":
             self.refresh_net()
         elif kind == "error":
             self.notify(str(msg.get("error")), severity="error")
+
+    @work(group="reattach", exit_on_error=False, description="reattach a guest's consoles")
+    async def reattach(self, umid: str) -> None:
+        for (pane_umid, console), pane in list(self.area.panes.items()):
+            if pane_umid == umid and pane.connection is not None:
+                try:
+                    pane.attach(await self.hub.console(umid, console, history=False))
+                except SupervisorError as exc:
+                    self.notify(f"{umid} {console}: {exc}", severity="warning")
 
     @work(exclusive=True, group="net", exit_on_error=False)
     async def refresh_net(self) -> None:
