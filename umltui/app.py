@@ -7,6 +7,7 @@ leaves the guests running. Keys go to the focused console; app commands take a p
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -154,12 +156,17 @@ class UmlApp(App[str | None]):
 
     def _do_refresh_tree(self) -> None:
         self._tree_timer = None
+        if not self.guest_tree.is_attached:
+            return
         self.area.guest_consoles = {u: list(g.get("consoles", {})) or ["con1"] for u, g in self.guests.items()}
         self.guest_tree.update_guests(self.guests, self.area.guest)
         self._update_panel()
 
     def _update_panel(self) -> None:
-        self.panel.set_guest(self.guests.get(self.area.guest or ""), self.switches)
+        if not self.panel.is_attached:
+            return  # the app is closing
+        with contextlib.suppress(NoMatches):  # ... or its widgets are going
+            self.panel.set_guest(self.guests.get(self.area.guest or ""), self.switches)
 
     async def show(self, umid: str, console: str | None = None) -> None:
         self.guest_tree.flags = {k: v for k, v in self.guest_tree.flags.items() if k != (umid, console or self.area.console)}
