@@ -25,7 +25,7 @@ SIZE = (160, 48)
 
 
 def normalise(svg: str) -> str:
-    svg = re.sub(r"pts/\d+", "pts/N", svg)
+    svg = re.sub(r"pts/\d+(&#160;|\s)*", "pts/N ", svg)  # the tree pads them to one width
     svg = re.sub(r"terminal-[0-9a-z-]+", "terminal-X", svg)
     svg = re.sub(r"(&#160;|\s)+", " ", svg)
     return svg
@@ -72,6 +72,9 @@ async def test_snapshots(env: Env) -> None:
         app.panel.query_one("#mc-disks").collapsed = False
         app.panel.query_one("#mc-nics").collapsed = False
         app.panel.focus()
+        # The panel's scrollbar thumb lands a fraction of a cell apart from run to run.
+        app.panel.styles.scrollbar_size_vertical = 0
+        app.panel.scroll_home(animate=False)
         await pilot.pause(0.5)
         no_blink(app)
         check(app, "mconsole-panel")

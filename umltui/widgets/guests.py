@@ -56,7 +56,7 @@ class GuestTree(Tree[dict[str, Any]]):
                               data={"key": f"reason:{umid}", "umid": umid})
             for con, pts in g.get("consoles", {}).items():
                 flag = self.flags.get((umid, con), "")
-                node.add_leaf(Text.assemble(f"{con} ", (pts.removeprefix("/dev/") if pts else "-", "dim"),
+                node.add_leaf(Text.assemble(f"{con} ", ((pts.removeprefix("/dev/") if pts else "-").ljust(7), "dim"),
                                             (f" {flag}", "bold yellow") if flag else ""),
                               data={"key": f"con:{umid}:{con}", "umid": umid, "console": con})
             node.add_leaf(Text("kernel log (con0)", style="dim"),
