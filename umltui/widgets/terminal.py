@@ -556,6 +556,7 @@ class TerminalView(ScrollView, can_focus=True):
         segments: list[Segment] = []
         text: list[str] = []
         current: Any = None
+        prev: Any = None
         style_of = self._style
         for x in range(columns):
             ch = row[x]
