@@ -13,7 +13,6 @@ from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -362,4 +361,4 @@ def make_app(config: Config | None = None, focus_guest: str | None = None) -> Um
     return UmlApp(config, focus_guest=focus_guest)
 
 
-__all__ = ["UmlApp", "make_app", "Binding"]
+__all__ = ["UmlApp", "make_app"]

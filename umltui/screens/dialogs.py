@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.table import Table
 from textual import events, on
 from textual.app import ComposeResult
@@ -179,6 +177,3 @@ class HelpScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-
-def _unused(*args: Any) -> None:
-    pass

@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fcntl
 import os
-import struct
-import termios
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..core.client import Client
+from ..core.guest import set_winsize
 
 
 class Connection(Protocol):
@@ -124,11 +122,6 @@ class SupervisorConsole:
 
     def close(self) -> None:
         self.hub.forget(self)
-
-
-def set_winsize(fd: int, cols: int, rows: int) -> None:
-    # All four fields: rows, cols, xpixel, ypixel.
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 class PtyConnection:

@@ -39,9 +39,7 @@ def encode_key(key: str, character: str | None = None, *, app_cursor: bool = Fal
     parts = key.split("+")
     base = parts[-1]
     mods = set(parts[:-1])
-    if "ctrl" in mods and base.startswith("ctrl-"):  # Textual's odd name for ctrl+space
-        base = base[5:]
-    if base == "ctrl-at":
+    if base == "ctrl-at":  # Textual's odd name for ctrl+space
         mods.add("ctrl")
         base = "at"
     alt = "alt" in mods or "meta" in mods

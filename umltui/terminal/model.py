@@ -256,8 +256,7 @@ class TerminalScreen(pyte.Screen):
         self.dirty.update(range(self.lines))
 
     def reset(self) -> None:
-        if getattr(self, "_main", None) is not None:
-            self._main = None
+        self._main = None  # RIS: back to the main screen, which pyte clears
         super().reset()
 
     def resize(self, lines: int | None = None, columns: int | None = None) -> None:

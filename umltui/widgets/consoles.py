@@ -33,7 +33,7 @@ class ConsolePane(TerminalView):
     """
 
     def __init__(self, umid: str, console: str, **kw: Any) -> None:
-        super().__init__(label=f"{umid} {console}", **kw)
+        super().__init__(**kw)
         self.umid, self.console = umid, console
         self.border_title = f"{umid} · {'kernel log' if console == 'con0' else console}"
         self.also: list[ConsolePane] = []  # broadcast: the other panes that get the same keys
@@ -70,7 +70,7 @@ class ConsoleArea(Vertical):
         self.broadcast = False
         self.grid: list[Key] = []
         self.guest_consoles: dict[str, list[str]] = {}
-        self._tabs_for: str | None = None
+        self._tabs_for: tuple[str, tuple[str, ...]] | None = None
         self._quiet_tabs = False
         self._unattached: set[Key] = set()
 
@@ -212,7 +212,7 @@ class ConsoleArea(Vertical):
             await tabs.clear()
             for con in wanted:
                 await tabs.add_tab(Tab("kernel" if con == "con0" else con, id=f"tab-{con}"))
-            self._tabs_for = (self.guest, tuple(wanted))  # type: ignore[assignment]
+            self._tabs_for = (self.guest, tuple(wanted))
         self._quiet_tabs = True
         if tabs.query(f"#tab-{self.console}"):
             tabs.active = f"tab-{self.console}"

@@ -8,7 +8,6 @@ before anything is sent.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,6 +265,3 @@ class MconsolePanel(VerticalScroll):
                 return
             self.request(f"config {dev}:{target}")
 
-
-def describe(command: str) -> str:
-    return " ".join(shlex.quote(w) for w in command.split())

@@ -16,14 +16,13 @@ import asyncio
 import contextvars
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import var
@@ -133,14 +132,13 @@ class TerminalView(ScrollView, can_focus=True):
     """Showing the live bottom (new output scrolls it); off while reading history."""
 
     def __init__(self, connection: Connection | None = None, *, history: int = DEFAULT_HISTORY,
-                 passthrough: frozenset[str] = frozenset({"ctrl+b"}), label: str = "",
+                 passthrough: frozenset[str] = frozenset({"ctrl+b"}),
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.terminal = Terminal(80, 24, history)
         self.passthrough = passthrough
-        self.label = label
         self.connection: Connection | None = None
-        self._inbox: list[bytes] = []
+        self._inbox: deque[bytes] = deque()
         self._ingest_handle: Any = None
         self._refresh_timer: Any = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
@@ -149,7 +147,10 @@ class TerminalView(ScrollView, can_focus=True):
         self._style_cache: dict[tuple[Any, ...], Style] = {}
         self._bells = 0
         self._title = ""
-        self._scrolled = 0
+        self._scrolled = 0  # the model's scroll count at the last repaint
+        self._history_len = 0  # and its history length then
+        self._last_flush = 0.0
+        self._bytes_at_flush = 0
         self.new_output_below = False
         self.last_output = 0.0
         self._silent = True
@@ -220,9 +221,9 @@ class TerminalView(ScrollView, can_focus=True):
         feed = self.terminal.feed
         inbox = self._inbox
         while inbox:
-            chunk = inbox.pop(0)
+            chunk = inbox.popleft()
             if len(chunk) > SLICE:  # keep slices small so the budget holds
-                inbox.insert(0, chunk[SLICE:])
+                inbox.appendleft(chunk[SLICE:])
                 chunk = chunk[:SLICE]
             feed(chunk)
             if time.perf_counter() > deadline:
@@ -262,9 +263,6 @@ class TerminalView(ScrollView, can_focus=True):
         if self.terminal.screen.dirty or self.terminal.screen.scrolled != self._scrolled:
             self._flush()
 
-    _last_flush = 0.0
-    _bytes_at_flush = 0
-
     def _flush(self) -> None:
         """At most once a frame: new rows into view, dirty rows repainted."""
         self._last_flush = time.monotonic()
@@ -294,8 +292,6 @@ class TerminalView(ScrollView, can_focus=True):
                 self.new_output_below = True
         self._history_len = history
         self.refresh()
-
-    _history_len = 0
 
     def check_silence(self) -> None:
         if not self._silent and self.last_output and time.monotonic() - self.last_output > self.silence_after:
@@ -658,4 +654,4 @@ class TerminalView(ScrollView, can_focus=True):
         self.refresh()
 
 
-__all__ = ["TerminalView", "Binding"]
+__all__ = ["TerminalView"]
