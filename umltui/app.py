@@ -53,7 +53,8 @@ class UmlApp(App[str | None]):
         self.focus_guest = focus_guest
         self._tree_timer: Any = None
         self.area = ConsoleArea(self.hub, scrollback=self.config.scrollback, layout=self.config.layout,
-                                passthrough=frozenset({self.config.prefix}), id="area")
+                                passthrough=frozenset({self.config.prefix}),
+                                silence=self.config.silence_seconds, id="area")
         self.panel = MconsolePanel(id="mconsole")
         self.guest_tree = GuestTree(id="guests")
 

@@ -57,10 +57,11 @@ class ConsoleArea(Vertical):
     """
 
     def __init__(self, hub: ConsoleHub | None, *, scrollback: int, layout: str = "tabs",
-                 passthrough: frozenset[str] = frozenset({"ctrl+b"}), **kw: Any) -> None:
+                 passthrough: frozenset[str] = frozenset({"ctrl+b"}), silence: float = 30.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.hub = hub
         self.scrollback = scrollback
+        self.silence = silence
         self.passthrough = passthrough
         self.panes: dict[Key, ConsolePane] = {}
         self.guest: str | None = None
@@ -93,6 +94,7 @@ class ConsoleArea(Vertical):
         pane = self.panes.get(key)
         if pane is None:
             pane = ConsolePane(umid, console, history=self.scrollback, passthrough=self.passthrough)
+            pane.silence_after = self.silence
             pane.display = False
             self.panes[key] = pane
             await self.query_one("#panes").mount(pane)
