@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from umltui.core.client import Client
@@ -59,3 +61,13 @@ class Console:
         self.type(command + f"; echo {marker[:1]}''{marker[1:]}\n")
         m = await self.expect(re.escape(marker), timeout, since=start)
         return self.buffer[start : m.start()].decode(errors="replace")
+
+
+async def until(check: Callable[[], bool], what: str = "", *, timeout: float = 20.0,
+                extra: Callable[[], str] = lambda: "") -> None:
+    """Wait for ``check()`` to hold; on timeout fail saying what, with ``extra()`` for context."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}\n{extra()}")
+        await asyncio.sleep(0.05)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import Env, requires_uml
+from helpers import until
 from textual.widgets import Button, Input, Select
 
 from umltui.app import UmlApp, make_app
@@ -20,15 +19,6 @@ from umltui.widgets.consoles import ConsolePane
 
 pytestmark = [requires_uml, pytest.mark.uml]
 SIZE = (160, 48)
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 20.0,
-                extra: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{extra()}")
-        await asyncio.sleep(0.05)
 
 
 def text(pane: ConsolePane | None) -> str:

@@ -5,15 +5,14 @@ written (commit it); ``UMLTUI_UPDATE_SNAPSHOTS=1`` rewrites them all."""
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
 from conftest import Env, requires_uml
+from helpers import until
 from textual.widgets import Input
 
 from umltui.app import UmlApp, make_app
@@ -43,14 +42,6 @@ def check(app: UmlApp, name: str) -> None:
         (SNAPSHOTS / f"{name}.actual.svg").write_text(svg)
         diff = "\n".join(list(difflib.unified_diff(want.split("<"), got.split("<"), lineterm=""))[:40])
         raise AssertionError(f"{name} differs from {path} (actual saved next to it):\n{diff}")
-
-
-async def until(check_: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check_():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
 
 
 def no_blink(app: UmlApp) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-
 import pytest
 from conftest import Env, requires_uml
+from helpers import until
 from textual.app import App, ComposeResult
 
 from umltui.terminal.connection import ConsoleHub
@@ -24,15 +21,6 @@ class One(App[None]):
 
     def on_mount(self) -> None:
         self.view.focus()
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 15.0, what: str = "",
-                   extra: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}{extra()}")
-        await asyncio.sleep(0.05)
 
 
 async def test_canned_sequences_render_with_styles() -> None:
@@ -89,19 +77,19 @@ async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
             def text() -> str:
                 return "\n".join(view.screen_text())
 
-            await wait_for(lambda: "a:/root#" in text(), what="a prompt", extra=text)
+            await until(lambda: "a:/root#" in text(), what="a prompt", extra=text)
             for key in "echo $((6*7))":
                 await pilot.press(key if key != " " else "space")
             await pilot.press("enter")
-            await wait_for(lambda: "\n42\n" in text(), what="the command's output")
+            await until(lambda: "\n42\n" in text(), what="the command's output")
             before = view.screen_text()
             view.send(b"vi /tmp/x\r")
-            await wait_for(lambda: view.terminal.screen.alternate or "~" in text(), what="vi")
+            await until(lambda: view.terminal.screen.alternate or "~" in text(), what="vi")
             await pilot.pause(0.3)
             await pilot.press("escape")
             await pilot.pause(0.5)  # vi takes ESC followed at once by a key as one escape sequence
             await pilot.press(":", "q", "!", "enter")
-            await wait_for(lambda: not view.terminal.screen.alternate and "vi /tmp/x" in text(), what="vi to quit", extra=text)
+            await until(lambda: not view.terminal.screen.alternate and "vi /tmp/x" in text(), what="vi to quit", extra=text)
             await pilot.pause(0.3)
             after = view.screen_text()
             # The shell screen is as it was, plus the vi line and a fresh prompt.
@@ -112,9 +100,9 @@ async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
             # programs keep 24x80); the pane can tell the guest's shell its size instead.
             cols, rows = view.terminal.screen.columns, view.terminal.screen.lines
             view.send(b"stty size\r")
-            await wait_for(lambda: text().rstrip().endswith("#") and "stty size\n" in text(), what="stty")
+            await until(lambda: text().rstrip().endswith("#") and "stty size\n" in text(), what="stty")
             view.tell_size()
             view.send(b"stty size\r")
-            await wait_for(lambda: f"{rows} {cols}" in text(), timeout=5, what=f"stty size {rows} {cols}", extra=text)
+            await until(lambda: f"{rows} {cols}" in text(), timeout=5, what=f"stty size {rows} {cols}", extra=text)
     finally:
         await hub.close()

@@ -54,6 +54,17 @@ def _colour(name: str) -> str | None:
     return None
 
 
+@dataclass
+class _PaneMessage(Message):
+    """A message about one pane; ``control`` lets ``@on(..., selector)`` match it."""
+
+    view: TerminalView
+
+    @property
+    def control(self) -> TerminalView:
+        return self.view
+
+
 class TerminalView(ScrollView, can_focus=True):
     """One console on screen: ``connection`` bytes in, keys and size out."""
 
@@ -80,53 +91,27 @@ class TerminalView(ScrollView, can_focus=True):
     # -- messages -------------------------------------------------------------------
 
     @dataclass
-    class Bell(Message):
-        view: TerminalView
-
-        @property
-        def control(self) -> TerminalView:
-            return self.view
+    class Bell(_PaneMessage):
+        pass
 
     @dataclass
-    class TitleChanged(Message):
-        view: TerminalView
+    class TitleChanged(_PaneMessage):
         title: str
 
-        @property
-        def control(self) -> TerminalView:
-            return self.view
-
     @dataclass
-    class Activity(Message):
+    class Activity(_PaneMessage):
         """Output arrived (at most one waiting at a time)."""
-
-        view: TerminalView
-
-        @property
-        def control(self) -> TerminalView:
-            return self.view
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, TerminalView.Activity) and message.view is self.view
 
     @dataclass
-    class Silence(Message):
+    class Silence(_PaneMessage):
         """No output for ``silence_after`` seconds after there was some."""
 
-        view: TerminalView
-
-        @property
-        def control(self) -> TerminalView:
-            return self.view
-
     @dataclass
-    class Closed(Message):
-        view: TerminalView
+    class Closed(_PaneMessage):
         reason: str
-
-        @property
-        def control(self) -> TerminalView:
-            return self.view
 
     following: var[bool] = var(True)
     """Showing the live bottom (new output scrolls it); off while reading history."""
