@@ -5,7 +5,10 @@ con2 floods at full speed (``yes`` and ``dmesg`` loops) while keys go to con1's 
 each key, the time from sending it to the moment the widget renders the echoed character
 in its cursor row. Runs in a private umltui world and takes everything down again.
 
-    python benchmarks/echo_latency.py [--keys 200] [--json]
+    python benchmarks/echo_latency.py [--keys 200] [--json] [--supervisor-only]
+
+``--supervisor-only`` leaves the app out: a bare supervisor client times the echo of
+each key in the raw bytes, under the same flood (unsubscribed), for comparison.
 """
 
 from __future__ import annotations
@@ -122,10 +125,55 @@ async def measure(keys: int) -> dict[str, Any]:
             "flood_mb_s": round(flood_rate, 3)}
 
 
+async def measure_supervisor(keys: int) -> dict[str, Any]:
+    """The same keys and flood without the app: the supervisor's own part of the latency."""
+    import base64
+
+    from umltui.cli import demo_lab_path
+    from umltui.core.client import Client, call
+
+    await call("up", lab=str(demo_lab_path()), timeout=120)
+    seen = asyncio.Event()
+    buffer = bytearray()
+
+    def on_event(msg: dict[str, Any]) -> None:
+        if msg.get("event") == "output" and msg.get("console") == "con1":
+            buffer.extend(base64.b64decode(msg["data"]))
+            seen.set()
+
+    client = await Client(on_event).connect()
+    try:
+        await client.request("subscribe", guest="demo-a", console="con1", history=False)
+        client.send_input("demo-a", "con1", b"\r")
+        client.send_input("demo-a", "con2", b"\r" + FLOOD)
+        await asyncio.sleep(2.0)
+        latencies = []
+        for i in range(keys):
+            buffer.clear()
+            t0 = time.perf_counter()
+            client.send_input("demo-a", "con1", b"x")
+            while b"x" not in buffer:
+                seen.clear()
+                await asyncio.wait_for(seen.wait(), 10)
+            latencies.append(time.perf_counter() - t0)
+            if i % 50 == 49:
+                client.send_input("demo-a", "con1", b"\x15")  # ctrl+u: erase what we typed; not timed
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+        client.send_input("demo-a", "con2", b"\x03")
+    finally:
+        await client.close()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    return {"keys": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(p99 * 1000, 2), "max_ms": round(latencies[-1] * 1000, 2), "flood_mb_s": None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--supervisor-only", action="store_true", help="leave the app out (see above)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
     for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
@@ -134,7 +182,7 @@ def main() -> None:
     from umltui.core.client import call
 
     try:
-        figures = asyncio.run(measure(args.keys))
+        figures = asyncio.run((measure_supervisor if args.supervisor_only else measure)(args.keys))
     finally:
         try:
             asyncio.run(call("shutdown", halt=True, timeout=60))
@@ -144,8 +192,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"echo latency on demo-a con1 while con2 floods ({figures['flood_mb_s']} MB/s shown), "
-              f"{figures['keys']} keys:")
+        shown = "supervisor only, no app" if args.supervisor_only else f"{figures['flood_mb_s']} MB/s shown"
+        print(f"echo latency on demo-a con1 while con2 floods ({shown}), {figures['keys']} keys:")
         print(f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (goal: p99 < 30 ms)")
 
 
