@@ -7,7 +7,7 @@ from conftest import Env, requires_uml
 from helpers import until
 from textual.app import App, ComposeResult
 
-from umltui.terminal.connection import ConsoleHub
+from umltui.terminal.connection import ConsoleHub, PtyConnection
 from umltui.widgets.terminal import TerminalView
 
 
@@ -106,3 +106,24 @@ async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
             await until(lambda: f"{rows} {cols}" in text(), timeout=5, what=f"stty size {rows} {cols}", extra=text)
     finally:
         await hub.close()
+
+
+async def test_program_on_its_own_pty_output_resize_and_end() -> None:
+    """The widget on a pty it opened itself (PtyConnection): output in, size out, the end told."""
+    closed: list[str] = []
+
+    class Watch(One):
+        def on_terminal_view_closed(self, event: TerminalView.Closed) -> None:
+            closed.append(event.reason)
+
+    view = TerminalView()
+    async with Watch(view).run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        view.attach(PtyConnection(["sh", "-c", "sleep 0.3; stty size; read line; echo got-$line"], cols=80, rows=24))
+        size = f"{view.terminal.screen.lines} {view.terminal.screen.columns}"  # the pane's, not 24x80
+        assert size == "12 49"  # a column for the scroll bar
+        await until(lambda: size in "\n".join(view.screen_text()), what="the pane's size", extra=view.screen_text)
+        await pilot.press("o", "k", "enter")
+        await until(lambda: "got-ok" in "\n".join(view.screen_text()), what="the echo", extra=view.screen_text)
+        await until(lambda: bool(closed), what="the Closed message")
+        assert closed == ["the program ended"]

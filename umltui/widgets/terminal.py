@@ -20,6 +20,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pyte.screens import Char
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -31,12 +32,13 @@ from textual.strip import Strip
 
 from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
-from ..terminal.model import DEFAULT_HISTORY, Terminal, split_fg
+from ..terminal.model import DEFAULT_HISTORY, Line, Terminal, split_fg
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
 SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
+_REVERSE = Style(reverse=True)
 
 _NAMED = {"black": "black", "red": "red", "green": "green", "brown": "yellow", "blue": "blue",
           "magenta": "magenta", "cyan": "cyan", "white": "white"}
@@ -129,7 +131,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
         self._row_version: dict[int, int] = {}
         self._version = 0
-        self._style_cache: dict[tuple[Any, ...], Style] = {}
+        self._style_cache: dict[Char, Style] = {}
         self._bells = 0
         self._title = ""
         self._scrolled = 0  # the model's scroll count at the last repaint
@@ -158,7 +160,7 @@ class TerminalView(ScrollView, can_focus=True):
             self.connection.close()
         self.connection = connection
         connection.on_output = self.feed
-        connection.on_closed = self._closed
+        connection.on_closed = self._connection_closed
         keys, self._early_keys = self._early_keys, []
         for data in keys:
             connection.write(data)
@@ -170,7 +172,7 @@ class TerminalView(ScrollView, can_focus=True):
             self.connection.close()
             self.connection = None
 
-    def _closed(self, reason: str) -> None:
+    def _connection_closed(self, reason: str) -> None:  # (``_closed`` is Textual's own flag)
         self.post_message(self.Closed(self, reason))
 
     def on_unmount(self) -> None:
@@ -386,7 +388,7 @@ class TerminalView(ScrollView, can_focus=True):
     def line_count(self) -> int:
         return len(self.terminal.screen.history) + self.terminal.screen.lines
 
-    def _row(self, index: int) -> Any:
+    def _row(self, index: int) -> Line:
         screen = self.terminal.screen
         history = screen.history
         if index < len(history):
@@ -395,8 +397,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def line_text(self, index: int) -> str:
         """Line ``index`` of history-then-screen as text, one character a column."""
-        row = self._row(index)
-        return "".join((row[x].data or " ")[:1] if x in row else " " for x in range(self.terminal.screen.columns))
+        return self._row(index).column_text(self.terminal.screen.columns)
 
     def screen_text(self) -> list[str]:
         """The visible screen (live part) as text rows, trailing blanks removed."""
@@ -516,41 +517,28 @@ class TerminalView(ScrollView, can_focus=True):
 
     # -- rendering -----------------------------------------------------------------------
 
-    def _style(self, ch: Any) -> Style:
-        key = ch[1:]
-        style = self._style_cache.get(key)
+    def _style(self, attrs: Char) -> Style:
+        style = self._style_cache.get(attrs)
         if style is None:
-            fg, dim, hidden = split_fg(ch.fg)
-            colour, bgcolour = _colour(fg), _colour(ch.bg)
-            if ch.bold and colour in _NAMED.values():
+            fg, dim, hidden = split_fg(attrs.fg)
+            colour, bgcolour = _colour(fg), _colour(attrs.bg)
+            if attrs.bold and colour is not None and colour in _NAMED.values():
                 colour = "bright_" + colour  # as xterm shows bold with the 8 colours
-            style = Style(color=colour, bgcolor=bgcolour, bold=ch.bold, dim=dim, italic=ch.italics,
-                          underline=ch.underscore, strike=ch.strikethrough, reverse=ch.reverse, blink=ch.blink)
+            style = Style(color=colour, bgcolor=bgcolour, bold=attrs.bold, dim=dim, italic=attrs.italics,
+                          underline=attrs.underscore, strike=attrs.strikethrough, reverse=attrs.reverse,
+                          blink=attrs.blink)
             if hidden:
                 style += Style(color=bgcolour or None, conceal=True)
             if len(self._style_cache) > 4096:
                 self._style_cache.clear()
-            self._style_cache[key] = style
+            self._style_cache[attrs] = style
         return style
 
-    def _row_strip(self, row: Any, columns: int) -> Strip:
-        segments: list[Segment] = []
-        text: list[str] = []
-        current: Any = None
-        prev: Any = None
+    def _row_strip(self, row: Line, columns: int, reverse: bool = False) -> Strip:
         style_of = self._style
-        for x in range(columns):
-            ch = row[x]
-            key = ch[1:]
-            if key != current:
-                if text:
-                    segments.append(Segment("".join(text), style_of(prev)))
-                    text = []
-                current = key
-                prev = ch
-            text.append(ch.data)
-        if text:
-            segments.append(Segment("".join(text), style_of(prev)))
+        segments = [Segment(text, style_of(attrs)) for text, attrs in row.segments(columns)]
+        if reverse:  # DECSCNM: the whole screen in reverse video
+            segments = [Segment(seg.text, (seg.style or Style()) + _REVERSE) for seg in segments]
         return Strip(segments).adjust_cell_length(columns)
 
     def render_line(self, y: int) -> Strip:
@@ -567,7 +555,7 @@ class TerminalView(ScrollView, can_focus=True):
                self.terminal.screen.columns)
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._row_strip(self._row(index), screen.columns)
+            strip = self._row_strip(self._row(index), screen.columns, on_screen and screen.reverse_video)
             strip = self._overlay(strip, index, screen.cursor.x if show_cursor else None)
             self._cache[key] = strip
             if len(self._cache) > 2000:
