@@ -221,8 +221,15 @@ async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: 
         pane = app.area.current
         await asyncio.to_thread(env.run, "halt", "demo-b", check=True)
         await until(lambda: app.guests["demo-b"]["state"] == "halted", "halted shown")
+
+        def shells() -> int:
+            return sum("Enter 'help'" in pane.line_text(i) for i in range(pane.line_count))
+
+        before = shells()
         await asyncio.to_thread(env.run, "demo", "--detach", check=True)
         await until(lambda: app.guests["demo-b"]["state"] == "running", "running again")
+        # "running" is the boot script's end; the getty starts after it and drops what was typed before
+        await until(lambda: shells() > before, "the rebooted guest's shell", extra=lambda: text(pane))
         pane.send(b"echo back-$((40+2))\r")
         await until(lambda: "back-42" in text(pane), "the rebooted guest's console in the same pane",
                     extra=lambda: text(pane))
