@@ -31,7 +31,7 @@ from textual.strip import Strip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from umltui.widgets.terminal import TerminalView  # noqa: E402
+from umltui.widgets.terminal import TerminalView, freeze_startup_objects  # noqa: E402
 
 FLOOD = os.environb.get(b"FLOOD", b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r")
 
@@ -95,6 +95,7 @@ async def measure(keys: int) -> dict[str, Any]:
             app.probe.send(b"\r")
             app.flood.send(b"\r")
             await wait_text(app.probe, "a:/root#")
+            freeze_startup_objects()  # as the app does once it is up
             app.probe.focus()
             await pilot.pause(0.2)
             app.flood.send(FLOOD)

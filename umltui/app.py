@@ -28,7 +28,7 @@ from .themes import DEFAULT_THEME, load_themes
 from .widgets.consoles import ConsoleArea, ConsolePane
 from .widgets.guests import GuestTree
 from .widgets.mconsole_panel import Confirm, MconsolePanel
-from .widgets.terminal import TerminalView
+from .widgets.terminal import TerminalView, freeze_startup_objects
 
 
 class UmlApp(App[str | None]):
@@ -80,6 +80,8 @@ class UmlApp(App[str | None]):
             wanted = DEFAULT_THEME
         self.theme = wanted
         self.panel.display = self.config.mconsole_panel
+        if not self.is_headless:  # (tests run many apps in one process: nothing of theirs is frozen)
+            self.call_after_refresh(freeze_startup_objects)
         self.connect()
 
     def watch_theme(self, theme: str) -> None:

@@ -17,8 +17,8 @@ hypothesis test compares screens with stock pyte's, cell by cell):
 - **Everything else token by token.** Runs of text, the common CSI sequences and the
   common escapes are dispatched straight to the screen; anything rarer (OSC, charsets,
   sequences cut by a read) goes through pyte's own state machine.
-- **Attributes are shared objects.** A set of attributes is a pyte ``Char`` whose
-  ``data`` is a space, made once: what follows from (attributes, SGR parameters) is
+- **Attributes are shared plain tuples.** A set of attributes is a tuple laid out as
+  pyte's ``Char`` (``data`` unused), made once: what follows from (attributes, SGR parameters) is
   remembered, so a colour change costs a dictionary look-up, and a viewer can cache a
   style per attribute object.
 
@@ -54,7 +54,17 @@ MOUSE_MODES = {m << 5 for m in (9, 1000, 1002, 1003)}
 MOUSE_SGR = 1006 << 5
 _ALT_MODES = {ALT_47, ALT_1047, ALT_1049}
 
-BLANK = Char(" ")
+Attrs = tuple[Any, ...]
+"""A cell's attributes: a plain tuple laid out as pyte's ``Char``, whose ``data`` is unused.
+
+Plain, because the garbage collector stops following a tuple of strings, booleans and
+other such tuples, but follows a namedtuple, and everything holding one, for ever: ten
+thousand lines of scrollback would slow each of its full sweeps by tens of milliseconds.
+"""
+
+BLANK: Attrs = tuple(Char(" "))
+_BLANK_CHAR = Char(" ")
+_NO_CELLS: tuple[Attrs, ...] = ()
 """The attributes of an untouched cell (and of the cursor after a reset)."""
 
 
@@ -81,26 +91,25 @@ def _drawable(char: str) -> bool:
 class Line:
     """One row of the screen or the scrollback.
 
-    Either *compact*: ``runs`` of ``(text, attrs)`` from column 0, every character one
+    Either *compact*: a tuple of ``runs``, ``(text, attrs)`` from column 0, every character one
     column wide, ``width`` columns in all, blank after that; or *cells*: ``chars`` and
     ``attrs``, one entry a column (a wide character's second column holds ``""``), as
-    long as the screen was wide when they were made. Attributes are ``Char`` objects whose
-    ``data`` is unused.
+    long as the screen was wide when they were made. Attributes are :data:`Attrs`.
     """
 
     __slots__ = ("runs", "width", "chars", "attrs")
 
-    def __init__(self, runs: list[tuple[str, Char]] | None = None, width: int = 0) -> None:
-        self.runs = runs if runs is not None else []
+    def __init__(self, runs: tuple[tuple[str, Attrs], ...] = (), width: int = 0) -> None:
+        self.runs = runs  # a tuple (as Attrs are), which the garbage collector soon stops following
         self.width = width
         self.chars: list[str] | None = None
-        self.attrs: list[Char] = []
+        self.attrs: list[Attrs] = _NO_CELLS  # type: ignore[assignment]  # no list until there are cells
 
     @property
     def blank(self) -> bool:
         return self.chars is None and self.width == 0
 
-    def cells(self, columns: int) -> tuple[list[str], list[Char]]:
+    def cells(self, columns: int) -> tuple[list[str], list[Attrs]]:
         """The per-column lists, at least ``columns`` long (made from the runs the first time)."""
         chars = self.chars
         if chars is None:
@@ -108,12 +117,18 @@ class Line:
             for text, a in self.runs:
                 chars.extend(text)
                 attrs += [a] * len(text)
-            self.chars, self.attrs, self.runs = chars, attrs, []
+            self.chars, self.attrs, self.runs = chars, attrs, ()
         if len(chars) < columns:
             pad = columns - len(chars)
             chars += " " * pad
             self.attrs += [BLANK] * pad
         return chars, self.attrs
+
+    def freeze(self) -> None:
+        """Make the cells tuples, for the scrollback (where nothing writes into a line)."""
+        if self.chars is not None:
+            self.chars = tuple(self.chars)  # type: ignore[assignment]
+            self.attrs = tuple(self.attrs)  # type: ignore[assignment]
 
     def truncate(self, x: int) -> None:
         """Blank everything from column ``x`` on (with default attributes)."""
@@ -122,7 +137,7 @@ class Line:
             return
         if x >= self.width:
             return
-        kept: list[tuple[str, Char]] = []
+        kept: list[tuple[str, Attrs]] = []
         width = 0
         for text, a in self.runs:
             if width + len(text) >= x:
@@ -131,19 +146,19 @@ class Line:
                 break
             kept.append((text, a))
             width += len(text)
-        self.runs, self.width = kept, x
+        self.runs, self.width = tuple(kept), x
 
     def __getitem__(self, x: int) -> Char:
         """The cell at column ``x`` as a pyte ``Char`` (for tests and debugging)."""
         if self.chars is not None:
             if x < len(self.chars):
-                return self.attrs[x]._replace(data=self.chars[x])
-            return BLANK
+                return Char(self.chars[x], *self.attrs[x][1:])
+            return Char(*BLANK)
         for text, a in self.runs:
             if x < len(text):
-                return a._replace(data=text[x])
+                return Char(text[x], *a[1:])
             x -= len(text)
-        return BLANK
+        return Char(*BLANK)
 
     def text(self, columns: int) -> str:
         """The row as a string, cut to ``columns`` columns; trailing blanks kept."""
@@ -160,9 +175,9 @@ class Line:
             joined = "".join((c or " ")[:1] for c in self.chars[:columns])
         return joined.ljust(columns)
 
-    def segments(self, columns: int) -> list[tuple[str, Char]]:
+    def segments(self, columns: int) -> list[tuple[str, Attrs]]:
         """``(text, attrs)`` pieces covering exactly ``columns`` columns."""
-        out: list[tuple[str, Char]] = []
+        out: list[tuple[str, Attrs]] = []
         width = 0
         if self.chars is None:
             for text, a in self.runs:
@@ -210,10 +225,10 @@ class TerminalScreen(pyte.Screen):
 
     def __init__(self, columns: int, lines: int, history: int = DEFAULT_HISTORY) -> None:
         self.history: deque[Line] = deque(maxlen=max(0, history))
-        self._sgr_memo: dict[tuple[int, str], tuple[Char, Char]] = {}
-        self._interned: dict[Char, Char] = {BLANK: BLANK}
+        self._sgr_memo: dict[tuple[int, str], tuple[Attrs, Attrs]] = {}
+        self._interned: dict[Attrs, Attrs] = {BLANK: BLANK}
         # The main screen's rows and saved cursor while the alternate screen is on.
-        self._main: tuple[list[Line], tuple[int, int, Char] | None] | None = None
+        self._main: tuple[list[Line], tuple[int, int, Attrs] | None] | None = None
         self.bells = 0
         self.scrolled = 0  # lines that went into the history, ever (lets a viewer keep its place)
         super().__init__(columns, lines)
@@ -242,7 +257,7 @@ class TerminalScreen(pyte.Screen):
 
     @property
     def default_char(self) -> Char:
-        return BLANK
+        return _BLANK_CHAR
 
     def _all_dirty(self) -> None:
         if len(self.dirty) < self.lines:
@@ -250,26 +265,26 @@ class TerminalScreen(pyte.Screen):
 
     # -- writing ---------------------------------------------------------------------
 
-    def _put(self, line: Line, x: int, text: str, a: Char) -> None:
+    def _put(self, line: Line, x: int, text: str, a: Attrs) -> None:
         """Write one-column characters at column ``x`` (which the caller keeps on screen)."""
         n = len(text)
         if line.chars is None:
             width = line.width
             if x == 0 and n >= width:
-                line.runs = [(text, a)]
+                line.runs = ((text, a),)
                 line.width = n
                 return
             if x == width:
-                last = line.runs[-1]
+                runs = line.runs
+                last = runs[-1]
                 if last[1] is a:
-                    line.runs[-1] = (last[0] + text, a)
+                    line.runs = (*runs[:-1], (last[0] + text, a))
                 else:
-                    line.runs.append((text, a))
+                    line.runs = (*runs, (text, a))
                 line.width = width + n
                 return
             if x > width:
-                line.runs.append((" " * (x - width), BLANK))
-                line.runs.append((text, a))
+                line.runs = (*line.runs, (" " * (x - width), BLANK), (text, a))
                 line.width = x + n
                 return
         chars, attrs = line.cells(self.columns)
@@ -366,7 +381,7 @@ class TerminalScreen(pyte.Screen):
             if "\x1b" not in raw:  # plain text (a CR comes only with an EL)
                 width = len(raw)
                 if width <= columns:
-                    add(Line([(raw, attrs)] if raw else [], width))
+                    add(Line(((raw, attrs),) if raw else (), width))
                 else:
                     rows.extend(_wrap([(raw, attrs)], columns))
                 continue
@@ -387,7 +402,7 @@ class TerminalScreen(pyte.Screen):
             parts = iter(_SGR_SPLIT.split(raw))
             text = next(parts)
             width = len(text)
-            runs: list[tuple[str, Char]] = [(text, attrs)] if text else []
+            runs: list[tuple[str, Attrs]] = [(text, attrs)] if text else []
             for params, text in zip(parts, parts, strict=True):
                 hit = memo.get((id(attrs), params))
                 attrs = hit[1] if hit is not None and hit[0] is attrs else sgr(attrs, params)
@@ -401,7 +416,7 @@ class TerminalScreen(pyte.Screen):
                 runs.append((" " * (columns - width), fill))  # EL fills the row with its background
                 width = columns
             if width <= columns:
-                add(Line(runs, width))
+                add(Line(tuple(runs), width))
             else:
                 rows.extend(_wrap(runs, columns))
         self.cursor.attrs = attrs
@@ -430,7 +445,11 @@ class TerminalScreen(pyte.Screen):
             buffer.append(Line())
         gone = len(buffer) - lines
         if gone > 0:
-            self.history.extend(buffer[:gone])
+            moved = buffer[:gone]
+            for line in moved:
+                if line.chars is not None:
+                    line.freeze()
+            self.history.extend(moved)
             del buffer[:gone]
             self.scrolled += gone
             end -= gone
@@ -441,7 +460,7 @@ class TerminalScreen(pyte.Screen):
 
     # -- attributes ------------------------------------------------------------------
 
-    def sgr(self, attrs: Char, raw: str) -> Char:
+    def sgr(self, attrs: Attrs, raw: str) -> Attrs:
         """The attributes after ``CSI raw m`` from ``attrs`` (remembered)."""
         key = (id(attrs), raw)
         hit = self._sgr_memo.get(key)
@@ -460,7 +479,8 @@ class TerminalScreen(pyte.Screen):
     def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
         if private:  # CSI ? ... m is not SGR; pyte ignores it too
             return
-        flags = _flags(self.cursor.attrs.fg)
+        current = self.cursor.attrs
+        flags = _flags(current[1])
         codes = list(attrs or (0,))
         i = 0
         while i < len(codes):
@@ -478,7 +498,7 @@ class TerminalScreen(pyte.Screen):
                 flags = flags.replace("h", "") + "h"
             elif code == 28:
                 flags = flags.replace("h", "")
-        self.cursor.attrs = self.cursor.attrs._replace(fg=_plain(self.cursor.attrs.fg))
+        self.cursor.attrs = Char(*current)._replace(fg=_plain(current[1]))  # pyte works on a Char
         super().select_graphic_rendition(*attrs)
         made = self.cursor.attrs
         if flags:
@@ -486,7 +506,8 @@ class TerminalScreen(pyte.Screen):
         if len(self._interned) > 4096:
             self._interned = {BLANK: BLANK}
             self._sgr_memo.clear()
-        self.cursor.attrs = self._interned.setdefault(made, made)
+        plain = tuple(made)
+        self.cursor.attrs = self._interned.setdefault(plain, plain)
 
     # -- scrolling and lines -------------------------------------------------------------
 
@@ -511,6 +532,7 @@ class TerminalScreen(pyte.Screen):
             line = buffer.pop(top)
             buffer.insert(bottom, Line())
         if top == 0 and self._main is None:
+            line.freeze()
             self.history.append(line)
             self.scrolled += 1
         self._all_dirty()
@@ -621,7 +643,7 @@ class TerminalScreen(pyte.Screen):
         columns = self.columns
         blank = a is BLANK or a == BLANK
         for row in rows:
-            self.buffer[row] = Line() if blank else Line([(" " * columns, a)], columns)
+            self.buffer[row] = Line() if blank else Line(((" " * columns, a),), columns)
         self.dirty.update(rows)
         if how in (0, 1):
             self.erase_in_line(how)
@@ -728,6 +750,8 @@ class TerminalScreen(pyte.Screen):
 
     def _to_history(self, buffer: list[Line], count: int) -> None:
         if count > 0:
+            for line in buffer[:count]:
+                line.freeze()
             self.history.extend(buffer[:count])
             del buffer[:count]
             self.scrolled += count
@@ -747,10 +771,10 @@ class TerminalScreen(pyte.Screen):
         return [line.text(self.columns).rstrip() for line in self.buffer]
 
 
-def _wrap(runs: list[tuple[str, Char]], columns: int) -> list[Line]:
+def _wrap(runs: list[tuple[str, Attrs]], columns: int) -> list[Line]:
     """Cut a line wider than the screen into rows, as autowrap does."""
     rows: list[Line] = []
-    current: list[tuple[str, Char]] = []
+    current: list[tuple[str, Attrs]] = []
     width = 0
     for text, a in runs:
         while text:
@@ -759,10 +783,10 @@ def _wrap(runs: list[tuple[str, Char]], columns: int) -> list[Line]:
             current.append((piece, a))
             width += len(piece)
             if width == columns:
-                rows.append(Line(current, width))
+                rows.append(Line(tuple(current), width))
                 current, width = [], 0
     if current:
-        rows.append(Line(current, width))
+        rows.append(Line(tuple(current), width))
     return rows
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import re
 import time
 from collections import OrderedDict, deque
@@ -32,7 +33,7 @@ from textual.strip import Strip
 
 from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
-from ..terminal.model import DEFAULT_HISTORY, Line, Terminal, split_fg
+from ..terminal.model import DEFAULT_HISTORY, Attrs, Line, Terminal, split_fg
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
@@ -54,6 +55,30 @@ def _colour(name: str) -> str | None:
     if len(name) == 6:
         return "#" + name
     return None
+
+
+def _spans(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as (first, count) runs of neighbours."""
+    spans: list[tuple[int, int]] = []
+    for y in rows:
+        if spans and spans[-1][0] + spans[-1][1] == y:
+            spans[-1] = (spans[-1][0], spans[-1][1] + 1)
+        else:
+            spans.append((y, 1))
+    return spans
+
+
+def freeze_startup_objects() -> None:
+    """Take what exists once the app is up out of the garbage collector's full sweeps.
+
+    A flooding console makes many objects that live a while (lines in the scrollback), so
+    full collections come every few seconds, and each one walks every object Textual made
+    at start-up: 20 to 80 ms, a stalled keystroke echo each time. Call this once, after
+    the first screen is composed; the collector then walks only what came later (a few
+    ms). What it freezes is never freed, which is what start-up objects are for anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -131,11 +156,12 @@ class TerminalView(ScrollView, can_focus=True):
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
         self._row_version: dict[int, int] = {}
         self._version = 0
-        self._style_cache: dict[Char, Style] = {}
+        self._style_cache: dict[Attrs, Style] = {}
         self._bells = 0
         self._title = ""
         self._scrolled = 0  # the model's scroll count at the last repaint
         self._history_len = 0  # and its history length then
+        self._cursor_drawn = (0, 0)  # where the cursor was at the last repaint (row, column)
         self._last_flush = 0.0
         self._bytes_at_flush = 0
         self.new_output_below = False
@@ -260,13 +286,22 @@ class TerminalView(ScrollView, can_focus=True):
         scrolled = screen.scrolled - self._scrolled
         self._scrolled = screen.scrolled
         self._version += 1
+        cursor = (screen.cursor.y, screen.cursor.x)
+        rows = set(screen.dirty)
+        rows.update((cursor[0], self._cursor_drawn[0]))  # the cursor's old and new rows
+        self._cursor_drawn = cursor
         if scrolled:
             self._row_version.clear()  # every screen row moved
             self._cache.clear()
         else:
-            for y in screen.dirty:
+            for y in rows:
                 self._row_version[y] = self._version
         screen.dirty.clear()
+        if not scrolled and total == self.virtual_size.height and self.size.height:
+            # Nothing moved: repaint only the rows that changed (an echo is one row, not the pane).
+            for start, count in _spans(sorted(y for y in rows if 0 <= y < screen.lines)):
+                self.refresh_lines(history + start, count)
+            return
         self.virtual_size = Size(self.size.width, total)
         if self.following:
             self.scroll_to(y=max(0, total - self.size.height), animate=False, immediate=True)
@@ -517,9 +552,10 @@ class TerminalView(ScrollView, can_focus=True):
 
     # -- rendering -----------------------------------------------------------------------
 
-    def _style(self, attrs: Char) -> Style:
-        style = self._style_cache.get(attrs)
+    def _style(self, key: Attrs) -> Style:
+        style = self._style_cache.get(key)
         if style is None:
+            attrs = Char(*key)
             fg, dim, hidden = split_fg(attrs.fg)
             colour, bgcolour = _colour(fg), _colour(attrs.bg)
             if attrs.bold and colour is not None and colour in _NAMED.values():
@@ -531,7 +567,7 @@ class TerminalView(ScrollView, can_focus=True):
                 style += Style(color=bgcolour or None, conceal=True)
             if len(self._style_cache) > 4096:
                 self._style_cache.clear()
-            self._style_cache[attrs] = style
+            self._style_cache[key] = style
         return style
 
     def _row_strip(self, row: Line, columns: int, reverse: bool = False) -> Strip:
@@ -552,16 +588,16 @@ class TerminalView(ScrollView, can_focus=True):
         row_y = index - history
         show_cursor = (on_screen and row_y == screen.cursor.y and self.has_focus and not screen.cursor.hidden)
         key = (index, self._row_version.get(row_y, 0) if on_screen else -1, show_cursor and screen.cursor.x,
-               self.terminal.screen.columns)
+               screen.columns, width)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._row_strip(self._row(index), screen.columns, on_screen and screen.reverse_video)
             strip = self._overlay(strip, index, screen.cursor.x if show_cursor else None)
+            base = self._base_style()
+            strip = strip.apply_style(base).adjust_cell_length(width, base)
             self._cache[key] = strip
             if len(self._cache) > 2000:
                 self._cache.popitem(last=False)
-        base = self._base_style()
-        strip = strip.apply_style(base).adjust_cell_length(width, base)
         if y == self.size.height - 1 and not self.following and self.new_output_below:
             badge = " ▼ new output (prefix [ then q to follow) "
             badge_style = self.get_component_rich_style("terminal--badge")
