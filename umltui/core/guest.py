@@ -119,6 +119,7 @@ class Guest:
         self._pidfd: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._con0_offset = 0
+        self._banner_seen = False  # this boot's kernel banner has been read from con0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -353,10 +354,16 @@ class Guest:
             return
         self._con0_offset += len(data)
         con.feed(data, log=False)
-        if RESTART_RE.search(data) and self.state in (RUNNING, HUNG):
-            self.set_state(BOOTING, "rebooting")  # the same process boots again; ptys change
-            if self.ready_word:
-                self._spawn(self._poll_ready())
+        banners = len(RESTART_RE.findall(data))
+        if banners:
+            # The first banner is this boot's own, even when it is read only after the guest
+            # said it was ready (a busy supervisor reads the log late); any later one is a reboot.
+            again = banners if self._banner_seen else banners - 1
+            self._banner_seen = True
+            if again and self.state in (RUNNING, HUNG):
+                self.set_state(BOOTING, "rebooting")  # the same process boots again; ptys change
+                if self.ready_word:
+                    self._spawn(self._poll_ready())
         if self.ready_word is None and self.state == BOOTING and INIT_RE.search(data):
             self.set_state(RUNNING)  # a root we did not make: running once the kernel starts its init
         if SHUTDOWN_RE.search(data):
@@ -374,6 +381,7 @@ class Guest:
         except OSError:
             return
         self._con0_offset = end
+        self._banner_seen = True  # an adopted guest has booted: a banner from now on is a reboot
 
     def write(self, console: str, data: bytes) -> None:
         con = self.consoles.get(console)
