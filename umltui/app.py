@@ -20,9 +20,9 @@ from textual.widgets import Footer
 
 from .config import Config, load_config
 from .core.client import SupervisorError
-from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixScreen, QuitScreen, SearchScreen
+from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixScreen, QuitScreen
 from .screens.network import NetworkScreen
-from .screens.scrollback import ScrollbackScreen
+from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
 from .themes import DEFAULT_THEME, load_themes
 from .widgets.consoles import ConsoleArea, ConsolePane
@@ -299,17 +299,8 @@ class UmlApp(App[str | None]):
 
     def action_search(self) -> None:
         pane = self.area.current
-        if pane is None:
-            return
-
-        def found(text: str | None) -> None:
-            if text:
-                if pane.search(text):
-                    self.push_screen(ScrollbackScreen(pane))
-                else:
-                    self.notify(f"{text!r} not found", severity="warning")
-
-        self.push_screen(SearchScreen(), found)
+        if pane is not None:
+            search_in_scrollback(self, pane)
 
     def action_broadcast(self) -> None:
         on_ = self.area.toggle_broadcast()

@@ -5,11 +5,25 @@ screen is transparent and only takes the keys."""
 from __future__ import annotations
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from ..widgets.terminal import TerminalView
+from .dialogs import SearchScreen
+
+
+def search_in_scrollback(app: App[object], view: TerminalView) -> None:
+    """Ask what to find; show the nearest match in scrollback mode, or say it is not there."""
+
+    def found(text: str | None) -> None:
+        if text:
+            if view.search(text):
+                app.push_screen(ScrollbackScreen(view))
+            else:
+                app.notify(f"{text!r} not found", severity="warning")
+
+    app.push_screen(SearchScreen(), found)
 
 
 class ScrollbackScreen(ModalScreen[None]):
@@ -57,7 +71,6 @@ class ScrollbackScreen(ModalScreen[None]):
             if not view.search_next(backwards=False):
                 self.notify("no more matches below", timeout=2)
         elif key == "slash":
-            from .dialogs import SearchScreen
 
             def found(text: str | None) -> None:
                 if text and not view.search(text):

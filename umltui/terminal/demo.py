@@ -27,8 +27,8 @@ from textual.widgets import Footer, Label
 
 from ..core.rootfs import RootfsError, ensure_template
 from ..core.supervisor import kernel_path
-from ..screens.dialogs import PrefixScreen, SearchScreen
-from ..screens.scrollback import ScrollbackScreen
+from ..screens.dialogs import PrefixScreen
+from ..screens.scrollback import ScrollbackScreen, search_in_scrollback
 from ..widgets.terminal import TerminalView, freeze_startup_objects
 from .connection import PtyConnection
 
@@ -129,14 +129,7 @@ class TerminalDemo(App[None]):
         elif key == "left_square_bracket":
             self.push_screen(ScrollbackScreen(view))
         elif key == "slash":
-            def found(text: str | None) -> None:
-                if text:
-                    if view.search(text):
-                        self.push_screen(ScrollbackScreen(view))
-                    else:
-                        self.notify(f"{text!r} not found", severity="warning")
-
-            self.push_screen(SearchScreen(), found)
+            search_in_scrollback(self, view)
         elif key == "s":
             view.tell_size()
 

@@ -546,27 +546,27 @@ class TerminalScreen(pyte.Screen):
         self.buffer.insert(top, Line())
         self._all_dirty()
 
-    def insert_lines(self, count: int | None = None) -> None:
-        count = count or 1
+    def _line_span(self, count: int | None) -> tuple[int, int, int] | None:
+        """(cursor row, rows to move, bottom margin) for IL and DL; None outside the margins."""
         top, bottom = self.margins or Margins(0, self.lines - 1)
         y = self.cursor.y
-        if top <= y <= bottom:
-            self.dirty.update(range(y, self.lines))
-            n = min(count, bottom - y + 1)
+        if not top <= y <= bottom:
+            return None
+        self.dirty.update(range(y, self.lines))
+        self.carriage_return()
+        return y, min(count or 1, bottom - y + 1), bottom
+
+    def insert_lines(self, count: int | None = None) -> None:
+        if span := self._line_span(count):
+            y, n, bottom = span
             del self.buffer[bottom - n + 1 : bottom + 1]
             self.buffer[y:y] = [Line() for _ in range(n)]
-            self.carriage_return()
 
     def delete_lines(self, count: int | None = None) -> None:
-        count = count or 1
-        top, bottom = self.margins or Margins(0, self.lines - 1)
-        y = self.cursor.y
-        if top <= y <= bottom:
-            self.dirty.update(range(y, self.lines))
-            n = min(count, bottom - y + 1)
+        if span := self._line_span(count):
+            y, n, bottom = span
             del self.buffer[y : y + n]
             self.buffer[bottom - n + 1 : bottom - n + 1] = [Line() for _ in range(n)]
-            self.carriage_return()
 
     # -- characters ------------------------------------------------------------------
 
