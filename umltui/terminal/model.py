@@ -63,9 +63,9 @@ thousand lines of scrollback would slow each of its full sweeps by tens of milli
 """
 
 BLANK: Attrs = tuple(Char(" "))
+"""The attributes of an untouched cell (and of the cursor after a reset)."""
 _BLANK_CHAR = Char(" ")
 _NO_CELLS: tuple[Attrs, ...] = ()
-"""The attributes of an untouched cell (and of the cursor after a reset)."""
 
 
 def _flags(fg: str) -> str:
@@ -81,11 +81,6 @@ def split_fg(fg: str) -> tuple[str, bool, bool]:
     """A cell's foreground colour, and whether it is dim and hidden."""
     colour, _, flags = fg.partition("|")
     return colour, "d" in flags, "h" in flags
-
-
-def _drawable(char: str) -> bool:
-    width = wcwidth(char)
-    return width > 0 or (width == 0 and bool(unicodedata.combining(char)))
 
 
 class Line:
@@ -445,13 +440,7 @@ class TerminalScreen(pyte.Screen):
             buffer.append(Line())
         gone = len(buffer) - lines
         if gone > 0:
-            moved = buffer[:gone]
-            for line in moved:
-                if line.chars is not None:
-                    line.freeze()
-            self.history.extend(moved)
-            del buffer[:gone]
-            self.scrolled += gone
+            self._to_history(buffer, gone)
             end -= gone
             self._all_dirty()
         else:
@@ -468,7 +457,7 @@ class TerminalScreen(pyte.Screen):
             return hit[1]
         saved = self.cursor.attrs
         self.cursor.attrs = attrs
-        self.select_graphic_rendition(*[min(int(p or 0), 9999) for p in raw.split(";")])
+        self.select_graphic_rendition(*_parameters(raw))
         made = self.cursor.attrs
         self.cursor.attrs = saved
         if len(self._sgr_memo) > 4096:
@@ -524,13 +513,8 @@ class TerminalScreen(pyte.Screen):
         if cursor.y != bottom:
             self.cursor_down()
             return
-        buffer = self.buffer
-        if bottom == len(buffer) - 1:
-            line = buffer.pop(top)
-            buffer.append(Line())
-        else:
-            line = buffer.pop(top)
-            buffer.insert(bottom, Line())
+        line = self.buffer.pop(top)
+        self.buffer.insert(bottom, Line())
         if top == 0 and self._main is None:
             line.freeze()
             self.history.append(line)
@@ -771,6 +755,11 @@ class TerminalScreen(pyte.Screen):
         return [line.text(self.columns).rstrip() for line in self.buffer]
 
 
+def _parameters(raw: str) -> list[int]:
+    """A CSI sequence's parameters (``1;31`` is ``[1, 31]``, an empty one is 0), capped as pyte caps them."""
+    return [min(int(p or 0), 9999) for p in raw.split(";")]
+
+
 def _wrap(runs: list[tuple[str, Attrs]], columns: int) -> list[Line]:
     """Cut a line wider than the screen into rows, as autowrap does."""
     rows: list[Line] = []
@@ -817,8 +806,8 @@ class FastByteStream(pyte.ByteStream):
         self._basic_methods = {char: getattr(screen, name) for char, name in self.basic.items()}
 
     def _lines_ok(self, screen: TerminalScreen) -> bool:
-        """Whether :meth:`TerminalScreen.put_lines` may take whole lines now."""
-        return (screen.cursor.x == 0 and screen._main is None and screen.margins is None
+        """Whether :meth:`TerminalScreen.put_lines` may take whole lines now (the cursor is at column 0)."""
+        return (screen._main is None and screen.margins is None
                 and mo.DECAWM in screen.mode and mo.IRM not in screen.mode and not screen.charset
                 and screen.g0_charset is _LAT1)
 
@@ -847,7 +836,7 @@ class FastByteStream(pyte.ByteStream):
             if ground:
                 if try_lines:
                     try_lines = False
-                    if screen.cursor.x == 0:
+                    if cursor.x == 0:
                         m = lines_at(text, offset)
                         if m is not None and self._lines_ok(screen):
                             put_lines(m.group())
@@ -879,7 +868,7 @@ class FastByteStream(pyte.ByteStream):
                         method = csi.get(final, debug)
                         params = param_cache.get(raw)
                         if params is None:
-                            params = [min(int(p or 0), 9999) for p in raw.split(";")]
+                            params = _parameters(raw)
                             if len(param_cache) < 4096:
                                 param_cache[raw] = params
                         try:
@@ -910,8 +899,8 @@ class FastByteStream(pyte.ByteStream):
             except (TypeError, ValueError, KeyError, IndexError):
                 ground = True  # pyte gave up on the sequence and starts afresh; the rest of the chunk goes on
             cursor = screen.cursor
-            try_lines = bool(ground)
-        self._taking_plain_text = bool(ground)
+            try_lines = ground
+        self._taking_plain_text = ground
 
 
 class Terminal:
