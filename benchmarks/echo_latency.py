@@ -5,16 +5,20 @@ con2 floods at full speed (``yes`` and ``dmesg`` loops) while keys go to con1's 
 each key, the time from sending it to the moment the widget renders the echoed character
 in its cursor row. Runs in a private umltui world and takes everything down again.
 
-    python benchmarks/echo_latency.py [--keys 200] [--json] [--supervisor-only]
+    python benchmarks/echo_latency.py [--keys 200] [--json] [--supervisor-only] [--no-freeze]
 
-``--supervisor-only`` leaves the app out: a bare supervisor client times the echo of
-each key in the raw bytes, under the same flood (unsubscribed), for comparison.
+It also reports the garbage collector's full sweeps during the typing (count, longest).
+``--no-freeze`` leaves out what the app does once it is up (``freeze_startup_objects``),
+to show what that buys. ``--supervisor-only`` leaves the app out: a bare supervisor
+client times the echo of each key in the raw bytes, under the same flood (unsubscribed),
+for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -59,6 +63,29 @@ class Probe(TerminalView):
         return strip
 
 
+class FullCollections:
+    """How long the garbage collector's full (generation 2) sweeps stall the loop, while on."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._start)
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 class Bench(App[None]):
     def __init__(self) -> None:
         super().__init__()
@@ -79,7 +106,7 @@ async def wait_text(view: TerminalView, needle: str, timeout: float = 20.0) -> N
         await asyncio.sleep(0.05)
 
 
-async def measure(keys: int) -> dict[str, Any]:
+async def measure(keys: int, freeze: bool = True) -> dict[str, Any]:
     from umltui.cli import demo_lab_path
     from umltui.core.client import call
     from umltui.terminal.connection import ConsoleHub
@@ -95,26 +122,16 @@ async def measure(keys: int) -> dict[str, Any]:
             app.probe.send(b"\r")
             app.flood.send(b"\r")
             await wait_text(app.probe, "a:/root#")
-            freeze_startup_objects()  # as the app does once it is up
+            if freeze:
+                freeze_startup_objects()  # as the app does once it is up
             app.probe.focus()
             await pilot.pause(0.2)
             app.flood.send(FLOOD)
             await asyncio.sleep(2.0)  # let the flood get going
             flood_before = app.flood.bytes_in
             t_flood = time.perf_counter()
-            for i in range(keys):
-                screen = app.probe.terminal.screen
-                char = "abcdefghij"[i % 10]
-                app.probe.expect = (screen.cursor.y, screen.cursor.x, char)
-                app.probe.seen.clear()
-                app.probe.sent_at = time.perf_counter()
-                app.probe.send(char.encode())
-                await asyncio.wait_for(app.probe.seen.wait(), 10)
-                latencies.append(app.probe.latency)
-                if screen.cursor.x > 60:  # erase what we typed; not timed
-                    app.probe.send(b"\x15")  # ctrl+u
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(0.01)
+            with FullCollections() as sweeps:
+                await type_keys(app, keys, latencies)
             flood_rate = (app.flood.bytes_in - flood_before) / (time.perf_counter() - t_flood) / 1e6
             app.flood.send(b"\x03")
         finally:
@@ -123,7 +140,25 @@ async def measure(keys: int) -> dict[str, Any]:
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
     return {"keys": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(p99 * 1000, 2), "max_ms": round(latencies[-1] * 1000, 2),
-            "flood_mb_s": round(flood_rate, 3)}
+            "flood_mb_s": round(flood_rate, 3), "full_gc_count": len(sweeps.pauses),
+            "full_gc_max_ms": round(max(sweeps.pauses, default=0.0) * 1000, 2)}
+
+
+async def type_keys(app: Bench, keys: int, latencies: list[float]) -> None:
+    """Type ``keys`` characters into the probe, noting each one's time to echo."""
+    for i in range(keys):
+        screen = app.probe.terminal.screen
+        char = "abcdefghij"[i % 10]
+        app.probe.expect = (screen.cursor.y, screen.cursor.x, char)
+        app.probe.seen.clear()
+        app.probe.sent_at = time.perf_counter()
+        app.probe.send(char.encode())
+        await asyncio.wait_for(app.probe.seen.wait(), 10)
+        latencies.append(app.probe.latency)
+        if screen.cursor.x > 60:  # erase what we typed; not timed
+            app.probe.send(b"\x15")  # ctrl+u
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
 
 
 async def measure_supervisor(keys: int) -> dict[str, Any]:
@@ -175,6 +210,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--supervisor-only", action="store_true", help="leave the app out (see above)")
+    parser.add_argument("--no-freeze", action="store_true", help="do not freeze the start-up objects (see above)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
     for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
@@ -183,7 +219,10 @@ def main() -> None:
     from umltui.core.client import call
 
     try:
-        figures = asyncio.run((measure_supervisor if args.supervisor_only else measure)(args.keys))
+        if args.supervisor_only:
+            figures = asyncio.run(measure_supervisor(args.keys))
+        else:
+            figures = asyncio.run(measure(args.keys, freeze=not args.no_freeze))
     finally:
         try:
             asyncio.run(call("shutdown", halt=True, timeout=60))
@@ -195,7 +234,11 @@ def main() -> None:
     else:
         shown = "supervisor only, no app" if args.supervisor_only else f"{figures['flood_mb_s']} MB/s shown"
         print(f"echo latency on demo-a con1 while con2 floods ({shown}), {figures['keys']} keys:")
-        print(f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (goal: p99 < 30 ms)")
+        print(f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms "
+              "(goal: p99 < 30 ms)")
+        if "full_gc_count" in figures:
+            print(f"  full garbage collections while typing: {figures['full_gc_count']}, "
+                  f"longest {figures['full_gc_max_ms']} ms")
 
 
 if __name__ == "__main__":
