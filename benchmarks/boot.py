@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -67,10 +68,8 @@ def main() -> None:
     finally:
         from umltui.core.client import call
 
-        try:
+        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
             asyncio.run(call("shutdown", halt=True))
-        except Exception:  # noqa: BLE001 - best effort; the supervisor may be gone already
-            pass
         shutil.rmtree(root, ignore_errors=True)
     figures = {
         "runs": args.runs,
@@ -83,8 +82,10 @@ def main() -> None:
         print(json.dumps(figures))
     else:
         print(f"demo lab (2 guests, 64M each), {args.runs} runs")
-        print(f"  up -> prompt on demo-a con1: median {figures['up_to_prompt_s_median']} s, "
-              f"max {figures['up_to_prompt_s_max']} s")
+        print(
+            f"  up -> prompt on demo-a con1: median {figures['up_to_prompt_s_median']} s, "
+            f"max {figures['up_to_prompt_s_max']} s"
+        )
         print(f"  up returns (both guests running, consoles attached): median {figures['up_returns_s_median']} s")
         print(f"  memory per guest (PSS of its host processes): {figures['pss_mib_per_guest_median']} MiB")
 

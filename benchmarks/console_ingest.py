@@ -25,10 +25,40 @@ COLS, ROWS = 120, 40
 
 def make_sample(size: int, seed: int = 7) -> bytes:
     rng = random.Random(seed)
-    words = [w.encode() for w in ("kernel", "eth0", "link", "up", "ubd1", "mount", "hostfs", "ping", "10.0.0.2",
-                                  "bytes", "from", "seq", "ttl=64", "time", "ms", "systemd", "init", "getty", "tty1")]
-    colours = [b"\x1b[0m", b"\x1b[1;32m", b"\x1b[31m", b"\x1b[33;44m", b"\x1b[38;5;208m", b"\x1b[38;2;10;200;90m",
-               b"\x1b[7m", b"\x1b[4m"]
+    words = [
+        w.encode()
+        for w in (
+            "kernel",
+            "eth0",
+            "link",
+            "up",
+            "ubd1",
+            "mount",
+            "hostfs",
+            "ping",
+            "10.0.0.2",
+            "bytes",
+            "from",
+            "seq",
+            "ttl=64",
+            "time",
+            "ms",
+            "systemd",
+            "init",
+            "getty",
+            "tty1",
+        )
+    ]
+    colours = [
+        b"\x1b[0m",
+        b"\x1b[1;32m",
+        b"\x1b[31m",
+        b"\x1b[33;44m",
+        b"\x1b[38;5;208m",
+        b"\x1b[38;2;10;200;90m",
+        b"\x1b[7m",
+        b"\x1b[4m",
+    ]
     out = bytearray()
     n = 0
     while len(out) < size:
@@ -87,8 +117,9 @@ def time_tmux(path: Path, timeout: float = 600) -> float | None:
     done = path.with_suffix(".done")
     cmd = f"cat {path}; touch {done}; sleep 60"
     t0 = time.perf_counter()
-    subprocess.run([tmux, "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", str(COLS), "-y", str(ROWS), cmd],
-                   check=True)
+    subprocess.run(
+        [tmux, "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", str(COLS), "-y", str(ROWS), cmd], check=True
+    )
     try:
         while not done.exists():
             if time.perf_counter() - t0 > timeout:
@@ -113,8 +144,10 @@ def main() -> None:
             print(f"sample: {len(data) / 1e6:.1f} MB, {lines} lines, {COLS}x{ROWS}")
         report = print if not args.json else (lambda *a, **k: None)
         figures = {}
-        for label, key, make in (("pyte.HistoryScreen(history=10000)", "pyte_mb_s", pyte_history),
-                                 ("umltui model (history=10000)", "umltui_mb_s", ours)):
+        for label, key, make in (
+            ("pyte.HistoryScreen(history=10000)", "pyte_mb_s", pyte_history),
+            ("umltui model (history=10000)", "umltui_mb_s", ours),
+        ):
             seconds = time_feed(make, data)
             figures[key] = round(len(data) / seconds / 1e6, 3)
             report(f"  {label:<34} {seconds:7.2f} s  {figures[key]:7.2f} MB/s")
@@ -125,8 +158,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
     elif figures["tmux_mb_s"]:
-        print(f"umltui / tmux: {figures['umltui_mb_s'] / figures['tmux_mb_s']:.2f} (goal: at least 0.5); "
-              f"umltui / pyte: {figures['umltui_mb_s'] / figures['pyte_mb_s']:.1f}x")
+        print(
+            f"umltui / tmux: {figures['umltui_mb_s'] / figures['tmux_mb_s']:.2f} (goal: at least 0.5); "
+            f"umltui / pyte: {figures['umltui_mb_s'] / figures['pyte_mb_s']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -138,10 +139,15 @@ async def measure(keys: int, freeze: bool = True) -> dict[str, Any]:
             await hub.close()
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-    return {"keys": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(p99 * 1000, 2), "max_ms": round(latencies[-1] * 1000, 2),
-            "flood_mb_s": round(flood_rate, 3), "full_gc_count": len(sweeps.pauses),
-            "full_gc_max_ms": round(max(sweeps.pauses, default=0.0) * 1000, 2)}
+    return {
+        "keys": len(latencies),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(p99 * 1000, 2),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "flood_mb_s": round(flood_rate, 3),
+        "full_gc_count": len(sweeps.pauses),
+        "full_gc_max_ms": round(max(sweeps.pauses, default=0.0) * 1000, 2),
+    }
 
 
 async def type_keys(app: Bench, keys: int, latencies: list[float]) -> None:
@@ -201,8 +207,13 @@ async def measure_supervisor(keys: int) -> dict[str, Any]:
         await client.close()
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-    return {"keys": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(p99 * 1000, 2), "max_ms": round(latencies[-1] * 1000, 2), "flood_mb_s": None}
+    return {
+        "keys": len(latencies),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(p99 * 1000, 2),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "flood_mb_s": None,
+    }
 
 
 def main() -> None:
@@ -224,21 +235,22 @@ def main() -> None:
         else:
             figures = asyncio.run(measure(args.keys, freeze=not args.no_freeze))
     finally:
-        try:
+        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
             asyncio.run(call("shutdown", halt=True, timeout=60))
-        except Exception:  # noqa: BLE001 - best effort; the supervisor may be gone already
-            pass
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
     else:
         shown = "supervisor only, no app" if args.supervisor_only else f"{figures['flood_mb_s']} MB/s shown"
         print(f"echo latency on demo-a con1 while con2 floods ({shown}), {figures['keys']} keys:")
-        print(f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms "
-              "(goal: p99 < 30 ms)")
+        print(
+            f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (goal: p99 < 30 ms)"
+        )
         if "full_gc_count" in figures:
-            print(f"  full garbage collections while typing: {figures['full_gc_count']}, "
-                  f"longest {figures['full_gc_max_ms']} ms")
+            print(
+                f"  full garbage collections while typing: {figures['full_gc_count']}, "
+                f"longest {figures['full_gc_max_ms']} ms"
+            )
 
 
 if __name__ == "__main__":

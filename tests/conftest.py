@@ -5,6 +5,7 @@ command lines and ended by pid, never by name."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,17 +37,26 @@ class Env:
         self.vars = {
             "UMLTUI_RUNTIME_DIR": str(root / "run"),
             "UMLTUI_STATE_DIR": str(root / "state"),
-            "UMLTUI_CACHE_DIR": os.environ.get("UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache")),
+            "UMLTUI_CACHE_DIR": os.environ.get(
+                "UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache")
+            ),
             "UMLTUI_UML_DIR": str(root / "uml"),
             "UMLTUI_CONFIG_DIR": str(root / "config"),
             "UMLTUI_SUPERVISOR_IDLE": "600",
         }
         self.namespaces: list[str] = []
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 120, check: bool = False
-            ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "umltui", *args], input=input, capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, **self.vars})
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 120, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "umltui", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.vars},
+        )
         if check and proc.returncode:
             raise AssertionError(f"umltui {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -80,10 +90,8 @@ class Env:
         while time.time() < deadline and _pids_with(str(self.root)):
             time.sleep(0.1)
         for pid in _pids_with(str(self.root)):  # only processes carrying this test's own path
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for ns in self.namespaces:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 

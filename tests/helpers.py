@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -48,12 +49,12 @@ class Console:
             left = deadline - loop.time()
             if left <= 0:
                 tail = self.buffer[-600:].decode(errors="replace")
-                raise AssertionError(f"{pattern!r} not seen on {self.guest} {self.console} in {timeout}s; last output:\n{tail}")
+                raise AssertionError(
+                    f"{pattern!r} not seen on {self.guest} {self.console} in {timeout}s; last output:\n{tail}"
+                )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     async def run(self, command: str, marker: str, timeout: float = 15.0) -> str:
         """Type a command that ends by echoing ``marker``; return what it printed."""
@@ -63,8 +64,9 @@ class Console:
         return self.buffer[start : m.start()].decode(errors="replace")
 
 
-async def until(check: Callable[[], bool], what: str = "", *, timeout: float = 20.0,
-                extra: Callable[[], str] = lambda: "") -> None:
+async def until(
+    check: Callable[[], bool], what: str = "", *, timeout: float = 20.0, extra: Callable[[], str] = lambda: ""
+) -> None:
     """Wait for ``check()`` to hold; on timeout fail saying what, with ``extra()`` for context."""
     deadline = time.monotonic() + timeout
     while not check():

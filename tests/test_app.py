@@ -45,8 +45,17 @@ async def started(pilot, app: UmlApp) -> ConsolePane:  # type: ignore[no-untyped
 
 async def type_line(pilot, line: str) -> None:  # type: ignore[no-untyped-def]
     for ch in line:
-        await pilot.press({" ": "space", "-": "minus", ".": "full_stop", "/": "slash", "'": "apostrophe",
-                           ">": "greater_than_sign", "|": "vertical_line"}.get(ch, ch))
+        await pilot.press(
+            {
+                " ": "space",
+                "-": "minus",
+                ".": "full_stop",
+                "/": "slash",
+                "'": "apostrophe",
+                ">": "greater_than_sign",
+                "|": "vertical_line",
+            }.get(ch, ch)
+        )
     await pilot.press("enter")
 
 
@@ -85,8 +94,9 @@ async def test_consoles_ping_tabs_grid_zoom_broadcast_and_keys(env: Env) -> None
         await prefix(pilot, "b")
         assert app.area.broadcast and "BROADCAST" in str(app.area.query_one("#broadcast-banner").render())
         await type_line(pilot, "echo both-$((40+2))")
-        await until(lambda: "both-42" in text(b) and "both-42" in text(pane), "the echo on both guests",
-                    extra=lambda: text(b))
+        await until(
+            lambda: "both-42" in text(b) and "both-42" in text(pane), "the echo on both guests", extra=lambda: text(b)
+        )
         await prefix(pilot, "b")
         assert not app.area.broadcast
         # prefix o moves between panes; prefix prefix sends a literal ctrl+b
@@ -101,8 +111,10 @@ async def test_consoles_ping_tabs_grid_zoom_broadcast_and_keys(env: Env) -> None
         await prefix(pilot, "g")
         await prefix(pilot, "0")
         kernel = app.area.current
-        await until(lambda: "Linux version" in "\n".join(kernel.line_text(i) for i in range(kernel.line_count)),
-                    "the kernel log")
+        await until(
+            lambda: "Linux version" in "\n".join(kernel.line_text(i) for i in range(kernel.line_count)),
+            "the kernel log",
+        )
 
 
 async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path: Path) -> None:
@@ -120,8 +132,7 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
 
         panel.query_one("#mc-sysrq", Select).value = "m"
         panel.query_one("#mc-sysrq-send", Button).press()
-        await until(lambda: "Mem-Info" in answers() or "Mem-info" in answers(), "the memory report",
-                    extra=answers)
+        await until(lambda: "Mem-Info" in answers() or "Mem-info" in answers(), "the memory report", extra=answers)
         # a destructive one asks first; cancel sends nothing
         panel.query_one("#mc-sysrq", Select).value = "c"
         panel.query_one("#mc-sysrq-send", Button).press()
@@ -140,8 +151,9 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         await until(lambda: "sda1" in answers(), "the form's refusal", extra=answers)
         panel.query_one("#disk-dev", Input).value = "ubd1"
         panel.query_one("#disk-add", Button).press()
-        await until(lambda: any(d["name"] == "ubd1" for d in app.guests["demo-a"]["disks"]), "ubd1 listed",
-                    extra=answers)
+        await until(
+            lambda: any(d["name"] == "ubd1" for d in app.guests["demo-a"]["disks"]), "ubd1 listed", extra=answers
+        )
         pane.send(b"cat /sys/block/ubdb/size\r")
         await until(lambda: "\n16384" in text(pane), "the disk in the guest", extra=lambda: text(pane))
         # the guest's own words for a failure
@@ -155,15 +167,20 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         await until(lambda: "no switch 'nosuch'" in answers(), "the refusal", extra=answers)
         panel.query_one("#nic-target", Input).value = "lan0"
         panel.query_one("#nic-add", Button).press()
-        await until(lambda: any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 listed",
-                    extra=answers)
+        await until(
+            lambda: any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 listed", extra=answers
+        )
         pane.send(b"cat /sys/class/net/eth1/operstate\r")
-        await until(lambda: "eth1/operstate\n" in text(pane) and text(pane).rstrip().endswith("#"), "eth1 in the guest",
-                    extra=lambda: text(pane))
+        await until(
+            lambda: "eth1/operstate\n" in text(pane) and text(pane).rstrip().endswith("#"),
+            "eth1 in the guest",
+            extra=lambda: text(pane),
+        )
         assert "No such file" not in text(pane)
         panel.query_one("#nic-remove", Button).press()
-        await until(lambda: not any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 removed",
-                    extra=answers)
+        await until(
+            lambda: not any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 removed", extra=answers
+        )
         panel.query_one("#mc-proc", Input).focus()
         await pilot.pause(0.1)
         await pilot.press("enter")
@@ -186,8 +203,11 @@ async def test_network_view_switch_and_plug(env: Env) -> None:
         for sel, value in (("#plug-guest", "demo-a"), ("#plug-nic", "eth1"), ("#plug-switch", "lan9")):
             screen.query_one(sel, Input).value = value
         screen.query_one("#plug-add", Button).press()
-        await until(lambda: "demo-a:eth1" in draw_topology(screen.net).plain, "eth1 on lan9",
-                    extra=lambda: draw_topology(screen.net).plain)
+        await until(
+            lambda: "demo-a:eth1" in draw_topology(screen.net).plain,
+            "eth1 on lan9",
+            extra=lambda: draw_topology(screen.net).plain,
+        )
         screen.query_one("#plug-del", Button).press()
         await until(lambda: "demo-a:eth1" not in draw_topology(screen.net).plain, "eth1 unplugged")
         screen.query_one("#sw-del", Button).press()
@@ -231,8 +251,9 @@ async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: 
         # "running" is the boot script's end; the getty starts after it and drops what was typed before
         await until(lambda: shells() > before, "the rebooted guest's shell", extra=lambda: text(pane))
         pane.send(b"echo back-$((40+2))\r")
-        await until(lambda: "back-42" in text(pane), "the rebooted guest's console in the same pane",
-                    extra=lambda: text(pane))
+        await until(
+            lambda: "back-42" in text(pane), "the rebooted guest's console in the same pane", extra=lambda: text(pane)
+        )
         # a panic is shown at once, and the console stays readable
         await asyncio.to_thread(env.run, "mconsole", "demo-b", "sysrq", "c")
         await until(lambda: app.guests["demo-b"]["state"] == "crashed", "crashed shown")

@@ -9,18 +9,42 @@ from umltui.core.cmdline import CmdlineError, Disk, KernelCommandLine, Nic
 
 def test_words_for_a_hostfs_guest_with_disks_and_nics() -> None:
     cmd = KernelCommandLine(
-        umid="lab-a", mem="96M", uml_dir=Path("/tmp/uml"), hostfs_root=Path("/srv/root"), init="/sbin/init",
+        umid="lab-a",
+        mem="96M",
+        uml_dir=Path("/tmp/uml"),
+        hostfs_root=Path("/srv/root"),
+        init="/sbin/init",
         disks=[Disk(2, Path("/d/b.img")), Disk(1, Path("/d/base.img"), cow=Path("/d/a.cow"))],
-        nics=[Nic("eth0", "switch", "/run/sw.ctl", "02:00:00:00:00:01"), Nic("eth1", "tap", "tap0"),
-              Nic("vec0", "tap", "tap1"), Nic("eth2", "slirp"), Nic("vec1", "vector", options=(("transport", "raw"), ("ifname", "veth0")))],
-        notify_socket=Path("/run/n.sock"), extra=["quiet"])
+        nics=[
+            Nic("eth0", "switch", "/run/sw.ctl", "02:00:00:00:00:01"),
+            Nic("eth1", "tap", "tap0"),
+            Nic("vec0", "tap", "tap1"),
+            Nic("eth2", "slirp"),
+            Nic("vec1", "vector", options=(("transport", "raw"), ("ifname", "veth0"))),
+        ],
+        notify_socket=Path("/run/n.sock"),
+        extra=["quiet"],
+    )
     assert cmd.words() == [
-        "umid=lab-a", "mem=96M", "uml_dir=/tmp/uml", "rootfstype=hostfs", "rootflags=/srv/root", "rw",
-        "init=/sbin/init", "con=pts", "con0=null,fd:1", "mconsole=notify:/run/n.sock",
-        "ubd1=/d/a.cow,/d/base.img", "ubd2=/d/b.img",
-        "eth0=daemon,02:00:00:00:00:01,unix,/run/sw.ctl", "eth1=tuntap,tap0",
-        "vec0:transport=tap,ifname=tap1", "eth2=slirp,,/usr/bin/slirp", "vec1:transport=raw,ifname=veth0",
-        "quiet"]
+        "umid=lab-a",
+        "mem=96M",
+        "uml_dir=/tmp/uml",
+        "rootfstype=hostfs",
+        "rootflags=/srv/root",
+        "rw",
+        "init=/sbin/init",
+        "con=pts",
+        "con0=null,fd:1",
+        "mconsole=notify:/run/n.sock",
+        "ubd1=/d/a.cow,/d/base.img",
+        "ubd2=/d/b.img",
+        "eth0=daemon,02:00:00:00:00:01,unix,/run/sw.ctl",
+        "eth1=tuntap,tap0",
+        "vec0:transport=tap,ifname=tap1",
+        "eth2=slirp,,/usr/bin/slirp",
+        "vec1:transport=raw,ifname=veth0",
+        "quiet",
+    ]
 
 
 @pytest.mark.parametrize("bad", ["a b", "x\0", "tab\there"])

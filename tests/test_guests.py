@@ -50,7 +50,9 @@ async def test_boot_ping_startup_and_listing(env: Env) -> None:
     a, b = guests["two-a"], guests["two-b"]
     assert (a["state"], b["state"]) == ("running", "running")
     assert a["name"] == "a" and a["lab"] == "two" and a["pid"] > 0
-    assert set(a["consoles"]) == {"con1", "con2", "con3"} and all(v.startswith("/dev/pts/") for v in a["consoles"].values())
+    assert set(a["consoles"]) == {"con1", "con2", "con3"} and all(
+        v.startswith("/dev/pts/") for v in a["consoles"].values()
+    )
     assert a["nics"][0]["target"] == "lan0" and a["nics"][0]["ip"] == "10.0.0.1/24"
     async with Console("two-a") as con:
         await con.expect(r"a:/root# ")
@@ -123,8 +125,13 @@ async def test_halt_and_panic(env: Env) -> None:
 
 async def test_client_killed_guests_keep_running_and_logging(env: Env) -> None:
     up(env, TWO)
-    client = subprocess.Popen([sys.executable, "-m", "umltui", "console", "two-a", "con2"], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env.vars})
+    client = subprocess.Popen(
+        [sys.executable, "-m", "umltui", "console", "two-a", "con2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env.vars},
+    )
     try:
         time.sleep(1.0)
         client.kill()
@@ -180,18 +187,25 @@ async def test_cow_overlay_over_ext4_image(env: Env) -> None:
     image = env.root / "base.ext4"
     subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(src), str(image), "8M"], check=True, capture_output=True)
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
-    up(env, """\
+    up(
+        env,
+        """\
 name: cow
 guests:
   c:
     consoles: 1
     disks:
       ubd1: {image: base.ext4, cow: c.cow}
-""")
+""",
+    )
     async with Console("cow-c") as con:
         await con.expect(r"c:/root# ")
-        out = await con.run("mkdir -p /mnt/d && mount /dev/ubdb /mnt/d && cat /mnt/d/greeting.txt "
-                            "&& echo changed > /mnt/d/new.txt && sync && umount /mnt/d", "MOUNTED", timeout=20)
+        out = await con.run(
+            "mkdir -p /mnt/d && mount /dev/ubdb /mnt/d && cat /mnt/d/greeting.txt "
+            "&& echo changed > /mnt/d/new.txt && sync && umount /mnt/d",
+            "MOUNTED",
+            timeout=20,
+        )
         assert "from the backing image" in out, out
     assert (env.root / "c.cow").exists()
     assert hashlib.sha256(image.read_bytes()).hexdigest() == digest  # writes went to the overlay
@@ -201,7 +215,9 @@ guests:
 async def test_taps_in_a_namespace(env: Env) -> None:
     ns = f"umt-{uuid.uuid4().hex[:8]}"
     env.namespaces.append(ns)
-    up(env, f"""\
+    up(
+        env,
+        f"""\
 name: taps
 netns: {ns}
 taps:
@@ -213,7 +229,8 @@ guests:
     nics:
       eth0: {{tap: tap0, ip: 10.77.0.1/24}}
       vec0: {{tap: tap1, ip: 10.78.0.1/24}}
-""")
+""",
+    )
     assert ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     async with Console("taps-t") as con:
         await con.expect(r"t:/root# ")
@@ -236,7 +253,9 @@ async def test_bad_lab_exits_2_and_starts_nothing(env: Env) -> None:
 async def test_one_guest_failing_stops_the_others(env: Env) -> None:
     broken = env.root / "broken.img"
     broken.write_bytes(b"\0" * (1 << 20))  # no file system: the kernel cannot mount its root
-    path = env.write_lab("half", """\
+    path = env.write_lab(
+        "half",
+        """\
 name: half
 switches:
   s: {}
@@ -247,7 +266,8 @@ guests:
   bad:
     consoles: 1
     root: {image: broken.img}
-""")
+""",
+    )
     proc = env.run("up", str(path), "--detach", "--timeout", "30")
     assert proc.returncode == 1
     assert "half-bad failed to boot" in proc.stderr and "panic" in proc.stderr, proc.stderr
@@ -280,8 +300,11 @@ async def test_reboot_comes_back_with_its_consoles(env: Env) -> None:
     while time.time() < deadline:
         g = env.guest("two-b")
         seen.add(g["state"])
-        if g["state"] == "running" and all(g["consoles"].values()) and (
-                "booting" in seen or Path(g["con0_log"]).read_bytes().count(b"Linux version") >= 2):
+        if (
+            g["state"] == "running"
+            and all(g["consoles"].values())
+            and ("booting" in seen or Path(g["con0_log"]).read_bytes().count(b"Linux version") >= 2)
+        ):
             break
         time.sleep(0.1)
     # The booting phase can be shorter than one poll (each is a whole `umltui ls`): the
@@ -298,8 +321,17 @@ async def test_a_boot_banner_read_late_is_not_a_reboot(tmp_path: Path) -> None:
     demand, so the log is written here)."""
     from umltui.core.guest import BOOTING, RUNNING, Guest
 
-    guest = Guest(umid="late", name="late", lab="t", uml_dir=tmp_path, folder=tmp_path, notify_path=tmp_path / "n",
-                  sock_dir=tmp_path, console_count=1, ready_word="ready")
+    guest = Guest(
+        umid="late",
+        name="late",
+        lab="t",
+        uml_dir=tmp_path,
+        folder=tmp_path,
+        notify_path=tmp_path / "n",
+        sock_dir=tmp_path,
+        console_count=1,
+        ready_word="ready",
+    )
     log = guest.con0_log
     log.parent.mkdir(parents=True)
     guest.state = RUNNING

@@ -43,19 +43,31 @@ def test_the_issue_lab_parses(tmp_path: Path) -> None:
     assert (b.mem, b.consoles) == ("64M", 6) and [n.target for n in b.nics] == ["lan0", "hub0"]
 
 
-@pytest.mark.parametrize(("text", "line", "field", "words"), [
-    ("name: x\nguests:\n  a:\n    nics:\n      eth0: {switch: nope}\n", 5, "guests.a.nics.eth0.switch", "no switch 'nope'"),
-    ("name: x\nguests:\n  a:\n    memory: 64M\n", 4, "guests.a.memory", "did you mean 'mem'"),
-    ("name: x\nguests:\n  a:\n    mem: lots\n", 4, "guests.a.mem", "not a memory size"),
-    ("name: x\nswitches: {s: {}}\nguests:\n  a:\n    nics:\n      eth0: {switch: s, ip: 10.0.0.300/24}\n", 6,
-     "guests.a.nics.eth0.ip", "not an IP address"),
-    ("name: x\nguests:\n  a:\n    disks:\n      ubd1: missing.img\n", 5, "guests.a.disks.ubd1", "no such file"),
-    ("name: x\nguests:\n  a:\n    consoles: 9\n", 4, "guests.a.consoles", "from 1 to 6"),
-    ("name: x\nguests: {}\n", 2, "guests", "at least one guest"),
-    ("name: Bad Name\nguests: {a: {}}\n", 1, "name", "lab name"),
-    ("name: x\nguests:\n  a:\n    nics:\n      wlan0: {slirp: true}\n", 5, "guests.a.nics.wlan0", "ethN"),
-    ("name: x\nguests:\n  a: {root: {image: nothere.img}}\n", 3, "guests.a.root.image", "no such file"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "field", "words"),
+    [
+        (
+            "name: x\nguests:\n  a:\n    nics:\n      eth0: {switch: nope}\n",
+            5,
+            "guests.a.nics.eth0.switch",
+            "no switch 'nope'",
+        ),
+        ("name: x\nguests:\n  a:\n    memory: 64M\n", 4, "guests.a.memory", "did you mean 'mem'"),
+        ("name: x\nguests:\n  a:\n    mem: lots\n", 4, "guests.a.mem", "not a memory size"),
+        (
+            "name: x\nswitches: {s: {}}\nguests:\n  a:\n    nics:\n      eth0: {switch: s, ip: 10.0.0.300/24}\n",
+            6,
+            "guests.a.nics.eth0.ip",
+            "not an IP address",
+        ),
+        ("name: x\nguests:\n  a:\n    disks:\n      ubd1: missing.img\n", 5, "guests.a.disks.ubd1", "no such file"),
+        ("name: x\nguests:\n  a:\n    consoles: 9\n", 4, "guests.a.consoles", "from 1 to 6"),
+        ("name: x\nguests: {}\n", 2, "guests", "at least one guest"),
+        ("name: Bad Name\nguests: {a: {}}\n", 1, "name", "lab name"),
+        ("name: x\nguests:\n  a:\n    nics:\n      wlan0: {slirp: true}\n", 5, "guests.a.nics.wlan0", "ethN"),
+        ("name: x\nguests:\n  a: {root: {image: nothere.img}}\n", 3, "guests.a.root.image", "no such file"),
+    ],
+)
 def test_bad_labs_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)

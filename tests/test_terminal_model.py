@@ -11,16 +11,66 @@ from hypothesis import strategies as st
 
 from umltui.terminal.model import Terminal
 
-PIECES = st.sampled_from([
-    b"hello", b"x" * 50, b"wrap me " * 20, b"\r\n", b"\n", b"\r", b"\t", b"\x08", b"\x1b[1;31m", b"\x1b[0m",
-    b"\x1b[38;5;208m", b"\x1b[7m", b"\x1b[2J", b"\x1b[H", b"\x1b[5;10H", b"\x1b[K", b"\x1b[3L", b"\x1b[2M",
-    b"\x1b[4h", b"\x1b[4l", b"\x1b[?7l", b"\x1b[?7h", b"\x1b[2;5r", b"\x1b[r", b"\x1b(0lqk\x1b(B", b"\xc3\xa9",
-    b"\xe4\xb8\xad", b"e\xcc\x81", b"\xe2", b"\x82\xac", b"\x1b7", b"\x1b8", b"\x1bD", b"\x1bM",
-    b"\x1b[42m", b"\x1b[48;5;22m", b"\x1b[m", b"\x1b[1K", b"\x1b[2K", b"\x1b[J", b"\x1b[1J", b"\x1b[3P",
-    b"\x1b[2@", b"\x1b[4X", b"\x1b[3G", b"\x1b[2A", b"\x1b[9C", b"\x1bE", b"\x1b#8", b"\x1bc",
-    b"ok\r\n" * 3, b"\x1b[32mgreen\x1b[0m line\r\n", b"y" * 45 + b"\r\n", b"\r\x1b[K", b"\r\x1b[0K",
-    b"\r\x1b[K\x1b[1mdone\x1b[0m\r\x1b[K50%\r\n",
-])
+PIECES = st.sampled_from(
+    [
+        b"hello",
+        b"x" * 50,
+        b"wrap me " * 20,
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\t",
+        b"\x08",
+        b"\x1b[1;31m",
+        b"\x1b[0m",
+        b"\x1b[38;5;208m",
+        b"\x1b[7m",
+        b"\x1b[2J",
+        b"\x1b[H",
+        b"\x1b[5;10H",
+        b"\x1b[K",
+        b"\x1b[3L",
+        b"\x1b[2M",
+        b"\x1b[4h",
+        b"\x1b[4l",
+        b"\x1b[?7l",
+        b"\x1b[?7h",
+        b"\x1b[2;5r",
+        b"\x1b[r",
+        b"\x1b(0lqk\x1b(B",
+        b"\xc3\xa9",
+        b"\xe4\xb8\xad",
+        b"e\xcc\x81",
+        b"\xe2",
+        b"\x82\xac",
+        b"\x1b7",
+        b"\x1b8",
+        b"\x1bD",
+        b"\x1bM",
+        b"\x1b[42m",
+        b"\x1b[48;5;22m",
+        b"\x1b[m",
+        b"\x1b[1K",
+        b"\x1b[2K",
+        b"\x1b[J",
+        b"\x1b[1J",
+        b"\x1b[3P",
+        b"\x1b[2@",
+        b"\x1b[4X",
+        b"\x1b[3G",
+        b"\x1b[2A",
+        b"\x1b[9C",
+        b"\x1bE",
+        b"\x1b#8",
+        b"\x1bc",
+        b"ok\r\n" * 3,
+        b"\x1b[32mgreen\x1b[0m line\r\n",
+        b"y" * 45 + b"\r\n",
+        b"\r\x1b[K",
+        b"\r\x1b[0K",
+        b"\r\x1b[K\x1b[1mdone\x1b[0m\r\x1b[K50%\r\n",
+    ]
+)
 
 
 class Reference(pyte.Screen):
@@ -106,7 +156,7 @@ def test_split_utf8_sequence() -> None:
 def test_alternate_screen_leaves_no_debris() -> None:
     term = Terminal(20, 4, history=100)
     term.feed(b"$ vi f\r\n")
-    term.feed(b"\x1b[?1049h\x1b[H\x1b[2J~\r\n~\r\n~\r\n\"f\" 0L" + b"\r\n" * 10)
+    term.feed(b'\x1b[?1049h\x1b[H\x1b[2J~\r\n~\r\n~\r\n"f" 0L' + b"\r\n" * 10)
     assert term.screen.alternate
     term.feed(b"\x1b[?1049l")
     assert not term.screen.alternate
@@ -187,8 +237,9 @@ def test_whole_lines_fast_path_matches_the_token_path(seed: int) -> None:
         slow.feed(data[i : i + 1])
     assert render(fast.screen) == render(slow.screen)
     assert fast.screen.history_text() == slow.screen.history_text()
-    assert [[repr(line[x]) for x in range(40)] for line in fast.screen.history] == \
-        [[repr(line[x]) for x in range(40)] for line in slow.screen.history]
+    assert [[repr(line[x]) for x in range(40)] for line in fast.screen.history] == [
+        [repr(line[x]) for x in range(40)] for line in slow.screen.history
+    ]
     assert fast.screen.scrolled == slow.screen.scrolled
 
 

@@ -89,13 +89,16 @@ async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
             await pilot.press("escape")
             await pilot.pause(0.5)  # vi takes ESC followed at once by a key as one escape sequence
             await pilot.press(":", "q", "!", "enter")
-            await until(lambda: not view.terminal.screen.alternate and "vi /tmp/x" in text(), what="vi to quit", extra=text)
+            await until(
+                lambda: not view.terminal.screen.alternate and "vi /tmp/x" in text(), what="vi to quit", extra=text
+            )
             await pilot.pause(0.3)
             after = view.screen_text()
             # The shell screen is as it was, plus the vi line and a fresh prompt.
-            assert after[: len([r for r in before if r])] == [r for r in before if r][: len(after)] or \
-                "vi /tmp/x" in "\n".join(after)
-            assert not any("~" == r.strip() for r in after), after
+            assert after[: len([r for r in before if r])] == [r for r in before if r][
+                : len(after)
+            ] or "vi /tmp/x" in "\n".join(after)
+            assert not any(r.strip() == "~" for r in after), after
             # Debian's 6.1 UML does not pass a con=pts pty's size on to the guest's tty (its
             # programs keep 24x80); the pane can tell the guest's shell its size instead.
             cols, rows = view.terminal.screen.columns, view.terminal.screen.lines

@@ -45,16 +45,22 @@ class UmlApp(App[str | None]):
         super().__init__()
         for key in ("ctrl+q", "ctrl+c", "f20"):  # every key but the prefix goes to the guest
             self._bindings.key_to_bindings.pop(key, None)
-        self._bindings.bind(self.config.prefix, "prefix", "prefix", priority=True, show=True,
-                            key_display=self.config.prefix)
+        self._bindings.bind(
+            self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
+        )
         self.hub = ConsoleHub(self._on_supervisor_event)
         self.guests: dict[str, dict[str, Any]] = {}
         self.switches: list[dict[str, Any]] = []
         self.focus_guest = focus_guest
         self._tree_timer: Any = None
-        self.area = ConsoleArea(self.hub, scrollback=self.config.scrollback, layout=self.config.layout,
-                                passthrough=frozenset({self.config.prefix}),
-                                silence=self.config.silence_seconds, id="area")
+        self.area = ConsoleArea(
+            self.hub,
+            scrollback=self.config.scrollback,
+            layout=self.config.layout,
+            passthrough=frozenset({self.config.prefix}),
+            silence=self.config.silence_seconds,
+            id="area",
+        )
         self.panel = MconsolePanel(id="mconsole")
         self.guest_tree = GuestTree(id="guests")
 
@@ -116,8 +122,9 @@ class UmlApp(App[str | None]):
     @work(group="supervisor-watch", exit_on_error=False)
     async def watch_connection(self) -> None:
         await self.hub.client.closed.wait()
-        self.notify("the supervisor went away; guests keep running. Restart with umltui attach.",
-                    severity="error", timeout=60)
+        self.notify(
+            "the supervisor went away; guests keep running. Restart with umltui attach.", severity="error", timeout=60
+        )
 
     def _on_supervisor_event(self, msg: dict[str, Any]) -> None:
         kind = msg.get("event")
@@ -171,7 +178,9 @@ class UmlApp(App[str | None]):
             self.panel.set_guest(self.guests.get(self.area.guest or ""), self.switches)
 
     async def show(self, umid: str, console: str | None = None) -> None:
-        self.guest_tree.flags = {k: v for k, v in self.guest_tree.flags.items() if k != (umid, console or self.area.console)}
+        self.guest_tree.flags = {
+            k: v for k, v in self.guest_tree.flags.items() if k != (umid, console or self.area.console)
+        }
         await self.area.show(umid, console)
         self.sub_title = f"{umid} {self.area.console}"
         self._refresh_tree()
@@ -240,8 +249,11 @@ class UmlApp(App[str | None]):
             return
         action = self.config.keys.get(key)
         if action is None:
-            self.notify(f"{self.config.prefix} {key}: no such command ({self.config.prefix} ? lists them)",
-                        severity="warning", timeout=3)
+            self.notify(
+                f"{self.config.prefix} {key}: no such command ({self.config.prefix} ? lists them)",
+                severity="warning",
+                timeout=3,
+            )
             return
         await self.run_action(action)
 
@@ -304,8 +316,10 @@ class UmlApp(App[str | None]):
 
     def action_broadcast(self) -> None:
         on_ = self.area.toggle_broadcast()
-        self.notify("broadcast ON: typing goes to every console shown" if on_ else "broadcast off",
-                    severity="warning" if on_ else "information")
+        self.notify(
+            "broadcast ON: typing goes to every console shown" if on_ else "broadcast off",
+            severity="warning" if on_ else "information",
+        )
 
     def action_detach(self) -> None:
         self.exit("detach")
@@ -342,8 +356,11 @@ class UmlApp(App[str | None]):
         yield from super().get_system_commands(screen)
         for action, key in self.config.keymap.items():
             title = ACTION_HELP.get(action, action)
-            yield SystemCommand(title[:1].upper() + title[1:], f"{self.config.prefix} {key}",
-                                lambda a=action: self.call_later(self.run_action, a))
+            yield SystemCommand(
+                title[:1].upper() + title[1:],
+                f"{self.config.prefix} {key}",
+                lambda a=action: self.call_later(self.run_action, a),
+            )
         for umid in self.guests:
             yield SystemCommand(f"Show {umid}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1"))
 

@@ -46,8 +46,7 @@ def _print_guests(guests: list[dict[str, Any]]) -> None:
     rows = []
     for g in guests:
         cons = " ".join(f"{k}={v.removeprefix('/dev/')}" for k, v in g["consoles"].items() if v)
-        nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "")
-                        for n in g["nics"])
+        nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == "crashed" and g.get("reason") else "")
         rows.append([g["umid"], g["lab"] or "-", state, str(g["pid"] or "-"), nics or "-", cons or "-"])
     print(_table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
@@ -59,8 +58,10 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
     except SupervisorError as exc:
         return _fail(exc)
     booted = set(result["booted"])
-    print(f"lab {result['lab']['name']}: " + ", ".join(
-        f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"]))
+    print(
+        f"lab {result['lab']['name']}: "
+        + ", ".join(f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"])
+    )
     if detach:
         _print_guests(result["guests"])
     return 0
@@ -69,8 +70,7 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
 def run_app(focus_guest: str | None = None) -> int:
     """Open the TUI on every guest the supervisor knows; guests outlive it."""
     if not sys.stdin.isatty() or not sys.stdout.isatty():
-        print("umltui: the app needs a terminal; use --detach (or ls, console, mconsole) from scripts",
-              file=sys.stderr)
+        print("umltui: the app needs a terminal; use --detach (or ls, console, mconsole) from scripts", file=sys.stderr)
         return 2
     from .app import make_app
 
@@ -104,8 +104,10 @@ def cmd_down(args: argparse.Namespace) -> int:
         result = asyncio.run(call("down", targets=args.targets, all=args.all, clean=args.clean, timeout=120))
     except SupervisorError as exc:
         return _fail(exc)
-    print(f"stopped: {', '.join(result['guests']) or 'no guests'}"
-          + (f"; switches: {', '.join(result['switches'])}" if result["switches"] else ""))
+    print(
+        f"stopped: {', '.join(result['guests']) or 'no guests'}"
+        + (f"; switches: {', '.join(result['switches'])}" if result["switches"] else "")
+    )
     return 0
 
 
@@ -273,8 +275,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("mconsole", help="send a management console command and print the answer")
     s.add_argument("guest")
-    s.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND",
-                   help="e.g. sysrq m, config ubd1=disk.img, proc meminfo")
+    s.add_argument(
+        "words", nargs=argparse.REMAINDER, metavar="COMMAND", help="e.g. sysrq m, config ubd1=disk.img, proc meminfo"
+    )
     s.set_defaults(func=cmd_mconsole)
 
     s = sub.add_parser("halt", help="halt guests (clean first, then mconsole halt, then kill)")
@@ -290,8 +293,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("guest")
     s.add_argument("console", nargs="?", default="con1")
     s.add_argument("--no-history", action="store_true", help="do not replay the scrollback first")
-    s.add_argument("--linger", type=float, default=1.0,
-                   help="when stdin is not a terminal: seconds to keep printing after it ends")
+    s.add_argument(
+        "--linger", type=float, default=1.0, help="when stdin is not a terminal: seconds to keep printing after it ends"
+    )
     s.set_defaults(func=cmd_console)
 
     s = sub.add_parser("supervisor", help="run the supervisor (started on demand; you rarely need this)")

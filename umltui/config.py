@@ -18,12 +18,29 @@ from . import locations
 
 # Actions reachable after the prefix key, and their default keys (tmux habits).
 DEFAULT_KEYMAP: dict[str, str] = {
-    "console(1)": "1", "console(2)": "2", "console(3)": "3", "console(4)": "4", "console(5)": "5",
-    "console(6)": "6", "console(0)": "0",
-    "next_guest": "n", "previous_guest": "p", "next_pane": "o", "zoom": "z", "grid": "g",
-    "toggle_mconsole": "m", "network": "w", "scrollback": "left_square_bracket", "search": "slash",
-    "broadcast": "b", "detach": "d", "palette": "colon", "help": "question_mark", "quit": "q",
-    "tell_size": "s", "focus_guests": "l",
+    "console(1)": "1",
+    "console(2)": "2",
+    "console(3)": "3",
+    "console(4)": "4",
+    "console(5)": "5",
+    "console(6)": "6",
+    "console(0)": "0",
+    "next_guest": "n",
+    "previous_guest": "p",
+    "next_pane": "o",
+    "zoom": "z",
+    "grid": "g",
+    "toggle_mconsole": "m",
+    "network": "w",
+    "scrollback": "left_square_bracket",
+    "search": "slash",
+    "broadcast": "b",
+    "detach": "d",
+    "palette": "colon",
+    "help": "question_mark",
+    "quit": "q",
+    "tell_size": "s",
+    "focus_guests": "l",
 }
 
 

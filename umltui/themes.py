@@ -19,8 +19,18 @@ from textual.theme import Theme
 from . import locations
 
 DEFAULT_THEME = "umltui-dark"
-_FIELDS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background",
-           "surface", "panel")
+_FIELDS = (
+    "primary",
+    "secondary",
+    "accent",
+    "warning",
+    "error",
+    "success",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+)
 
 
 @dataclass
@@ -38,6 +48,11 @@ def _hex(value: Any, where: str) -> str:
     except Exception as exc:
         raise ValueError(f"{where}: {exc}") from None
     return value
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    c = Color.parse(colour).get_truecolor()
+    return (c.red, c.green, c.blue)
 
 
 def load_theme(path: Path) -> tuple[Theme, TerminalTheme | None]:
@@ -58,18 +73,21 @@ def load_theme(path: Path) -> tuple[Theme, TerminalTheme | None]:
     if unknown:
         raise ValueError(f"{path}: {sorted(unknown)[0]}: unknown field")
     colours = {k: _hex(data[k], f"{path}: {k}") for k in _FIELDS if k in data}
-    theme = Theme(name=data["name"], dark=bool(data.get("dark", True)), variables=data.get("variables") or {},
-                  **colours)
+    theme = Theme(
+        name=data["name"],
+        dark=bool(data.get("dark", True)),
+        variables=data.get("variables") or {},
+        **colours,  # type: ignore[arg-type]  # only colour fields, each a str (checked by _hex)
+    )
     ansi = None
     if "ansi" in data:
         palette = data["ansi"]
         if not isinstance(palette, list) or len(palette) != 16:
             raise ValueError(f"{path}: ansi: a list of the 16 console colours")
-        triplets = [Color.parse(_hex(c, f"{path}: ansi[{i}]")).get_truecolor() for i, c in enumerate(palette)]
-        bg = Color.parse(colours.get("background", "#000000")).get_truecolor()
-        fg = Color.parse(colours.get("foreground", "#ffffff")).get_truecolor()
-        ansi = TerminalTheme(tuple(bg), tuple(fg), [tuple(t) for t in triplets[:8]],
-                             [tuple(t) for t in triplets[8:]])
+        triplets = [_rgb(_hex(c, f"{path}: ansi[{i}]")) for i, c in enumerate(palette)]
+        bg = _rgb(colours.get("background", "#000000"))
+        fg = _rgb(colours.get("foreground", "#ffffff"))
+        ansi = TerminalTheme(bg, fg, triplets[:8], triplets[8:])
     return theme, ansi
 
 

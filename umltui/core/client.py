@@ -35,8 +35,12 @@ def start_supervisor() -> None:
     with open(log, "ab") as out:
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "umltui", "supervisor"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            close_fds=True, cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
         )
 
 
@@ -73,7 +77,8 @@ class Client:
                 if loop.time() > deadline:
                     raise SupervisorError(
                         f"the supervisor did not start within {timeout:g}s; see {locations.supervisor_log()}",
-                        "unreachable") from None
+                        "unreachable",
+                    ) from None
                 await asyncio.sleep(0.05)
         self._task = loop.create_task(self._read())
         return self
@@ -123,13 +128,13 @@ class Client:
 
     def send_input(self, guest: str, console: str, data: bytes) -> None:
         if self._writer is not None and not self.closed.is_set():
-            self._writer.write(encode({"op": "input", "guest": guest, "console": console,
-                                       "data": base64.b64encode(data).decode()}))
+            self._writer.write(
+                encode({"op": "input", "guest": guest, "console": console, "data": base64.b64encode(data).decode()})
+            )
 
     def send_resize(self, guest: str, console: str, cols: int, rows: int) -> None:
         if self._writer is not None and not self.closed.is_set():
-            self._writer.write(encode({"op": "resize", "guest": guest, "console": console,
-                                       "cols": cols, "rows": rows}))
+            self._writer.write(encode({"op": "resize", "guest": guest, "console": console, "cols": cols, "rows": rows}))
 
     async def close(self) -> None:
         if self._writer is not None:

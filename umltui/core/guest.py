@@ -94,10 +94,21 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
 class Guest:
     """The supervisor's record of one guest. ``on_change`` is called after every state change."""
 
-    def __init__(self, *, umid: str, name: str, lab: str, uml_dir: Path, folder: Path,
-                 notify_path: Path, sock_dir: Path, console_count: int = 6,
-                 ready_word: str | None = None, info: dict[str, Any] | None = None,
-                 on_change: Callable[[Guest], None] = lambda g: None) -> None:
+    def __init__(
+        self,
+        *,
+        umid: str,
+        name: str,
+        lab: str,
+        uml_dir: Path,
+        folder: Path,
+        notify_path: Path,
+        sock_dir: Path,
+        console_count: int = 6,
+        ready_word: str | None = None,
+        info: dict[str, Any] | None = None,
+        on_change: Callable[[Guest], None] = lambda g: None,
+    ) -> None:
         self.umid, self.name, self.lab = umid, name, lab
         self.uml_dir, self.folder, self.notify_path = uml_dir, folder, notify_path
         self.console_count = console_count
@@ -421,12 +432,19 @@ class Guest:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "lab": self.lab, "umid": self.umid, "pid": self.pid,
-            "state": self.state, "reason": self.reason,
+            "name": self.name,
+            "lab": self.lab,
+            "umid": self.umid,
+            "pid": self.pid,
+            "state": self.state,
+            "reason": self.reason,
             "consoles": {n: c.pts for n, c in self.consoles.items() if n != "con0"},
             "con0_log": str(self.con0_log),
             "logs": {n: str(c.log_path) for n, c in self.consoles.items()},
-            "nics": self.info.get("nics", []), "disks": self.info.get("disks", []),
-            "netns": self.info.get("netns"), "mem": self.info.get("mem"),
-            "started_at": self.started_at, "notes": self.info.get("notes", []),
+            "nics": self.info.get("nics", []),
+            "disks": self.info.get("disks", []),
+            "netns": self.info.get("netns"),
+            "mem": self.info.get("mem"),
+            "started_at": self.started_at,
+            "notes": self.info.get("notes", []),
         }

@@ -100,9 +100,14 @@ class Lab:
     guests: dict[str, GuestSpec] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path) if self.path else None,
-                "netns": self.netns, "guests": sorted(self.guests),
-                "switches": sorted(self.switches), "taps": sorted(self.taps)}
+        return {
+            "name": self.name,
+            "path": str(self.path) if self.path else None,
+            "netns": self.netns,
+            "guests": sorted(self.guests),
+            "switches": sorted(self.switches),
+            "taps": sorted(self.taps),
+        }
 
 
 class _Node:
@@ -255,8 +260,9 @@ def _cidr(node: _Node) -> str:
 
 
 def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
-    fields = node.mapping(("mem", "consoles", "root", "nics", "disks", "hostfs", "startup",
-                           "umid", "login", "kernel_args"))
+    fields = node.mapping(
+        ("mem", "consoles", "root", "nics", "disks", "hostfs", "startup", "umid", "login", "kernel_args")
+    )
     spec = GuestSpec(name=name, umid=f"{lab.name}-{name}")
     if "umid" in fields:
         spec.umid = fields["umid"].name("umid")
@@ -376,9 +382,11 @@ def _check_taps(lab: Lab, guests: dict[str, _Node]) -> None:
         for nic in guest.nics:
             if nic.kind == "tap" and nic.target not in lab.taps:
                 lab.taps[nic.target] = TapSpec(nic.target)
-    if lab.taps and not lab.netns:
-        if os.geteuid() != 0:
-            first = next(iter(lab.taps))
-            raise LabError(str(lab.path), guests[next(iter(guests))].line, "netns",
-                           f"tap {first!r} in the host's own namespace needs root; "
-                           "name a namespace (netns: NAME) or run as root")
+    if lab.taps and not lab.netns and os.geteuid() != 0:
+        first = next(iter(lab.taps))
+        raise LabError(
+            str(lab.path),
+            guests[next(iter(guests))].line,
+            "netns",
+            f"tap {first!r} in the host's own namespace needs root; name a namespace (netns: NAME) or run as root",
+        )

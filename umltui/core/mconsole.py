@@ -28,8 +28,19 @@ _REPLY = struct.Struct("<III")
 
 #: Every command the kernel's mconsole knows, for help texts and validation.
 COMMANDS = (
-    "version", "help", "halt", "reboot", "config", "remove", "sysrq", "cad",
-    "stop", "go", "log", "proc", "stack",
+    "version",
+    "help",
+    "halt",
+    "reboot",
+    "config",
+    "remove",
+    "sysrq",
+    "cad",
+    "stop",
+    "go",
+    "log",
+    "proc",
+    "stack",
 )
 
 
@@ -80,9 +91,7 @@ class MconsoleClient:
             raise ValueError(f"mconsole command longer than {MCONSOLE_MAX_DATA - 1} bytes")
         if "\0" in command:
             raise ValueError("mconsole command contains a NUL byte")
-        return _REQ.pack(MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(
-            MCONSOLE_MAX_DATA, b"\0"
-        )
+        return _REQ.pack(MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(MCONSOLE_MAX_DATA, b"\0")
 
     @staticmethod
     def decode(datagram: bytes) -> tuple[int, int, str]:

@@ -83,8 +83,8 @@ def tail(path: Path, n: int = 400) -> str:
 async def run(*argv: str, timeout: float = 10.0) -> str:
     """Run a short command; raise NetworkError with its stderr when it fails."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

@@ -18,8 +18,7 @@ def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = N
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    return os.posix_spawnp(argv[0], argv, env if env is not None else os.environ,
-                           file_actions=actions, setsid=True)
+    return os.posix_spawnp(argv[0], argv, env if env is not None else os.environ, file_actions=actions, setsid=True)
 
 
 def is_alive(pid: int) -> bool:

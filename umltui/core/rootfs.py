@@ -47,8 +47,11 @@ def ensure_template(busybox: Path = BUSYBOX) -> Path:
     """
     if not busybox.exists():
         raise RootfsError(f"{busybox} is missing: install Debian's busybox-static (apt-get install busybox-static)")
-    file_out = subprocess.run(["file", "-b", str(busybox)], capture_output=True, text=True).stdout \
-        if shutil.which("file") else ""
+    file_out = (
+        subprocess.run(["file", "-b", str(busybox)], capture_output=True, text=True).stdout
+        if shutil.which("file")
+        else ""
+    )
     if "dynamically linked" in file_out:
         raise RootfsError(f"{busybox} is dynamically linked: install busybox-static, not busybox")
     cache = locations.cache_dir()
@@ -58,8 +61,23 @@ def ensure_template(busybox: Path = BUSYBOX) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".busybox-root-", dir=cache))
     try:
-        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "etc/umltui", "proc", "sys", "dev",
-                  "tmp", "run", "root", "mnt", "var/log", "home"):
+        for d in (
+            "bin",
+            "sbin",
+            "usr/bin",
+            "usr/sbin",
+            "etc/init.d",
+            "etc/umltui",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "run",
+            "root",
+            "mnt",
+            "var/log",
+            "home",
+        ):
             (tmp / d).mkdir(parents=True, exist_ok=True)
         shutil.copy2(busybox, tmp / "bin/busybox")
         for applet in busybox_applets(busybox):
@@ -90,13 +108,14 @@ def _write_static_files(root: Path) -> None:
     _write(root / "etc/passwd", "root::0:0:root:/root:/bin/sh\n")
     _write(root / "etc/group", "root:x:0:\n")
     _write(root / "etc/shells", "/bin/sh\n/bin/ash\n")
-    _write(root / "etc/profile",
-           "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\n"
-           "export PS1='$USER@\\h:\\w\\$ '\n"
-           "export HOME=/root\n"
-           "cd /root\n")
+    _write(
+        root / "etc/profile",
+        "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='$USER@\\h:\\w\\$ '\nexport HOME=/root\ncd /root\n",
+    )
     _write(root / "etc/umltui/autologin", "#!/bin/sh\nexec /bin/login -f root\n", 0o755)
-    _write(root / "etc/init.d/rcS", f"""#!/bin/sh
+    _write(
+        root / "etc/init.d/rcS",
+        f"""#!/bin/sh
 # umltui's boot script: mounts, hostname, addresses, hostfs mounts, the lab's startup.
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -117,7 +136,9 @@ fi
 echo {READY_WORD} > /proc/sys/kernel/domainname
 echo {READY_WORD} > /proc/mconsole 2>/dev/null
 exit 0
-""", 0o755)
+""",
+        0o755,
+    )
 
 
 def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:

@@ -54,8 +54,10 @@ class OpError(Exception):
 def kernel_path() -> str:
     kernel = os.environ.get("UMLTUI_KERNEL") or shutil.which("linux.uml") or "/usr/bin/linux.uml"
     if not os.access(kernel, os.X_OK):
-        raise OpError(f"the UML kernel {kernel} is missing: install Debian's user-mode-linux "
-                      "(apt-get install user-mode-linux)", "missing")
+        raise OpError(
+            f"the UML kernel {kernel} is missing: install Debian's user-mode-linux (apt-get install user-mode-linux)",
+            "missing",
+        )
     return kernel
 
 
@@ -82,8 +84,14 @@ class Switch:
         return is_alive(self.pid) and process_matches(self.pid, network.UML_SWITCH, str(self.ctl))
 
     def to_json(self) -> dict[str, Any]:
-        return {"lab": self.lab, "name": self.name, "ctl": str(self.ctl), "hub": self.hub,
-                "pid": self.pid, "alive": self.alive}
+        return {
+            "lab": self.lab,
+            "name": self.name,
+            "ctl": str(self.ctl),
+            "hub": self.hub,
+            "pid": self.pid,
+            "alive": self.alive,
+        }
 
 
 @dataclass
@@ -139,14 +147,26 @@ class Supervisor:
         self._save_handle = None
         data = {
             "guests": [
-                {"umid": g.umid, "name": g.name, "lab": g.lab, "pid": g.pid, "state": g.state,
-                 "reason": g.reason, "folder": str(g.folder), "notify": str(g.notify_path),
-                 "consoles": g.console_count, "ready_word": g.ready_word, "info": g.info,
-                 "started_at": g.started_at}
+                {
+                    "umid": g.umid,
+                    "name": g.name,
+                    "lab": g.lab,
+                    "pid": g.pid,
+                    "state": g.state,
+                    "reason": g.reason,
+                    "folder": str(g.folder),
+                    "notify": str(g.notify_path),
+                    "consoles": g.console_count,
+                    "ready_word": g.ready_word,
+                    "info": g.info,
+                    "started_at": g.started_at,
+                }
                 for g in self.guests.values()
             ],
-            "switches": [{"lab": s.lab, "name": s.name, "ctl": str(s.ctl), "hub": s.hub, "pid": s.pid}
-                         for s in self.switches.values()],
+            "switches": [
+                {"lab": s.lab, "name": s.name, "ctl": str(s.ctl), "hub": s.hub, "pid": s.pid}
+                for s in self.switches.values()
+            ],
             "labs": [vars(r) for r in self.labs.values()],
         }
         path = locations.state_file()
@@ -170,10 +190,16 @@ class Supervisor:
             sw = Switch(rec["lab"], rec["name"], Path(rec["ctl"]), rec.get("hub", False), rec.get("pid", 0))
             self.switches[sw.key] = sw
         for rec in data.get("guests", []):
-            guest = self._new_guest(umid=rec["umid"], name=rec["name"], lab=rec["lab"],
-                                    folder=Path(rec["folder"]), notify_path=Path(rec["notify"]),
-                                    console_count=rec.get("consoles", 6), ready_word=rec.get("ready_word"),
-                                    info=rec.get("info", {}))
+            guest = self._new_guest(
+                umid=rec["umid"],
+                name=rec["name"],
+                lab=rec["lab"],
+                folder=Path(rec["folder"]),
+                notify_path=Path(rec["notify"]),
+                console_count=rec.get("consoles", 6),
+                ready_word=rec.get("ready_word"),
+                info=rec.get("info", {}),
+            )
             guest.started_at = rec.get("started_at", time.time())
             guest.pid = rec.get("pid", 0)
             guest.state, guest.reason = rec.get("state", HALTED), rec.get("reason", "")
@@ -203,9 +229,14 @@ class Supervisor:
             if not is_alive(pid):
                 continue
             folder = locations.guest_dir(entry.name)
-            guest = self._new_guest(umid=entry.name, name=entry.name, lab="", folder=folder,
-                                    notify_path=locations.notify_dir() / f"{entry.name}.sock",
-                                    info={"foreign": True})
+            guest = self._new_guest(
+                umid=entry.name,
+                name=entry.name,
+                lab="",
+                folder=folder,
+                notify_path=locations.notify_dir() / f"{entry.name}.sock",
+                info={"foreign": True},
+            )
             guest.pid = pid
             guest.state = RUNNING
             self.guests[guest.umid] = guest
@@ -254,9 +285,12 @@ class Supervisor:
     async def _idle_watch(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            busy = (self.clients or any(g.alive for g in self.guests.values())
-                    or any(s.alive for s in self.switches.values())
-                    or any(r.netns_owned for r in self.labs.values()))
+            busy = (
+                self.clients
+                or any(g.alive for g in self.guests.values())
+                or any(s.alive for s in self.switches.values())
+                or any(r.netns_owned for r in self.labs.values())
+            )
             now = time.monotonic()
             if busy:
                 self._idle_since = now
@@ -378,14 +412,18 @@ class Supervisor:
         for gspec in lab.guests.values():
             other = self.guests.get(gspec.umid)
             if other and other.alive and other.lab != lab.name:
-                raise OpError(f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}",
-                              "conflict")
+                raise OpError(
+                    f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}", "conflict"
+                )
             pid_file = self.uml_dir / gspec.umid / "pid"
             if not other and pid_file.exists():
                 with contextlib.suppress(ValueError, OSError):
                     if is_alive(int(pid_file.read_text())):
-                        raise OpError(f"a UML guest with umid {gspec.umid} is already running "
-                                      f"(pid {pid_file.read_text().strip()}), not started by umltui", "conflict")
+                        raise OpError(
+                            f"a UML guest with umid {gspec.umid} is already running "
+                            f"(pid {pid_file.read_text().strip()}), not started by umltui",
+                            "conflict",
+                        )
         record = self.labs.get(lab.name) or LabRecord(lab.name, str(lab.path), lab.netns)
         self.labs[lab.name] = record
         made_switches: list[Switch] = []
@@ -424,8 +462,11 @@ class Supervisor:
             await self._rollback(booted, made_switches, made_taps, lab.netns if made_ns else None, record)
             raise
         self.save()
-        return {"lab": lab.to_json(), "booted": [g.umid for g in booted],
-                "guests": [self.guests[g.umid].to_json() for g in lab.guests.values()]}
+        return {
+            "lab": lab.to_json(),
+            "booted": [g.umid for g in booted],
+            "guests": [self.guests[g.umid].to_json() for g in lab.guests.values()],
+        }
 
     async def _wait_booted(self, guests: list[Guest], timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -435,13 +476,17 @@ class Supervisor:
                 await asyncio.gather(*(g.ready.wait() for g in guests))
         except TimeoutError:
             slow = [g.umid for g in guests if g.state == BOOTING]
-            raise OpError(f"{', '.join(slow)} did not finish booting within {timeout:g}s; "
-                          f"last kernel output: {self._last_words(guests[0])}", "boot") from None
+            raise OpError(
+                f"{', '.join(slow)} did not finish booting within {timeout:g}s; "
+                f"last kernel output: {self._last_words(guests[0])}",
+                "boot",
+            ) from None
         failed = [g for g in guests if g.state not in (RUNNING, PAUSED)]
         if failed:
             g = failed[0]
-            raise OpError(f"{g.umid} failed to boot: {g.reason or g.state}; "
-                          f"last kernel output: {self._last_words(g)}", "boot")
+            raise OpError(
+                f"{g.umid} failed to boot: {g.reason or g.state}; last kernel output: {self._last_words(g)}", "boot"
+            )
         # Consoles get their ptys when their gettys open them, just after "ready".
         consoles_deadline = min(deadline, loop.time() + CONSOLE_TIMEOUT)
         while loop.time() < consoles_deadline:
@@ -454,8 +499,9 @@ class Supervisor:
         text = guest._con0_tail(2000).decode(errors="replace").strip().splitlines()
         return " | ".join(text[-6:]) or "(none)"
 
-    async def _rollback(self, guests: list[Guest], switches: list[Switch], taps: list[str],
-                        netns: str | None, record: LabRecord) -> None:
+    async def _rollback(
+        self, guests: list[Guest], switches: list[Switch], taps: list[str], netns: str | None, record: LabRecord
+    ) -> None:
         await asyncio.gather(*(self._halt(g, clean=False) for g in guests), return_exceptions=True)
         for g in guests:
             if g.state != CRASHED:
@@ -476,9 +522,13 @@ class Supervisor:
 
     async def _boot(self, lab: Lab, spec: GuestSpec, kernel: str) -> Guest:
         folder = locations.guest_dir(spec.umid)
-        cmd = KernelCommandLine(umid=spec.umid, mem=spec.mem, uml_dir=self.uml_dir,
-                                notify_socket=locations.notify_dir() / f"{spec.umid}.sock",
-                                extra=list(spec.kernel_args))
+        cmd = KernelCommandLine(
+            umid=spec.umid,
+            mem=spec.mem,
+            uml_dir=self.uml_dir,
+            notify_socket=locations.notify_dir() / f"{spec.umid}.sock",
+            extra=list(spec.kernel_args),
+        )
         ready_word: str | None = None
         if spec.root.kind == "busybox":
             root = await asyncio.get_running_loop().run_in_executor(None, prepare_guest_root, spec, folder / "root")
@@ -495,20 +545,40 @@ class Supervisor:
                 target = str(self.switches[f"{lab.name}/{n.target}"].ctl)
             mac = n.mac or mac_for(spec.umid, n.name)
             cmd.nics.append(Nic(n.name, n.kind, target, mac, n.options))
-            nics.append({"name": n.name, "kind": n.kind, "target": n.target, "ip": n.ip, "mac": mac,
-                         "netns": lab.netns if n.kind == "tap" else None})
+            nics.append(
+                {
+                    "name": n.name,
+                    "kind": n.kind,
+                    "target": n.target,
+                    "ip": n.ip,
+                    "mac": mac,
+                    "netns": lab.netns if n.kind == "tap" else None,
+                }
+            )
         argv = cmd.argv(kernel)
         if lab.netns:
             argv = [network.require_tool("ip", "iproute2"), "netns", "exec", lab.netns, *argv]
-        info = {"nics": nics, "disks": [{"name": d.name, "image": str(d.image), "cow": str(d.cow) if d.cow else None}
-                                        for d in cmd.disks],
-                "netns": lab.netns, "mem": spec.mem, "argv": argv, "root": spec.root.kind}
+        info = {
+            "nics": nics,
+            "disks": [{"name": d.name, "image": str(d.image), "cow": str(d.cow) if d.cow else None} for d in cmd.disks],
+            "netns": lab.netns,
+            "mem": spec.mem,
+            "argv": argv,
+            "root": spec.root.kind,
+        }
         old = self.guests.get(spec.umid)
         if old:
             old.close()
-        guest = self._new_guest(umid=spec.umid, name=spec.name, lab=lab.name, folder=folder,
-                                notify_path=locations.notify_dir() / f"{spec.umid}.sock",
-                                console_count=spec.consoles, ready_word=ready_word, info=info)
+        guest = self._new_guest(
+            umid=spec.umid,
+            name=spec.name,
+            lab=lab.name,
+            folder=folder,
+            notify_path=locations.notify_dir() / f"{spec.umid}.sock",
+            console_count=spec.consoles,
+            ready_word=ready_word,
+            info=info,
+        )
         self.guests[spec.umid] = guest
         con0 = guest.con0_log
         con0.parent.mkdir(parents=True, exist_ok=True)
@@ -560,8 +630,9 @@ class Supervisor:
         await asyncio.gather(*(self._halt(g, clean=not force) for g in targets))
         return [g.to_json() for g in targets]
 
-    async def op_down(self, client: Client, targets: list[str] | None = None, all: bool = False,
-                      clean: bool = False) -> dict[str, Any]:
+    async def op_down(
+        self, client: Client, targets: list[str] | None = None, all: bool = False, clean: bool = False
+    ) -> dict[str, Any]:
         labs: set[str] = set()
         guests: list[Guest] = []
         if all:
@@ -570,8 +641,9 @@ class Supervisor:
         elif not targets:
             up = sorted({g.lab for g in self.guests.values()} | set(self.labs))
             if len(up) != 1:
-                raise OpError("say which lab or guests to take down (labs up: " + (", ".join(up) or "none") + ")",
-                              "usage")
+                raise OpError(
+                    "say which lab or guests to take down (labs up: " + (", ".join(up) or "none") + ")", "usage"
+                )
             labs = set(up)
             guests = [g for g in self.guests.values() if g.lab in labs]
         else:
@@ -608,8 +680,7 @@ class Supervisor:
         self.save()
         return {"guests": [g.umid for g in guests], "switches": stopped_switches, "labs": sorted(labs)}
 
-    async def op_mconsole(self, client: Client, guest: str, command: str, stream: bool = False,
-                          id: Any = None) -> str:
+    async def op_mconsole(self, client: Client, guest: str, command: str, stream: bool = False, id: Any = None) -> str:
         g = self.find_guest(guest)
         verb = command.split(None, 1)[0] if command.strip() else ""
         if not verb:
@@ -660,13 +731,31 @@ class Supervisor:
     async def op_net(self, client: Client) -> dict[str, Any]:
         switches = []
         for sw in self.switches.values():
-            ports = [f"{g.umid}:{n['name']}" for g in self.guests.values() if g.lab == sw.lab
-                     for n in g.info.get("nics", []) if n.get("kind") == "switch" and n.get("target") == sw.name]
+            ports = [
+                f"{g.umid}:{n['name']}"
+                for g in self.guests.values()
+                if g.lab == sw.lab
+                for n in g.info.get("nics", [])
+                if n.get("kind") == "switch" and n.get("target") == sw.name
+            ]
             switches.append({**sw.to_json(), "ports": ports})
-        taps = [{"name": tap, "ip": ip, "netns": rec.netns, "lab": rec.name,
-                 "ports": [f"{g.umid}:{n['name']}" for g in self.guests.values() if g.lab == rec.name
-                           for n in g.info.get("nics", []) if n.get("kind") == "tap" and n.get("target") == tap]}
-                for rec in self.labs.values() for tap, ip in rec.taps.items()]
+        taps = [
+            {
+                "name": tap,
+                "ip": ip,
+                "netns": rec.netns,
+                "lab": rec.name,
+                "ports": [
+                    f"{g.umid}:{n['name']}"
+                    for g in self.guests.values()
+                    if g.lab == rec.name
+                    for n in g.info.get("nics", [])
+                    if n.get("kind") == "tap" and n.get("target") == tap
+                ],
+            }
+            for rec in self.labs.values()
+            for tap, ip in rec.taps.items()
+        ]
         namespaces = [{"name": r.netns, "lab": r.name, "owned": r.netns_owned} for r in self.labs.values() if r.netns]
         nics = [{"guest": g.umid, "state": g.state, **n} for g in self.guests.values() for n in g.info.get("nics", [])]
         return {"switches": switches, "taps": taps, "namespaces": namespaces, "nics": nics}
@@ -692,8 +781,13 @@ class Supervisor:
         sw = self.switches.get(key)
         if sw is None:
             raise OpError(f"no switch {key}", "usage")
-        users = [f"{g.umid}:{n['name']}" for g in self.guests.values() if g.lab == lab and g.alive
-                 for n in g.info.get("nics", []) if n.get("kind") == "switch" and n.get("target") == name]
+        users = [
+            f"{g.umid}:{n['name']}"
+            for g in self.guests.values()
+            if g.lab == lab and g.alive
+            for n in g.info.get("nics", [])
+            if n.get("kind") == "switch" and n.get("target") == name
+        ]
         if users:
             raise OpError(f"switch {key} still has NICs on it: {', '.join(users)} (unplug them first)", "conflict")
         await network.kill_switch(sw.pid, sw.ctl)
@@ -707,8 +801,9 @@ class Supervisor:
             if client.watching:
                 client.send({"event": "net"})
 
-    async def op_subscribe(self, client: Client, guest: str, console: str = "con1",
-                           history: bool = True) -> dict[str, Any]:
+    async def op_subscribe(
+        self, client: Client, guest: str, console: str = "con1", history: bool = True
+    ) -> dict[str, Any]:
         g = self.find_guest(guest)
         con = g.consoles.get(console)
         if con is None:
@@ -716,8 +811,7 @@ class Supervisor:
         umid = g.umid
 
         def send(name: str, data: bytes) -> None:
-            client.send({"event": "output", "guest": umid, "console": name,
-                         "data": base64.b64encode(data).decode()})
+            client.send({"event": "output", "guest": umid, "console": name, "data": base64.b64encode(data).decode()})
 
         if history and con.scrollback:
             send(console, bytes(con.scrollback))

@@ -11,14 +11,29 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 ACTION_HELP = {
-    "console(1)": "console con1", "console(2)": "console con2", "console(3)": "console con3",
-    "console(4)": "console con4", "console(5)": "console con5", "console(6)": "console con6",
-    "console(0)": "kernel log (con0)", "next_guest": "next guest", "previous_guest": "previous guest",
-    "next_pane": "next pane", "zoom": "zoom the pane / unzoom", "grid": "grid of consoles / tabs",
-    "toggle_mconsole": "mconsole panel", "network": "network view", "scrollback": "scrollback (keys move, q leaves)",
-    "search": "search the scrollback", "broadcast": "broadcast typing to the grid", "detach": "detach (guests keep running)",
-    "palette": "command palette", "help": "this help", "quit": "quit: detach or halt all",
-    "tell_size": "tell the guest's shell the pane size (stty)", "focus_guests": "focus the guest list",
+    "console(1)": "console con1",
+    "console(2)": "console con2",
+    "console(3)": "console con3",
+    "console(4)": "console con4",
+    "console(5)": "console con5",
+    "console(6)": "console con6",
+    "console(0)": "kernel log (con0)",
+    "next_guest": "next guest",
+    "previous_guest": "previous guest",
+    "next_pane": "next pane",
+    "zoom": "zoom the pane / unzoom",
+    "grid": "grid of consoles / tabs",
+    "toggle_mconsole": "mconsole panel",
+    "network": "network view",
+    "scrollback": "scrollback (keys move, q leaves)",
+    "search": "search the scrollback",
+    "broadcast": "broadcast typing to the grid",
+    "detach": "detach (guests keep running)",
+    "palette": "command palette",
+    "help": "this help",
+    "quit": "quit: detach or halt all",
+    "tell_size": "tell the guest's shell the pane size (stty)",
+    "focus_guests": "focus the guest list",
 }
 
 
@@ -42,8 +57,11 @@ class PrefixScreen(ModalScreen[str | None]):
         self.keymap = keymap
 
     def compose(self) -> ComposeResult:
-        shown = "  ".join(f"{key_label(k)} {ACTION_HELP.get(a, a).split(' (')[0]}"
-                          for a, k in self.keymap.items() if not a.startswith("console("))
+        shown = "  ".join(
+            f"{key_label(k)} {ACTION_HELP.get(a, a).split(' (')[0]}"
+            for a, k in self.keymap.items()
+            if not a.startswith("console(")
+        )
         yield Label(f"{self.prefix} … 1-6 console · {shown} · {self.prefix} sends {self.prefix}")
 
     def on_key(self, event: events.Key) -> None:
@@ -101,12 +119,15 @@ class QuitScreen(ModalScreen[str | None]):
     QuitScreen Grid { grid-size: 3; grid-gutter: 1; height: auto; margin-top: 1; }
     QuitScreen Button { width: 100%; }
     """
-    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("d", "detach", "detach"), Binding("h", "halt", "halt all")]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("d", "detach", "detach"),
+        Binding("h", "halt", "halt all"),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Leave umltui. The guests keep running if you detach; "
-                        "umltui attach brings them back.")
+            yield Label("Leave umltui. The guests keep running if you detach; umltui attach brings them back.")
             with Grid():
                 yield Button("Detach", variant="primary", id="detach")
                 yield Button("Halt all", variant="error", id="halt")
@@ -168,7 +189,9 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(f"{self.prefix} {key_label(key)}", ACTION_HELP.get(action, action))
         table.add_row(f"{self.prefix} {self.prefix}", f"send a literal {self.prefix} to the guest")
         table.add_row("mouse", "click guests, consoles, tabs and buttons; wheel scrolls back; drag copies")
-        table.add_row("in scrollback", "↑ ↓ PgUp PgDn Home End move, / search, n N next/previous, q or Esc back to live")
+        table.add_row(
+            "in scrollback", "↑ ↓ PgUp PgDn Home End move, / search, n N next/previous, q or Esc back to live"
+        )
         with Vertical():
             yield Label("umltui keys", classes="title")
             yield Static(table)
@@ -176,4 +199,3 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-

@@ -22,10 +22,14 @@ def draw_topology(net: dict[str, Any]) -> Text:
     out = Text()
     guests_state = {n["guest"]: n.get("state", "") for n in net.get("nics", [])}
     nic_ip = {f"{n['guest']}:{n['name']}": n.get("ip") or "" for n in net.get("nics", [])}
-    segments = [("hub" if s["hub"] else "switch", f"{s['lab']}/{s['name']}", s["ports"], s["alive"])
-                for s in net.get("switches", [])]
-    segments += [("tap", f"{t['name']} in {t['netns'] or 'host'}" + (f" {t['ip']}" if t.get("ip") else ""),
-                  t["ports"], True) for t in net.get("taps", [])]
+    segments = [
+        ("hub" if s["hub"] else "switch", f"{s['lab']}/{s['name']}", s["ports"], s["alive"])
+        for s in net.get("switches", [])
+    ]
+    segments += [
+        ("tap", f"{t['name']} in {t['netns'] or 'host'}" + (f" {t['ip']}" if t.get("ip") else ""), t["ports"], True)
+        for t in net.get("taps", [])
+    ]
     if not segments:
         return Text("no switches or taps", style="dim")
     for kind, name, ports, alive in segments:
@@ -114,8 +118,16 @@ class NetworkScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for n in self.net["nics"]:
-            table.add_row(n["guest"], n["name"], n.get("kind") or "", n.get("target") or "", n.get("ip") or "",
-                          n.get("mac") or "", n.get("netns") or "", n.get("state", ""))
+            table.add_row(
+                n["guest"],
+                n["name"],
+                n.get("kind") or "",
+                n.get("target") or "",
+                n.get("ip") or "",
+                n.get("mac") or "",
+                n.get("netns") or "",
+                n.get("state", ""),
+            )
         self.query_one("#net-drawing", Static).update(draw_topology(self.net))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

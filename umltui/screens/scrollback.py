@@ -4,6 +4,8 @@ screen is transparent and only takes the keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events
 from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
@@ -13,7 +15,7 @@ from ..widgets.terminal import TerminalView
 from .dialogs import SearchScreen
 
 
-def search_in_scrollback(app: App[object], view: TerminalView) -> None:
+def search_in_scrollback(app: App[Any], view: TerminalView) -> None:
     """Ask what to find; show the nearest match in scrollback mode, or say it is not there."""
 
     def found(text: str | None) -> None:

@@ -62,15 +62,26 @@ def guest_command(folder: Path) -> list[str]:
     """
     kernel = kernel_path()
     if not os.path.exists(kernel):
-        raise FileNotFoundError(f"{kernel} is missing: install Debian's user-mode-linux (apt-get install "
-                                "user-mode-linux)")
+        raise FileNotFoundError(
+            f"{kernel} is missing: install Debian's user-mode-linux (apt-get install user-mode-linux)"
+        )
     root = folder / "root"
     shutil.copytree(ensure_template(), root, symlinks=True)
     init = root / "demo-init"
     init.write_text(_INIT)
     init.chmod(0o755)
-    return [kernel, f"umid=umltui-demo-{os.getpid()}", "mem=64M", f"uml_dir={folder}", "rootfstype=hostfs",
-            f"rootflags={root}", "rw", "init=/demo-init", "con=null", "con0=fd:0,fd:1"]
+    return [
+        kernel,
+        f"umid=umltui-demo-{os.getpid()}",
+        "mem=64M",
+        f"uml_dir={folder}",
+        "rootfstype=hostfs",
+        f"rootflags={root}",
+        "rw",
+        "init=/demo-init",
+        "con=null",
+        "con0=fd:0,fd:1",
+    ]
 
 
 class DemoPrefix(PrefixScreen):

@@ -11,20 +11,44 @@ _SHIFT, _ALT, _CTRL = 1, 2, 4
 # Cursor keys and friends: (normal, application-mode) final characters.
 _CURSOR = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
 # Keys sent as CSI n ~.
-_TILDE = {"insert": 2, "delete": 3, "pageup": 5, "pagedown": 6, "page_up": 5, "page_down": 6,
-          "f5": 15, "f6": 17, "f7": 18, "f8": 19, "f9": 20, "f10": 21, "f11": 23, "f12": 24}
+_TILDE = {
+    "insert": 2,
+    "delete": 3,
+    "pageup": 5,
+    "pagedown": 6,
+    "page_up": 5,
+    "page_down": 6,
+    "f5": 15,
+    "f6": 17,
+    "f7": 18,
+    "f8": 19,
+    "f9": 20,
+    "f10": 21,
+    "f11": 23,
+    "f12": 24,
+}
 # F1..F4 are SS3 P..S, or CSI 1 ; m P..S with modifiers.
 _PF = {"f1": "P", "f2": "Q", "f3": "R", "f4": "S"}
 _SIMPLE = {"enter": b"\r", "tab": b"\t", "escape": b"\x1b", "backspace": b"\x7f", "space": b" "}
 # ctrl with a non-letter, named as Textual names them.
 _CTRL_NAMED = {
-    "@": b"\x00", "at": b"\x00", "space": b"\x00", "ctrl-at": b"\x00",
-    "left_square_bracket": b"\x1b", "[": b"\x1b",
-    "backslash": b"\x1c", "\\": b"\x1c",
-    "right_square_bracket": b"\x1d", "]": b"\x1d",
-    "circumflex_accent": b"\x1e", "^": b"\x1e",
-    "underscore": b"\x1f", "_": b"\x1f", "minus": b"\x1f",
-    "question_mark": b"\x7f", "?": b"\x7f",
+    "@": b"\x00",
+    "at": b"\x00",
+    "space": b"\x00",
+    "ctrl-at": b"\x00",
+    "left_square_bracket": b"\x1b",
+    "[": b"\x1b",
+    "backslash": b"\x1c",
+    "\\": b"\x1c",
+    "right_square_bracket": b"\x1d",
+    "]": b"\x1d",
+    "circumflex_accent": b"\x1e",
+    "^": b"\x1e",
+    "underscore": b"\x1f",
+    "_": b"\x1f",
+    "minus": b"\x1f",
+    "question_mark": b"\x7f",
+    "?": b"\x7f",
 }
 
 

@@ -807,9 +807,14 @@ class FastByteStream(pyte.ByteStream):
 
     def _lines_ok(self, screen: TerminalScreen) -> bool:
         """Whether :meth:`TerminalScreen.put_lines` may take whole lines now (the cursor is at column 0)."""
-        return (screen._main is None and screen.margins is None
-                and mo.DECAWM in screen.mode and mo.IRM not in screen.mode and not screen.charset
-                and screen.g0_charset is _LAT1)
+        return (
+            screen._main is None
+            and screen.margins is None
+            and mo.DECAWM in screen.mode
+            and mo.IRM not in screen.mode
+            and not screen.charset
+            and screen.g0_charset is _LAT1
+        )
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.use_utf8 else "".join(map(chr, data))

@@ -56,8 +56,16 @@ class ConsoleArea(Vertical):
     ConsoleArea > #empty { height: 1fr; content-align: center middle; color: $text-muted; }
     """
 
-    def __init__(self, hub: ConsoleHub | None, *, scrollback: int, layout: str = "tabs",
-                 passthrough: frozenset[str] = frozenset({"ctrl+b"}), silence: float = 30.0, **kw: Any) -> None:
+    def __init__(
+        self,
+        hub: ConsoleHub | None,
+        *,
+        scrollback: int,
+        layout: str = "tabs",
+        passthrough: frozenset[str] = frozenset({"ctrl+b"}),
+        silence: float = 30.0,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
         self.hub = hub
         self.scrollback = scrollback
@@ -153,10 +161,10 @@ class ConsoleArea(Vertical):
         self._arrange()
 
     def _shown_keys(self) -> list[Key]:
-        current = (self.guest, self.console) if self.guest else None
         if self.layout_mode == "grid" and not self.zoomed:
             return [k for k in self.grid if k in self.panes]
-        return [current] if current in self.panes else []  # type: ignore[list-item]
+        current = (self.guest, self.console) if self.guest else None
+        return [current] if current is not None and current in self.panes else []
 
     def _arrange(self) -> None:
         shown = self._shown_keys()
@@ -187,7 +195,8 @@ class ConsoleArea(Vertical):
         self.set_class(self.broadcast, "-broadcast")
         names = ", ".join(f"{p.umid} {p.console}" for p in shown)
         self.query_one("#broadcast-banner", Static).update(
-            f"BROADCAST: what you type goes to {len(shown)} console(s): {names}   (prefix b to stop)")
+            f"BROADCAST: what you type goes to {len(shown)} console(s): {names}   (prefix b to stop)"
+        )
 
     def next_pane(self) -> ConsolePane | None:
         shown = self.visible_panes()

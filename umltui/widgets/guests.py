@@ -10,8 +10,14 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-STATE_STYLE = {"booting": "yellow", "running": "green", "paused": "cyan", "hung": "bold magenta",
-               "halted": "dim", "crashed": "bold red"}
+STATE_STYLE = {
+    "booting": "yellow",
+    "running": "green",
+    "paused": "cyan",
+    "hung": "bold magenta",
+    "halted": "dim",
+    "crashed": "bold red",
+}
 STATE_MARK = {"booting": "◌", "running": "●", "paused": "‖", "hung": "⚠", "halted": "○", "crashed": "✖"}
 
 
@@ -45,32 +51,56 @@ class GuestTree(Tree[dict[str, Any]]):
             if lab not in labs:
                 labs[lab] = self.root.add(Text(lab, style="bold"), data={"key": f"lab:{lab}"}, expand=True)
             state = g["state"]
-            label = Text.assemble((STATE_MARK.get(state, "?") + " ", STATE_STYLE.get(state, "")),
-                                  (g["name"] if g["lab"] else umid, "bold" if umid == current else ""),
-                                  " ", (state, STATE_STYLE.get(state, "")))
+            label = Text.assemble(
+                (STATE_MARK.get(state, "?") + " ", STATE_STYLE.get(state, "")),
+                (g["name"] if g["lab"] else umid, "bold" if umid == current else ""),
+                " ",
+                (state, STATE_STYLE.get(state, "")),
+            )
             key = f"guest:{umid}"
-            node = labs[lab].add(label, data={"key": key, "umid": umid},
-                                 expand=key in opened or umid == current or (first and len(guests) <= 3))
+            node = labs[lab].add(
+                label,
+                data={"key": key, "umid": umid},
+                expand=key in opened or umid == current or (first and len(guests) <= 3),
+            )
             if g.get("reason") and state in ("crashed", "hung", "paused"):
-                node.add_leaf(Text(g["reason"][:60], style=STATE_STYLE.get(state, "")),
-                              data={"key": f"reason:{umid}", "umid": umid})
+                node.add_leaf(
+                    Text(g["reason"][:60], style=STATE_STYLE.get(state, "")),
+                    data={"key": f"reason:{umid}", "umid": umid},
+                )
             for con, pts in g.get("consoles", {}).items():
                 flag = self.flags.get((umid, con), "")
-                node.add_leaf(Text.assemble(f"{con} ", ((pts.removeprefix("/dev/") if pts else "-").ljust(7), "dim"),
-                                            (f" {flag}", "bold yellow") if flag else ""),
-                              data={"key": f"con:{umid}:{con}", "umid": umid, "console": con})
-            node.add_leaf(Text("kernel log (con0)", style="dim"),
-                          data={"key": f"con:{umid}:con0", "umid": umid, "console": "con0"})
+                node.add_leaf(
+                    Text.assemble(
+                        f"{con} ",
+                        ((pts.removeprefix("/dev/") if pts else "-").ljust(7), "dim"),
+                        (f" {flag}", "bold yellow") if flag else "",
+                    ),
+                    data={"key": f"con:{umid}:{con}", "umid": umid, "console": con},
+                )
+            node.add_leaf(
+                Text("kernel log (con0)", style="dim"),
+                data={"key": f"con:{umid}:con0", "umid": umid, "console": "con0"},
+            )
             for nic in g.get("nics", []):
                 where = nic.get("target") or "?"
-                node.add_leaf(Text.assemble(("⇄ ", "cyan"), f"{nic['name']} ", (f"{nic.get('kind')}:{where}", "dim"),
-                                            ("  " + nic["ip"]) if nic.get("ip") else ""),
-                              data={"key": f"nic:{umid}:{nic['name']}", "umid": umid})
+                node.add_leaf(
+                    Text.assemble(
+                        ("⇄ ", "cyan"),
+                        f"{nic['name']} ",
+                        (f"{nic.get('kind')}:{where}", "dim"),
+                        ("  " + nic["ip"]) if nic.get("ip") else "",
+                    ),
+                    data={"key": f"nic:{umid}:{nic['name']}", "umid": umid},
+                )
             for disk in g.get("disks", []):
                 image = str(disk.get("image") or "").rsplit("/", 1)[-1]
-                node.add_leaf(Text.assemble(("▤ ", "blue"), f"{disk['name']} ", (image, "dim"),
-                                            (" cow" if disk.get("cow") else "", "dim")),
-                              data={"key": f"disk:{umid}:{disk['name']}", "umid": umid})
+                node.add_leaf(
+                    Text.assemble(
+                        ("▤ ", "blue"), f"{disk['name']} ", (image, "dim"), (" cow" if disk.get("cow") else "", "dim")
+                    ),
+                    data={"key": f"disk:{umid}:{disk['name']}", "umid": umid},
+                )
         if not guests:
             self.root.add_leaf(Text("no guests: umltui up LAB", style="dim"))
 

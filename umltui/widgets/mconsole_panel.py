@@ -20,13 +20,28 @@ from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
 
 # Every sysrq letter the kernel knows, with its name. Destructive ones ask first.
 SYSRQ: list[tuple[str, str]] = [
-    ("m", "show memory"), ("t", "show tasks (panics Debian's 6.1 UML!)"), ("w", "show blocked tasks"),
-    ("l", "show backtrace of all CPUs"), ("p", "show registers"), ("q", "show timers"),
-    ("s", "sync"), ("u", "emergency remount read-only"), ("e", "terminate all tasks (SIGTERM)"),
-    ("i", "kill all tasks (SIGKILL)"), ("f", "OOM kill"), ("k", "SAK (kill the console's programs)"),
-    ("j", "thaw frozen filesystems"), ("n", "nice real-time tasks"), ("z", "dump ftrace buffer"),
-    ("0", "log level 0"), ("4", "log level 4"), ("7", "log level 7"), ("9", "log level 9"),
-    ("b", "reboot at once"), ("c", "crash (panic)"), ("o", "power off"),
+    ("m", "show memory"),
+    ("t", "show tasks (panics Debian's 6.1 UML!)"),
+    ("w", "show blocked tasks"),
+    ("l", "show backtrace of all CPUs"),
+    ("p", "show registers"),
+    ("q", "show timers"),
+    ("s", "sync"),
+    ("u", "emergency remount read-only"),
+    ("e", "terminate all tasks (SIGTERM)"),
+    ("i", "kill all tasks (SIGKILL)"),
+    ("f", "OOM kill"),
+    ("k", "SAK (kill the console's programs)"),
+    ("j", "thaw frozen filesystems"),
+    ("n", "nice real-time tasks"),
+    ("z", "dump ftrace buffer"),
+    ("0", "log level 0"),
+    ("4", "log level 4"),
+    ("7", "log level 7"),
+    ("9", "log level 9"),
+    ("b", "reboot at once"),
+    ("c", "crash (panic)"),
+    ("o", "power off"),
 ]
 DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
 DISK_RE = re.compile(r"ubd([0-9]|[a-h])")
@@ -68,8 +83,7 @@ class MconsolePanel(VerticalScroll):
             yield Button("reboot", id="mc-reboot", variant="warning")
             yield Button("halt", id="mc-halt", variant="error")
         with Horizontal():
-            yield Select([(f"{k}  {name}", k) for k, name in SYSRQ], prompt="sysrq…", id="mc-sysrq",
-                         allow_blank=True)
+            yield Select([(f"{k}  {name}", k) for k, name in SYSRQ], prompt="sysrq…", id="mc-sysrq", allow_blank=True)
             yield Button("send", id="mc-sysrq-send")
         with Horizontal():
             yield Button("version", id="mc-version")
@@ -90,8 +104,12 @@ class MconsolePanel(VerticalScroll):
             with Horizontal():
                 yield Input(placeholder="eth1", id="nic-dev")
                 yield Button("remove", id="nic-remove")
-            yield Select([("switch", "switch"), ("tap", "tap"), ("vector", "vector")], value="switch",
-                         id="nic-kind", allow_blank=False)
+            yield Select(
+                [("switch", "switch"), ("tap", "tap"), ("vector", "vector")],
+                value="switch",
+                id="nic-kind",
+                allow_blank=False,
+            )
             yield Input(placeholder="switch name / tap name / vector options", id="nic-target")
             yield Button("add NIC", id="nic-add", variant="primary")
         yield Label("answers", classes="title")
@@ -108,8 +126,13 @@ class MconsolePanel(VerticalScroll):
             title.update("no guest chosen")
             return
         title.update(f"mconsole · {guest['umid']} ({guest['state']})")
-        disks = ", ".join(f"{d['name']}={Path(str(d['image'])).name}" + (" (cow)" if d.get("cow") else "")
-                          for d in guest.get("disks", [])) or "none"
+        disks = (
+            ", ".join(
+                f"{d['name']}={Path(str(d['image'])).name}" + (" (cow)" if d.get("cow") else "")
+                for d in guest.get("disks", [])
+            )
+            or "none"
+        )
         nics = ", ".join(f"{n['name']} on {n.get('kind')}:{n.get('target')}" for n in guest.get("nics", [])) or "none"
         self.query_one("#mc-disk-list", Label).update(f"now: {disks}")
         self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
@@ -257,11 +280,13 @@ class MconsolePanel(VerticalScroll):
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", target):
                 self._bad(f"{target or '(empty)'}: a tap name, at most 15 characters")
                 return
-            self.request(f"config {dev}=tuntap,{target}" if dev.startswith("eth")
-                         else f"config {dev}:transport=tap,ifname={target}")
+            self.request(
+                f"config {dev}=tuntap,{target}"
+                if dev.startswith("eth")
+                else f"config {dev}:transport=tap,ifname={target}"
+            )
         else:
             if not dev.startswith("vec") or not target or any(c.isspace() for c in target):
                 self._bad("vector NICs are vecN with options like transport=tap,ifname=tap1")
                 return
             self.request(f"config {dev}:{target}")
-

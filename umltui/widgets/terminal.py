@@ -41,8 +41,16 @@ SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
 _REVERSE = Style(reverse=True)
 
-_NAMED = {"black": "black", "red": "red", "green": "green", "brown": "yellow", "blue": "blue",
-          "magenta": "magenta", "cyan": "cyan", "white": "white"}
+_NAMED = {
+    "black": "black",
+    "red": "red",
+    "green": "green",
+    "brown": "yellow",
+    "blue": "blue",
+    "magenta": "magenta",
+    "cyan": "cyan",
+    "white": "white",
+}
 
 
 def _colour(name: str) -> str | None:
@@ -111,7 +119,11 @@ class TerminalView(ScrollView, can_focus=True):
     TerminalView > .terminal--badge { background: $accent; color: $background; text-style: bold; }
     """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "terminal--cursor", "terminal--match", "terminal--current-match", "terminal--selection", "terminal--badge",
+        "terminal--cursor",
+        "terminal--match",
+        "terminal--current-match",
+        "terminal--selection",
+        "terminal--badge",
     }
     BINDINGS: ClassVar[list[Any]] = []  # every key is the guest's; the app uses a prefix
 
@@ -143,9 +155,16 @@ class TerminalView(ScrollView, can_focus=True):
     following: var[bool] = var(True)
     """Showing the live bottom (new output scrolls it); off while reading history."""
 
-    def __init__(self, connection: Connection | None = None, *, history: int = DEFAULT_HISTORY,
-                 passthrough: frozenset[str] = frozenset({"ctrl+b"}),
-                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        history: int = DEFAULT_HISTORY,
+        passthrough: frozenset[str] = frozenset({"ctrl+b"}),
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.terminal = Terminal(80, 24, history)
         self.passthrough = passthrough
@@ -405,8 +424,7 @@ class TerminalView(ScrollView, can_focus=True):
         self.call_after_refresh(self._scrolled_by_user)
 
     def page(self, direction: int) -> None:
-        self.scroll_to(y=self.scroll_offset.y + direction * max(1, self.size.height - 1), animate=False,
-                       immediate=True)
+        self.scroll_to(y=self.scroll_offset.y + direction * max(1, self.size.height - 1), animate=False, immediate=True)
         self._scrolled_by_user()
 
     def line(self, direction: int) -> None:
@@ -560,9 +578,17 @@ class TerminalView(ScrollView, can_focus=True):
             colour, bgcolour = _colour(fg), _colour(attrs.bg)
             if attrs.bold and colour is not None and colour in _NAMED.values():
                 colour = "bright_" + colour  # as xterm shows bold with the 8 colours
-            style = Style(color=colour, bgcolor=bgcolour, bold=attrs.bold, dim=dim, italic=attrs.italics,
-                          underline=attrs.underscore, strike=attrs.strikethrough, reverse=attrs.reverse,
-                          blink=attrs.blink)
+            style = Style(
+                color=colour,
+                bgcolor=bgcolour,
+                bold=attrs.bold,
+                dim=dim,
+                italic=attrs.italics,
+                underline=attrs.underscore,
+                strike=attrs.strikethrough,
+                reverse=attrs.reverse,
+                blink=attrs.blink,
+            )
             if hidden:
                 style += Style(color=bgcolour or None, conceal=True)
             if len(self._style_cache) > 4096:
@@ -586,9 +612,14 @@ class TerminalView(ScrollView, can_focus=True):
             return Strip.blank(width, self._base_style())
         on_screen = index >= history
         row_y = index - history
-        show_cursor = (on_screen and row_y == screen.cursor.y and self.has_focus and not screen.cursor.hidden)
-        key = (index, self._row_version.get(row_y, 0) if on_screen else -1, show_cursor and screen.cursor.x,
-               screen.columns, width)
+        show_cursor = on_screen and row_y == screen.cursor.y and self.has_focus and not screen.cursor.hidden
+        key = (
+            index,
+            self._row_version.get(row_y, 0) if on_screen else -1,
+            show_cursor and screen.cursor.x,
+            screen.columns,
+            width,
+        )
         strip = self._cache.get(key)
         if strip is None:
             strip = self._row_strip(self._row(index), screen.columns, on_screen and screen.reverse_video)
