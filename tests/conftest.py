@@ -128,3 +128,18 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     finally:
         e.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+
+
+GUEST_TESTS = Path(__file__).resolve().parent / "guests"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything in ``tests/guests/`` boots real guests (mark ``uml``); ``tests/unit/`` boots nothing.
+
+    ``make unit`` (``pytest -m "not uml"``) runs the fast ones alone.
+    """
+    for item in items:
+        if GUEST_TESTS in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.uml)
+        elif "env" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} uses a private umltui world (env): put it in tests/guests/")

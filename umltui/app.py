@@ -20,6 +20,7 @@ from textual.widgets import Footer
 
 from .config import Config, load_config
 from .core.client import SupervisorError
+from .core.protocol import GuestInfo, GuestState, SwitchInfo
 from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixScreen, QuitScreen
 from .screens.network import NetworkScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
@@ -49,8 +50,8 @@ class UmlApp(App[str | None]):
             self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
         )
         self.hub = ConsoleHub(self._on_supervisor_event)
-        self.guests: dict[str, dict[str, Any]] = {}
-        self.switches: list[dict[str, Any]] = []
+        self.guests: dict[str, GuestInfo] = {}
+        self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
         self._tree_timer: Any = None
         self.area = ConsoleArea(
@@ -61,7 +62,7 @@ class UmlApp(App[str | None]):
             silence=self.config.silence_seconds,
             id="area",
         )
-        self.panel = MconsolePanel(id="mconsole")
+        self.panel = MconsolePanel(self.hub.client, id="mconsole")
         self.guest_tree = GuestTree(id="guests")
 
     def compose(self) -> ComposeResult:
@@ -112,7 +113,7 @@ class UmlApp(App[str | None]):
         self._do_refresh_tree()
         if not self.guests:
             return
-        alive = [u for u, g in self.guests.items() if g["state"] not in ("halted",)]
+        alive = [u for u, g in self.guests.items() if g["state"] != GuestState.HALTED]
         first = self.focus_guest if self.focus_guest in self.guests else (alive or list(self.guests))[0]
         if self.config.layout == "grid":
             await self.area.set_grid([(u, "con1") for u in alive])
@@ -132,9 +133,9 @@ class UmlApp(App[str | None]):
             g = msg["guest"]
             old = self.guests.get(g["umid"])
             self.guests[g["umid"]] = g
-            if old and old["state"] != g["state"] and g["state"] in ("crashed", "hung"):
+            if old and old["state"] != g["state"] and g["state"] in (GuestState.CRASHED, GuestState.HUNG):
                 self.notify(f"{g['umid']} {g['state']}: {g.get('reason', '')}", severity="error", timeout=15)
-            if old and old["state"] in ("halted", "crashed") and g["state"] == "booting":
+            if old and old["state"] in (GuestState.HALTED, GuestState.CRASHED) and g["state"] == GuestState.BOOTING:
                 self.reattach(g["umid"])  # booted again by `up`: a new guest record, new subscriptions
             self._refresh_tree()
         elif kind == "net":
@@ -294,7 +295,7 @@ class UmlApp(App[str | None]):
         if self.area.layout_mode == "grid" and not self.area.zoomed:
             self.area.set_tabs()
         else:
-            keys = self.area.grid or [(u, "con1") for u, g in self.guests.items() if g["state"] != "halted"]
+            keys = self.area.grid or [(u, "con1") for u, g in self.guests.items() if g["state"] != GuestState.HALTED]
             await self.area.set_grid(keys)
         if self.area.current:
             self.area.current.focus()
@@ -303,7 +304,7 @@ class UmlApp(App[str | None]):
         self.panel.display = not self.panel.display
 
     def action_network(self) -> None:
-        self.push_screen(NetworkScreen())
+        self.push_screen(NetworkScreen(self.hub.client, lambda: self.guests, lambda: self.area.guest))
 
     def action_scrollback(self) -> None:
         if self.area.current:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.client import Client, SupervisorError, call
+from .core.protocol import USER_ERROR_KINDS, GuestInfo, GuestState
 
 DETACH_KEY = b"\x1d"  # ctrl+]
 
@@ -30,7 +31,7 @@ def demo_lab_path() -> Path:
 
 def _fail(exc: SupervisorError) -> int:
     print(f"umltui: {exc}", file=sys.stderr)
-    return 2 if exc.kind in ("lab", "usage", "protocol") else 1
+    return 2 if exc.kind in USER_ERROR_KINDS else 1
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -39,7 +40,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _print_guests(guests: list[dict[str, Any]]) -> None:
+def _print_guests(guests: list[GuestInfo]) -> None:
     if not guests:
         print("no guests")
         return
@@ -47,7 +48,7 @@ def _print_guests(guests: list[dict[str, Any]]) -> None:
     for g in guests:
         cons = " ".join(f"{k}={v.removeprefix('/dev/')}" for k, v in g["consoles"].items() if v)
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
-        state = g["state"] + (f" ({g['reason']})" if g["state"] == "crashed" and g.get("reason") else "")
+        state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
         rows.append([g["umid"], g["lab"] or "-", state, str(g["pid"] or "-"), nics or "-", cons or "-"])
     print(_table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
 
@@ -143,7 +144,7 @@ def cmd_halt(args: argparse.Namespace) -> int:
         return _fail(exc)
     for g in result:
         print(f"{g['umid']}: {g['state']}")
-    return 0 if all(g["state"] == "halted" for g in result) else 1
+    return 0 if all(g["state"] == GuestState.HALTED for g in result) else 1
 
 
 def cmd_net(args: argparse.Namespace) -> int:

@@ -11,9 +11,14 @@ ones exist from 4.x and are the only ones left from 6.16 on. Debian 12's 6.1 has
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .lab import GuestSpec
+from .protocol import DiskInfo, NicInfo
 
 
 class CmdlineError(ValueError):
@@ -158,3 +163,77 @@ class KernelCommandLine:
 
     def argv(self, kernel: str) -> list[str]:
         return [kernel, *self.words()]
+
+
+def mac_for(umid: str, nic: str) -> str:
+    """A stable, locally administered MAC per guest NIC, so ARP tables survive reboots."""
+    digest = hashlib.sha1(f"{umid}/{nic}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+@dataclass
+class BootPlan:
+    """How one guest is started: the argv, and the devices it is booted with (for ``ls``)."""
+
+    argv: list[str]
+    nics: list[NicInfo]
+    disks: list[DiskInfo]
+
+
+def plan_boot(
+    spec: GuestSpec,
+    *,
+    kernel: str,
+    uml_dir: Path,
+    notify_socket: Path,
+    switch_sockets: Mapping[str, Path],
+    hostfs_root: Path | None = None,
+    init: str | None = None,
+    netns: str | None = None,
+    ip_tool: str = "ip",
+) -> BootPlan:
+    """The kernel command line for a lab's guest, and what ``ls`` shows of its devices.
+
+    Args:
+        spec: the guest, as the lab says.
+        switch_sockets: the lab's switch names to their control sockets.
+        hostfs_root: the folder booted over hostfs (the busybox root); None to boot ``spec.root.image``.
+        init: the init to run on a hostfs root.
+        netns: the namespace the guest runs in (through ``ip netns exec``), for a lab with taps.
+
+    Raises:
+        CmdlineError: a value that cannot go on a kernel command line.
+    """
+    cmd = KernelCommandLine(
+        umid=spec.umid, mem=spec.mem, uml_dir=uml_dir, notify_socket=notify_socket, extra=list(spec.kernel_args)
+    )
+    if hostfs_root is not None:
+        cmd.hostfs_root, cmd.init = hostfs_root, init
+    else:
+        if spec.root.image is None:
+            raise CmdlineError(f"{spec.umid}: a root image is needed when the root is not a hostfs folder")
+        cmd.disks.append(Disk(0, spec.root.image, spec.root.cow))
+        cmd.root_device = "/dev/ubda"
+    cmd.disks += [Disk(d.index, d.image, d.cow, d.readonly) for d in spec.disks]
+    nics: list[NicInfo] = []
+    for n in spec.nics:
+        target = str(switch_sockets[n.target]) if n.kind == "switch" else n.target
+        mac = n.mac or mac_for(spec.umid, n.name)
+        cmd.nics.append(Nic(n.name, n.kind, target, mac, n.options))
+        nics.append(
+            {
+                "name": n.name,
+                "kind": n.kind,
+                "target": n.target,
+                "ip": n.ip,
+                "mac": mac,
+                "netns": netns if n.kind == "tap" else None,
+            }
+        )
+    argv = cmd.argv(kernel)
+    if netns:
+        argv = [ip_tool, "netns", "exec", netns, *argv]
+    disks: list[DiskInfo] = [
+        {"name": d.name, "image": str(d.image), "cow": str(d.cow) if d.cow else None} for d in cmd.disks
+    ]
+    return BootPlan(argv, nics, disks)

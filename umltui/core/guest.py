@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import re
+import signal
 import socket
 import struct
-import termios
 import time
-import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .mconsole import MconsoleClient, MconsoleError
+from .process import reap
+from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
+from .pty import open_raw, set_winsize
 
 log = logging.getLogger("umltui.guest")
 
-# Guest states.
-BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = "booting", "running", "paused", "hung", "halted", "crashed"
-ALIVE_STATES = (BOOTING, RUNNING, PAUSED, HUNG)
+BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = (
+    GuestState.BOOTING,
+    GuestState.RUNNING,
+    GuestState.PAUSED,
+    GuestState.HUNG,
+    GuestState.HALTED,
+    GuestState.CRASHED,
+)
 
 NOTIFY_SOCKET, NOTIFY_PANIC, NOTIFY_HANG, NOTIFY_USER = 0, 1, 2, 3
 _NOTIFY = struct.Struct("<IIII")
@@ -86,11 +92,6 @@ class Console:
             self._log = None
 
 
-def set_winsize(fd: int, cols: int, rows: int) -> None:
-    # All four fields: rows, cols, xpixel, ypixel.
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
 class Guest:
     """The supervisor's record of one guest. ``on_change`` is called after every state change."""
 
@@ -106,18 +107,26 @@ class Guest:
         sock_dir: Path,
         console_count: int = 6,
         ready_word: str | None = None,
-        info: dict[str, Any] | None = None,
         on_change: Callable[[Guest], None] = lambda g: None,
     ) -> None:
         self.umid, self.name, self.lab = umid, name, lab
         self.uml_dir, self.folder, self.notify_path = uml_dir, folder, notify_path
         self.console_count = console_count
-        self.ready_word = ready_word
-        self.info: dict[str, Any] = info or {}  # nics, disks, netns, argv ... for ls
+        self.ready_word = ready_word  # what our busybox init reports when it is done; None for other roots
         self.on_change = on_change
         self.pid = 0
         self.state = BOOTING
         self.reason = ""
+        # What it was booted with, and what was hot-plugged since (for ls and net).
+        self.nics: list[NicInfo] = []
+        self.disks: list[DiskInfo] = []
+        self.netns: str | None = None
+        self.mem: str | None = None
+        self.argv: list[str] = []
+        self.root = ""  # busybox | image; "" for a guest umltui did not start
+        self.foreign = False  # found in the UML directory, not started by umltui
+        self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
+        self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
         self.started_at = time.time()
         self.halting = False
         self.mconsole = MconsoleClient(str(uml_dir / umid / "mconsole"), sock_dir=str(sock_dir))
@@ -132,6 +141,65 @@ class Guest:
         self._con0_offset = 0
         self._banner_seen = False  # this boot's kernel banner has been read from con0
 
+    # -- saved state -----------------------------------------------------------
+
+    _SAVED = (
+        "umid",
+        "name",
+        "lab",
+        "pid",
+        "state",
+        "reason",
+        "ready_word",
+        "started_at",
+        "nics",
+        "disks",
+        "netns",
+        "mem",
+        "argv",
+        "root",
+        "foreign",
+        "notes",
+    )
+
+    def to_state(self) -> dict[str, Any]:
+        """What the state file keeps of this guest (the one place its fields are listed)."""
+        state = {key: getattr(self, key) for key in self._SAVED}
+        state.update(folder=str(self.folder), notify=str(self.notify_path), consoles=self.console_count)
+        return state
+
+    @classmethod
+    def from_state(
+        cls, rec: dict[str, Any], *, uml_dir: Path, sock_dir: Path, on_change: Callable[[Guest], None]
+    ) -> Guest:
+        """A guest as :meth:`to_state` saved it (older files kept the devices under ``info``).
+
+        Raises:
+            KeyError, ValueError, TypeError: the record is not one :meth:`to_state` wrote.
+        """
+        rec = {**rec.get("info", {}), **rec}
+        guest = cls(
+            umid=str(rec["umid"]),
+            name=str(rec["name"]),
+            lab=str(rec["lab"]),
+            uml_dir=uml_dir,
+            folder=Path(rec["folder"]),
+            notify_path=Path(rec["notify"]),
+            sock_dir=sock_dir,
+            console_count=int(rec.get("consoles", 6)),
+            ready_word=rec.get("ready_word"),
+            on_change=on_change,
+        )
+        guest.pid = int(rec.get("pid", 0))
+        guest.state = GuestState(rec.get("state", HALTED))
+        guest.reason = str(rec.get("reason", ""))
+        guest.started_at = float(rec.get("started_at", time.time()))
+        guest.nics, guest.disks = list(rec.get("nics", [])), list(rec.get("disks", []))
+        guest.netns, guest.mem = rec.get("netns"), rec.get("mem")
+        guest.argv, guest.root = list(rec.get("argv", [])), str(rec.get("root", ""))
+        guest.foreign, guest.notes = bool(rec.get("foreign", False)), list(rec.get("notes", []))
+        return guest
+
     # -- lifecycle -------------------------------------------------------------
 
     @property
@@ -142,7 +210,7 @@ class Guest:
     def alive(self) -> bool:
         return self.state in ALIVE_STATES
 
-    def set_state(self, state: str, reason: str = "") -> None:
+    def set_state(self, state: GuestState, reason: str = "") -> None:
         if self.state in (HALTED, CRASHED) and state not in (BOOTING,):
             return  # an end state is final until the next boot
         if state == self.state and reason == self.reason:
@@ -200,8 +268,6 @@ class Guest:
         self._spawn(self._on_exit())
 
     async def _on_exit(self) -> None:
-        from .process import reap
-
         status = reap(self.pid)
         await asyncio.sleep(0.1)
         self._read_con0()  # the kernel's last words
@@ -218,18 +284,31 @@ class Guest:
         self.close(keep_logs=True)
 
     def _exit_reason(self, status: int | None) -> str:
-        text = self._con0_tail(65536)
+        text = self.con0_tail(65536)
         if m := PANIC_RE.search(text):
             return "kernel panic: " + m.group(1).decode(errors="replace").strip()
         if status is None:
             return "the guest's process died"
         if os.WIFSIGNALED(status):
-            import signal
-
             return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
         return f"exited with status {os.WEXITSTATUS(status)}"
 
-    def _con0_tail(self, n: int) -> bytes:
+    def last_words(self, lines: int = 6) -> str:
+        """The kernel's last lines, on one line, for an error message."""
+        text = self.con0_tail(2000).decode(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(none)"
+
+    def begin_boot_log(self) -> Path:
+        """Mark a new boot in con0's log and follow the log from there; the log's path is returned."""
+        con0 = self.con0_log
+        con0.parent.mkdir(parents=True, exist_ok=True)
+        with open(con0, "ab") as f:
+            f.write(f"\n=== umltui: booting {self.umid} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+            self._con0_offset = f.tell()
+        return con0
+
+    def con0_tail(self, n: int) -> bytes:
+        """The last ``n`` bytes of the kernel's log."""
         try:
             with open(self.con0_log, "rb") as f:
                 f.seek(max(0, f.seek(0, 2) - n))
@@ -278,7 +357,7 @@ class Guest:
             self._spawn(self._attach_consoles())
         elif kind == NOTIFY_PANIC:
             if self.halting:
-                self.info["exit_panic"] = text  # after a clean shutdown: noted, not a crash
+                self.exit_panic = text
             else:
                 self.set_state(CRASHED, f"kernel panic: {text}")
         elif kind == NOTIFY_HANG:
@@ -288,8 +367,7 @@ class Guest:
                 if self.state in (BOOTING, HUNG):
                     self.set_state(RUNNING)
             else:
-                self.info.setdefault("notes", []).append(text)
-                self.info["notes"] = self.info["notes"][-20:]
+                self.notes = [*self.notes, text][-20:]
                 self.on_change(self)
 
     # -- consoles --------------------------------------------------------------
@@ -318,10 +396,9 @@ class Guest:
 
     def _open_console(self, con: Console, pts: str) -> None:
         try:
-            fd = os.open(pts, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            fd = open_raw(pts)
         except OSError:
             return
-        tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what the guest printed before we came
         with contextlib.suppress(OSError):
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
@@ -430,7 +507,8 @@ class Guest:
 
     # -- reporting -------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
+    def to_info(self) -> GuestInfo:
+        """The guest as ``ls`` and guest events carry it."""
         return {
             "name": self.name,
             "lab": self.lab,
@@ -441,10 +519,10 @@ class Guest:
             "consoles": {n: c.pts for n, c in self.consoles.items() if n != "con0"},
             "con0_log": str(self.con0_log),
             "logs": {n: str(c.log_path) for n, c in self.consoles.items()},
-            "nics": self.info.get("nics", []),
-            "disks": self.info.get("disks", []),
-            "netns": self.info.get("netns"),
-            "mem": self.info.get("mem"),
+            "nics": self.nics,
+            "disks": self.disks,
+            "netns": self.netns,
+            "mem": self.mem,
             "started_at": self.started_at,
-            "notes": self.info.get("notes", []),
+            "notes": self.notes,
         }

@@ -14,9 +14,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from .protocol import LabInfo
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 MEM_RE = re.compile(r"\d+[KMG]")
@@ -99,7 +100,7 @@ class Lab:
     netns: str | None = None
     guests: dict[str, GuestSpec] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LabInfo:
         return {
             "name": self.name,
             "path": str(self.path) if self.path else None,

@@ -17,8 +17,10 @@ import os
 import socket
 import struct
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+
+from .protocol import DiskInfo, NicInfo
 
 MCONSOLE_MAGIC = 0xCAFEBABE
 MCONSOLE_VERSION = 2
@@ -164,3 +166,70 @@ class MconsoleClient:
             return ""
         finally:
             self.timeout = saved
+
+
+# -- what a command means for the guest's devices and life (pure; the supervisor applies it) --
+
+
+def ends_guest(command: str) -> bool:
+    """Whether the guest goes away (or restarts) without answering: halt, reboot, sysrq b/c/o."""
+    words = command.split()
+    return bool(words) and (words[0] in ("halt", "reboot") or (words[0] == "sysrq" and words[-1] in ("b", "c", "o")))
+
+
+def powers_off(command: str) -> bool:
+    """Whether the command ends the guest for good (a halt, not a reboot or a crash)."""
+    words = command.split()
+    return bool(words) and (words[0] == "halt" or (words[0] == "sysrq" and words[-1] == "o"))
+
+
+@dataclass(frozen=True)
+class DeviceChange:
+    """A ``config DEV=VALUE`` (plug) or ``remove DEV`` (unplug) that the guest accepted."""
+
+    verb: str  # config | remove
+    device: str  # ubd1, eth1, vec0 ...
+    value: str = ""
+
+
+def device_change(command: str) -> DeviceChange | None:
+    """The device change a command makes; None for anything else (``config DEV`` alone is a query)."""
+    verb, _, arg = command.partition(" ")
+    device, eq, value = arg.strip().partition("=")
+    if verb == "remove" and device:
+        return DeviceChange("remove", device)
+    if verb == "config" and eq and device:
+        return DeviceChange("config", device, value)
+    return None
+
+
+def describe_disk(device: str, value: str) -> DiskInfo:
+    """``[cow,]image`` as the kernel takes it after ``config ubdN=``."""
+    parts = value.split(",")
+    return {"name": device, "image": parts[-1], "cow": parts[0] if len(parts) > 1 else None}
+
+
+def describe_nic(device: str, value: str, switch_names: Mapping[str, str]) -> NicInfo:
+    """A NIC's setting as ``config ethN=`` takes it; ``switch_names`` maps a switch's socket to its name."""
+    parts = value.split(",")
+    nic: NicInfo = {"name": device, "kind": parts[0], "target": value, "ip": None, "mac": None}
+    if parts[0] == "daemon" and len(parts) >= 4:
+        nic["mac"] = parts[1] or None
+        if parts[3] in switch_names:
+            nic["kind"], nic["target"] = "switch", switch_names[parts[3]]
+    elif parts[0] == "tuntap" and len(parts) >= 2:
+        nic["kind"], nic["target"] = "tap", parts[1]
+    return nic
+
+
+def apply_device_change(
+    change: DeviceChange, disks: list[DiskInfo], nics: list[NicInfo], switch_names: Mapping[str, str]
+) -> tuple[list[DiskInfo], list[NicInfo]]:
+    """The guest's disks and NICs after ``change`` (new lists; disks sorted by name)."""
+    disks = [d for d in disks if d["name"] != change.device]
+    nics = [n for n in nics if n["name"] != change.device]
+    if change.verb == "config" and change.device.startswith("ubd"):
+        disks.append(describe_disk(change.device, change.value))
+    elif change.verb == "config" and change.device.startswith(("eth", "vec")):
+        nics.append(describe_nic(change.device, change.value, switch_names))
+    return sorted(disks, key=lambda d: d["name"]), nics

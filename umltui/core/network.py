@@ -14,9 +14,13 @@ import contextlib
 import os
 import shutil
 import signal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .process import is_alive, process_matches, reap, spawn_detached
+from .protocol import GuestInfo, NetReport, SegmentNic, SwitchInfo, TapInfo
 
 
 class NetworkError(Exception):
@@ -24,6 +28,104 @@ class NetworkError(Exception):
 
 
 UML_SWITCH = "uml_switch"
+
+
+@dataclass
+class Switch:
+    """A uml_switch (or hub) of a lab, on the unix socket ``ctl``."""
+
+    lab: str
+    name: str
+    ctl: Path
+    hub: bool = False
+    pid: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.lab}/{self.name}"
+
+    @property
+    def alive(self) -> bool:
+        return is_alive(self.pid) and process_matches(self.pid, UML_SWITCH, str(self.ctl))
+
+    def to_info(self) -> SwitchInfo:
+        return {
+            "lab": self.lab,
+            "name": self.name,
+            "ctl": str(self.ctl),
+            "hub": self.hub,
+            "pid": self.pid,
+            "alive": self.alive,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {"lab": self.lab, "name": self.name, "ctl": str(self.ctl), "hub": self.hub, "pid": self.pid}
+
+    @classmethod
+    def from_state(cls, rec: dict[str, Any]) -> Switch:
+        return cls(
+            str(rec["lab"]), str(rec["name"]), Path(rec["ctl"]), bool(rec.get("hub", False)), int(rec.get("pid", 0))
+        )
+
+
+@dataclass
+class LabRecord:
+    """What a lab that is up owns besides its guests and switches: its namespace and taps."""
+
+    name: str
+    path: str | None
+    netns: str | None = None
+    netns_owned: bool = False  # we created the namespace, so we delete it
+    taps: dict[str, str | None] = field(default_factory=dict)  # tap -> its address (ours to delete)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "netns": self.netns,
+            "netns_owned": self.netns_owned,
+            "taps": dict(self.taps),
+        }
+
+    @classmethod
+    def from_state(cls, rec: dict[str, Any]) -> LabRecord:
+        return cls(
+            str(rec["name"]),
+            rec.get("path"),
+            rec.get("netns"),
+            bool(rec.get("netns_owned", False)),
+            dict(rec.get("taps", {})),
+        )
+
+
+def _ports(guests: list[GuestInfo], lab: str, kind: str, target: str) -> list[str]:
+    return [
+        f"{g['umid']}:{n['name']}"
+        for g in guests
+        if g["lab"] == lab
+        for n in g["nics"]
+        if n.get("kind") == kind and n.get("target") == target
+    ]
+
+
+def topology(guests: Iterable[GuestInfo], switches: Iterable[SwitchInfo], labs: Iterable[LabRecord]) -> NetReport:
+    """Which NIC is on which segment: the ``net`` report, from what the supervisor knows."""
+    guests, labs = list(guests), list(labs)
+    report_switches: list[SwitchInfo] = [
+        {**sw, "ports": _ports(guests, sw["lab"], "switch", sw["name"])} for sw in switches
+    ]
+    taps: list[TapInfo] = [
+        {"name": tap, "ip": ip, "netns": rec.netns, "lab": rec.name, "ports": _ports(guests, rec.name, "tap", tap)}
+        for rec in labs
+        for tap, ip in rec.taps.items()
+    ]
+    nics: list[SegmentNic] = [{"guest": g["umid"], "state": g["state"], **n} for g in guests for n in g["nics"]]
+    return {
+        "switches": report_switches,
+        "taps": taps,
+        "namespaces": [{"name": r.netns, "lab": r.name, "owned": r.netns_owned} for r in labs if r.netns],
+        "nics": nics,
+    }
 
 
 def require_tool(name: str, package: str) -> str:

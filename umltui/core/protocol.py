@@ -1,21 +1,205 @@
-"""The supervisor's wire format: one JSON object per line over a unix stream socket.
+"""The wire between the supervisor and its clients: one JSON object per line over a unix socket.
 
-Requests carry ``op`` and, when they want an answer, ``id``; answers are
-``{"id", "ok", "result"}`` or ``{"id", "ok": false, "error", "kind"}``. Unrequested
-messages carry ``event`` (``output`` with base64 ``data``, ``guest`` state changes,
-``error``). ``input`` and ``resize`` take no ``id``: keystrokes are fire-and-forget and
-stay in order.
+Both sides import their types from here, so a field or a state name is spelt once.
+
+- A request carries ``op`` and, when it wants an answer, ``id``; the answer is
+  ``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "error", "kind"}`` (:data:`ErrorKind`).
+- ``input`` and ``resize`` take no ``id``: keystrokes are fire-and-forget and stay in order.
+- Unrequested messages carry ``event``: :class:`OutputEvent` (console bytes, base64),
+  :class:`GuestEvent` (a guest changed), :class:`NetEvent`, :class:`ErrorEvent`.
+
+What each operation takes is the signature of its handler (``supervisor/ops``), checked
+before it runs; what it answers is the ``*Info``/``*Result`` type named in its docstring.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class ProtocolError(Exception):
-    pass
+    """A request that is not of the form its operation takes."""
 
 
-def encode(obj: dict[str, Any]) -> bytes:
+class GuestState(StrEnum):
+    """Where a guest is in its life; the wire carries the value."""
+
+    BOOTING = "booting"
+    RUNNING = "running"  # busybox root: its init has finished; other roots: the kernel started init
+    PAUSED = "paused"  # after mconsole ``stop``
+    HUNG = "hung"  # the kernel's hang notification
+    HALTED = "halted"
+    CRASHED = "crashed"  # with a reason: a panic's words, a signal, an exit status
+
+    @property
+    def alive(self) -> bool:
+        return self in ALIVE_STATES
+
+
+ALIVE_STATES = frozenset({GuestState.BOOTING, GuestState.RUNNING, GuestState.PAUSED, GuestState.HUNG})
+
+ErrorKind = Literal["error", "usage", "lab", "guest", "boot", "conflict", "missing", "protocol", "internal"]
+"""Why a request failed; the command line exits 2 for usage, lab and protocol, else 1."""
+
+USER_ERROR_KINDS = frozenset({"usage", "lab", "protocol"})
+
+
+class NicInfo(TypedDict):
+    """One guest NIC as ``ls`` and ``net`` show it."""
+
+    name: str  # eth0, vec0
+    kind: str  # switch | hub | tap | slirp | vde | vector | daemon ...
+    target: str | None  # the switch's name, the tap's name, a socket
+    ip: str | None
+    mac: str | None
+    netns: NotRequired[str | None]
+
+
+class DiskInfo(TypedDict):
+    name: str  # ubd0 .. ubd15
+    image: str
+    cow: str | None
+
+
+class GuestInfo(TypedDict):
+    """A guest as ``ls``, ``watch`` and guest events carry it."""
+
+    name: str
+    lab: str  # "" for a guest umltui did not start
+    umid: str
+    pid: int
+    state: GuestState
+    reason: str
+    consoles: dict[str, str | None]  # con1.. -> /dev/pts/N, None while not attached
+    con0_log: str
+    logs: dict[str, str]
+    nics: list[NicInfo]
+    disks: list[DiskInfo]
+    netns: str | None
+    mem: str | None
+    started_at: float
+    notes: list[str]  # what the guest wrote to /proc/mconsole
+
+
+class SwitchInfo(TypedDict):
+    lab: str
+    name: str
+    ctl: str
+    hub: bool
+    pid: int
+    alive: bool
+    ports: NotRequired[list[str]]  # UMID:NIC, in ``net``
+
+
+class TapInfo(TypedDict):
+    name: str
+    ip: str | None
+    netns: str | None
+    lab: str
+    ports: list[str]
+
+
+class NamespaceInfo(TypedDict):
+    name: str
+    lab: str
+    owned: bool
+
+
+class SegmentNic(NicInfo):
+    """A NIC in ``net``: which guest it is on, and that guest's state."""
+
+    guest: str
+    state: GuestState
+
+
+class NetReport(TypedDict):
+    switches: list[SwitchInfo]
+    taps: list[TapInfo]
+    namespaces: list[NamespaceInfo]
+    nics: list[SegmentNic]
+
+
+class LabInfo(TypedDict):
+    name: str
+    path: str | None
+    netns: str | None
+    guests: list[str]
+    switches: list[str]
+    taps: list[str]
+
+
+class UpResult(TypedDict):
+    lab: LabInfo
+    booted: list[str]
+    guests: list[GuestInfo]
+
+
+class DownResult(TypedDict):
+    guests: list[str]
+    switches: list[str]
+    labs: list[str]
+
+
+class SubscribeResult(TypedDict):
+    guest: str
+    console: str
+    pts: str | None
+    state: GuestState
+
+
+class MemoryInfo(TypedDict):
+    pss_kib: int
+    processes: int
+
+
+class PingResult(TypedDict):
+    pid: int
+    version: int
+
+
+class OutputEvent(TypedDict):
+    event: Literal["output"]
+    guest: str
+    console: str
+    data: str  # base64
+
+
+class GuestEvent(TypedDict):
+    event: Literal["guest"]
+    guest: GuestInfo
+
+
+class NetEvent(TypedDict):
+    event: Literal["net"]
+
+
+class ErrorEvent(TypedDict):
+    event: Literal["error"]
+    error: str
+    guest: str | None
+
+
+Event = OutputEvent | GuestEvent | NetEvent | ErrorEvent
+
+
+def encode(obj: Any) -> bytes:
+    """One message as a line (a :class:`GuestState` goes as its value)."""
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """One received line as an object.
+
+    Raises:
+        ProtocolError: not JSON, or not a JSON object.
+    """
+    try:
+        msg = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise ProtocolError("not a JSON object")
+    return msg

@@ -4,6 +4,7 @@ unplugged, live. Taps exist only in namespaces umltui manages (the lab's ``netns
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.text import Text
@@ -14,10 +15,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
 
-from ..core.client import SupervisorError
+from ..core.client import Client, SupervisorError
+from ..core.protocol import GuestInfo, GuestState, NetReport
 
 
-def draw_topology(net: dict[str, Any]) -> Text:
+def draw_topology(net: NetReport | dict[str, Any]) -> Text:
     """The segments as a text drawing: one box per switch, hub or tap, its NICs hanging off it."""
     out = Text()
     guests_state = {n["guest"]: n.get("state", "") for n in net.get("nics", [])}
@@ -50,7 +52,7 @@ def draw_topology(net: dict[str, Any]) -> Text:
             if nic_ip.get(port):
                 out.append(f"  {nic_ip[port]}")
             state = guests_state.get(guest, "")
-            if state and state != "running":
+            if state and state != GuestState.RUNNING:
                 out.append(f"  ({state})", style="yellow")
             out.append("\n")
         out.append("\n")
@@ -74,10 +76,15 @@ class NetworkScreen(Screen[None]):
     """
     BINDINGS = [Binding("escape,q", "close", "back to consoles"), Binding("r", "refresh", "refresh")]
 
-    def __init__(self) -> None:
+    def __init__(
+        self, client: Client, guests: Callable[[], Mapping[str, GuestInfo]], current: Callable[[], str | None]
+    ) -> None:
+        """``guests`` and ``current`` tell what the app knows now: every guest, and the one shown."""
         super().__init__()
+        self.client = client
+        self.guests = guests
+        self.current = current
         self.net: dict[str, Any] = {}
-        self.labs: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -111,7 +118,7 @@ class NetworkScreen(Screen[None]):
     @work(exclusive=True, group="net-refresh", exit_on_error=False)
     async def action_refresh(self) -> None:
         try:
-            self.net = await self.app.hub.client.request("net", timeout=10)  # type: ignore[attr-defined]
+            self.net = await self.client.request("net", timeout=10)
         except SupervisorError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -141,16 +148,17 @@ class NetworkScreen(Screen[None]):
         return self.query_one(selector, Input).value.strip()
 
     def _guest_lab(self, guest: str) -> str | None:
-        for g in self.app.guests.values():  # type: ignore[attr-defined]
+        for g in self.guests().values():
             if guest in (g["umid"], f"{g['lab']}/{g['name']}"):
                 return str(g["lab"])
         return None
 
     def _current_lab(self) -> str | None:
-        current = self.app.guests.get(self.app.area.guest or "")  # type: ignore[attr-defined]
+        guests = self.guests()
+        current = guests.get(self.current() or "")
         if current:
             return str(current["lab"])
-        labs = sorted({g["lab"] for g in self.app.guests.values() if g["lab"]})  # type: ignore[attr-defined]
+        labs = sorted({g["lab"] for g in guests.values() if g["lab"]})
         return labs[0] if labs else None
 
     @on(Button.Pressed)
@@ -168,7 +176,7 @@ class NetworkScreen(Screen[None]):
 
     async def _call(self, op: str, **args: Any) -> Any:
         try:
-            result = await self.app.hub.client.request(op, timeout=30, **args)  # type: ignore[attr-defined]
+            result = await self.client.request(op, timeout=30, **args)
         except SupervisorError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..core.client import Client
-from ..core.guest import set_winsize
+from ..core.pty import set_winsize
 
 
 class Connection(Protocol):

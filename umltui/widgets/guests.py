@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,15 +11,24 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from ..core.protocol import GuestInfo, GuestState
+
 STATE_STYLE = {
-    "booting": "yellow",
-    "running": "green",
-    "paused": "cyan",
-    "hung": "bold magenta",
-    "halted": "dim",
-    "crashed": "bold red",
+    GuestState.BOOTING: "yellow",
+    GuestState.RUNNING: "green",
+    GuestState.PAUSED: "cyan",
+    GuestState.HUNG: "bold magenta",
+    GuestState.HALTED: "dim",
+    GuestState.CRASHED: "bold red",
 }
-STATE_MARK = {"booting": "◌", "running": "●", "paused": "‖", "hung": "⚠", "halted": "○", "crashed": "✖"}
+STATE_MARK = {
+    GuestState.BOOTING: "◌",
+    GuestState.RUNNING: "●",
+    GuestState.PAUSED: "‖",
+    GuestState.HUNG: "⚠",
+    GuestState.HALTED: "○",
+    GuestState.CRASHED: "✖",
+}
 
 
 class GuestTree(Tree[dict[str, Any]]):
@@ -39,7 +49,7 @@ class GuestTree(Tree[dict[str, Any]]):
         self.guide_depth = 2
         self.flags: dict[tuple[str, str], str] = {}  # (umid, console) -> mark (bell, activity, silence)
 
-    def update_guests(self, guests: dict[str, dict[str, Any]], current: str | None) -> None:
+    def update_guests(self, guests: Mapping[str, GuestInfo], current: str | None) -> None:
         """Rebuild from the supervisor's view, keeping which nodes were open."""
         opened = {n.data.get("key") for n in self._all_nodes() if n.data and n.is_expanded}
         first = not any(self.root.children)
@@ -63,7 +73,7 @@ class GuestTree(Tree[dict[str, Any]]):
                 data={"key": key, "umid": umid},
                 expand=key in opened or umid == current or (first and len(guests) <= 3),
             )
-            if g.get("reason") and state in ("crashed", "hung", "paused"):
+            if g.get("reason") and state in (GuestState.CRASHED, GuestState.HUNG, GuestState.PAUSED):
                 node.add_leaf(
                     Text(g["reason"][:60], style=STATE_STYLE.get(state, "")),
                     data={"key": f"reason:{umid}", "umid": umid},
@@ -89,7 +99,7 @@ class GuestTree(Tree[dict[str, Any]]):
                         ("⇄ ", "cyan"),
                         f"{nic['name']} ",
                         (f"{nic.get('kind')}:{where}", "dim"),
-                        ("  " + nic["ip"]) if nic.get("ip") else "",
+                        f"  {nic['ip']}" if nic.get("ip") else "",
                     ),
                     data={"key": f"nic:{umid}:{nic['name']}", "umid": umid},
                 )

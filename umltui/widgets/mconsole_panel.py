@@ -18,6 +18,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
 
+from ..core.client import Client, SupervisorError
+from ..core.protocol import GuestInfo, SwitchInfo
+
 # Every sysrq letter the kernel knows, with its name. Destructive ones ask first.
 SYSRQ: list[tuple[str, str]] = [
     ("m", "show memory"),
@@ -68,11 +71,12 @@ class MconsolePanel(VerticalScroll):
     MconsolePanel Select { width: 1fr; }
     """
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, client: Client, **kw: Any) -> None:
         super().__init__(**kw)
+        self.client = client
         self.umid: str | None = None
-        self.guest: dict[str, Any] = {}
-        self.switches: list[dict[str, Any]] = []
+        self.guest: GuestInfo | None = None
+        self.switches: list[SwitchInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Label("no guest chosen", id="mc-title", classes="title")
@@ -117,8 +121,8 @@ class MconsolePanel(VerticalScroll):
 
     # -- what the app tells us -------------------------------------------------------------
 
-    def set_guest(self, guest: dict[str, Any] | None, switches: list[dict[str, Any]]) -> None:
-        self.guest = guest or {}
+    def set_guest(self, guest: GuestInfo | None, switches: list[SwitchInfo]) -> None:
+        self.guest = guest
         self.umid = guest["umid"] if guest else None
         self.switches = switches
         title = self.query_one("#mc-title", Label)
@@ -157,11 +161,8 @@ class MconsolePanel(VerticalScroll):
 
     @work(exclusive=False, group="mconsole", exit_on_error=False, description="mconsole request")
     async def send(self, umid: str, command: str) -> None:
-        from ..core.client import SupervisorError
-
-        client = self.app.hub.client  # type: ignore[attr-defined]
         try:
-            answer = await client.request("mconsole", guest=umid, command=command, timeout=60)
+            answer = await self.client.request("mconsole", guest=umid, command=command, timeout=60)
         except SupervisorError as exc:
             self.show_answer(command, str(exc), ok=False)
             self.notify(f"{umid}: {exc}", severity="error", timeout=6)
@@ -233,7 +234,7 @@ class MconsolePanel(VerticalScroll):
         if not DISK_RE.fullmatch(dev):
             self._bad(f"{dev or '(empty)'}: a disk is ubd0..ubd9 (ubd1 is the first free one usually)")
             return
-        if any(d["name"] == dev for d in self.guest.get("disks", [])):
+        if self.guest and any(d["name"] == dev for d in self.guest["disks"]):
             self._bad(f"{dev} is in use already: remove it first")
             return
         if not image:
@@ -262,14 +263,14 @@ class MconsolePanel(VerticalScroll):
         if not NIC_RE.fullmatch(dev):
             self._bad(f"{dev or '(empty)'}: a NIC is ethN (switch, tap) or vecN (vector)")
             return
-        if any(n["name"] == dev for n in self.guest.get("nics", [])):
+        if self.guest and any(n["name"] == dev for n in self.guest["nics"]):
             self._bad(f"{dev} is in use already: remove it first")
             return
         if kind == "switch":
             if not dev.startswith("eth"):
                 self._bad("switch NICs are ethN (uml_switch speaks only the legacy protocol)")
                 return
-            lab = self.guest.get("lab")
+            lab = self.guest["lab"] if self.guest else None
             match = [s for s in self.switches if s["name"] == target and s["lab"] == lab]
             if not match:
                 names = ", ".join(s["name"] for s in self.switches if s["lab"] == lab) or "none"

@@ -1,4 +1,4 @@
-"""``python -m umltui.terminal.demo [-- COMMAND ...]``: one console pane on a pty of its own.
+"""``python -m umltui.terminal_demo [-- COMMAND ...]``: one console pane on a pty of its own.
 
 A small app around :class:`~umltui.widgets.terminal.TerminalView` for trying the
 terminal by hand: by default it boots one throw-away UML guest (a busybox root over
@@ -25,12 +25,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Label
 
-from ..core.rootfs import RootfsError, ensure_template
-from ..core.supervisor import kernel_path
-from ..screens.dialogs import PrefixScreen
-from ..screens.scrollback import ScrollbackScreen, search_in_scrollback
-from ..widgets.terminal import TerminalView, freeze_startup_objects
-from .connection import PtyConnection
+from .core.kernel import KernelMissing, kernel_path
+from .core.rootfs import RootfsError, ensure_template
+from .screens.dialogs import PrefixScreen
+from .screens.scrollback import ScrollbackScreen, search_in_scrollback
+from .terminal.connection import PtyConnection
+from .widgets.terminal import TerminalView, freeze_startup_objects
 
 PREFIX = "ctrl+b"
 COMMANDS = "[ scrollback · / search · s send the size · q quit · ctrl+b sends ctrl+b"
@@ -58,13 +58,9 @@ def guest_command(folder: Path) -> list[str]:
 
     Raises:
         RootfsError: busybox-static is missing.
-        FileNotFoundError: the kernel is missing.
+        KernelMissing: the kernel is missing.
     """
     kernel = kernel_path()
-    if not os.path.exists(kernel):
-        raise FileNotFoundError(
-            f"{kernel} is missing: install Debian's user-mode-linux (apt-get install user-mode-linux)"
-        )
     root = folder / "root"
     shutil.copytree(ensure_template(), root, symlinks=True)
     init = root / "demo-init"
@@ -146,7 +142,7 @@ class TerminalDemo(App[None]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m umltui.terminal.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m umltui.terminal_demo", description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --: the program to run (default: a guest)")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -155,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if not command:
             try:
                 command = guest_command(folder)
-            except (RootfsError, FileNotFoundError) as e:
+            except (RootfsError, KernelMissing) as e:
                 print(f"umltui demo: {e}", file=sys.stderr)
                 return 1
         elif not shutil.which(command[0]):

@@ -313,33 +313,3 @@ async def test_reboot_comes_back_with_its_consoles(env: Env) -> None:
     assert rebooted and g["state"] == "running", (seen, g)
     async with Console("two-b") as con:
         assert "up 0 min" in await con.run("uptime", "UPTIME")
-
-
-async def test_a_boot_banner_read_late_is_not_a_reboot(tmp_path: Path) -> None:
-    """A busy supervisor may read con0's log only after the guest said it was ready: the
-    boot's own banner must not count as a reboot (a real guest cannot be made this late on
-    demand, so the log is written here)."""
-    from umltui.core.guest import BOOTING, RUNNING, Guest
-
-    guest = Guest(
-        umid="late",
-        name="late",
-        lab="t",
-        uml_dir=tmp_path,
-        folder=tmp_path,
-        notify_path=tmp_path / "n",
-        sock_dir=tmp_path,
-        console_count=1,
-        ready_word="ready",
-    )
-    log = guest.con0_log
-    log.parent.mkdir(parents=True)
-    guest.state = RUNNING
-    log.write_bytes(b"Linux version 6.1.0 (debian)\nRun /sbin/init as init process\n")
-    guest._read_con0()
-    assert guest.state == RUNNING
-    with open(log, "ab") as f:
-        f.write(b"reboot: Restarting system\nLinux version 6.1.0 (debian)\n")
-    guest._read_con0()
-    assert (guest.state, guest.reason) == (BOOTING, "rebooting")
-    guest.close(keep_logs=True)

@@ -1,13 +1,11 @@
-"""The console widget: canned sequences rendered, and a real guest driven through it."""
+"""The console widget: canned sequences rendered, scrollback, a program on a pty of its own."""
 
 from __future__ import annotations
 
-import pytest
-from conftest import Env, requires_uml
 from helpers import until
 from textual.app import App, ComposeResult
 
-from umltui.terminal.connection import ConsoleHub, PtyConnection
+from umltui.terminal.connection import PtyConnection
 from umltui.widgets.terminal import TerminalView
 
 
@@ -60,55 +58,6 @@ async def test_scrollback_follow_search_and_selection() -> None:
         assert view.selected_text().splitlines() == ["line 42", "line 43"]
         view.follow()
         assert view.following and view.scroll_offset.y == view.max_scroll_y
-
-
-@requires_uml
-@pytest.mark.uml
-async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
-    env.run("demo", "--detach", check=True, timeout=120)
-    hub = await ConsoleHub().connect()
-    try:
-        view = TerminalView()
-        app = One(view)
-        async with app.run_test(size=(100, 30)) as pilot:
-            view.attach(await hub.console("demo-a", "con1"))
-            view.send(b"\r")
-
-            def text() -> str:
-                return "\n".join(view.screen_text())
-
-            await until(lambda: "a:/root#" in text(), what="a prompt", extra=text)
-            for key in "echo $((6*7))":
-                await pilot.press(key if key != " " else "space")
-            await pilot.press("enter")
-            await until(lambda: "\n42\n" in text(), what="the command's output")
-            before = view.screen_text()
-            view.send(b"vi /tmp/x\r")
-            await until(lambda: view.terminal.screen.alternate or "~" in text(), what="vi")
-            await pilot.pause(0.3)
-            await pilot.press("escape")
-            await pilot.pause(0.5)  # vi takes ESC followed at once by a key as one escape sequence
-            await pilot.press(":", "q", "!", "enter")
-            await until(
-                lambda: not view.terminal.screen.alternate and "vi /tmp/x" in text(), what="vi to quit", extra=text
-            )
-            await pilot.pause(0.3)
-            after = view.screen_text()
-            # The shell screen is as it was, plus the vi line and a fresh prompt.
-            assert after[: len([r for r in before if r])] == [r for r in before if r][
-                : len(after)
-            ] or "vi /tmp/x" in "\n".join(after)
-            assert not any(r.strip() == "~" for r in after), after
-            # Debian's 6.1 UML does not pass a con=pts pty's size on to the guest's tty (its
-            # programs keep 24x80); the pane can tell the guest's shell its size instead.
-            cols, rows = view.terminal.screen.columns, view.terminal.screen.lines
-            view.send(b"stty size\r")
-            await until(lambda: text().rstrip().endswith("#") and "stty size\n" in text(), what="stty")
-            view.tell_size()
-            view.send(b"stty size\r")
-            await until(lambda: f"{rows} {cols}" in text(), timeout=5, what=f"stty size {rows} {cols}", extra=text)
-    finally:
-        await hub.close()
 
 
 async def test_program_on_its_own_pty_output_resize_and_end() -> None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import Env, requires_uml
 from helpers import until
 
-from umltui.terminal.demo import TerminalDemo, guest_command
+from umltui.terminal_demo import TerminalDemo, guest_command
 
 
 @requires_uml

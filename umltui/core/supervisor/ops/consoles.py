@@ -1,0 +1,59 @@
+"""Console bytes out to clients, keys and sizes in: ``subscribe``, ``unsubscribe``, ``input``, ``resize``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+from ...protocol import ProtocolError, SubscribeResult
+from ..errors import OpError
+
+if TYPE_CHECKING:
+    from ..server import ClientConnection, Supervisor
+
+MAX_SIZE = 4096  # columns or rows a pane can sensibly have (the pty's ioctl takes up to 65535)
+
+
+async def subscribe(
+    sup: Supervisor, client: ClientConnection, guest: str, console: str = "con1", history: bool = True
+) -> SubscribeResult:
+    """Send this console's scrollback (with ``history``), then every byte it prints, as ``output`` events."""
+    g = sup.find_guest(guest)
+    con = g.consoles.get(console)
+    if con is None:
+        raise OpError(f"{g.umid} has no {console} (it has {', '.join(g.consoles)})", "usage")
+    umid = g.umid
+
+    def send(name: str, data: bytes) -> None:
+        client.send({"event": "output", "guest": umid, "console": name, "data": base64.b64encode(data).decode()})
+
+    if history and con.scrollback:
+        send(console, bytes(con.scrollback))
+    con.subscribers.add(send)
+    client.subscriptions.append((g, console, send))
+    return {"guest": umid, "console": console, "pts": con.pts, "state": g.state}
+
+
+async def unsubscribe(sup: Supervisor, client: ClientConnection, guest: str, console: str = "con1") -> bool:
+    g = sup.find_guest(guest)
+    for entry in [s for s in client.subscriptions if s[0] is g and s[1] == console]:
+        g.consoles[console].subscribers.discard(entry[2])
+        client.subscriptions.remove(entry)
+    return True
+
+
+def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, console: str = "con1") -> None:  # noqa: A001
+    """Keys for a console (base64), written in the order they came."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise ProtocolError(f"input: data is not base64 ({exc})") from None
+    sup.find_guest(guest).write(console, raw)
+
+
+def resize(sup: Supervisor, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:
+    """The size of the pane showing a console, set on its pty."""
+    if not (1 <= cols <= MAX_SIZE and 1 <= rows <= MAX_SIZE):
+        raise ProtocolError(f"resize: {cols}x{rows} is not a size (1 to {MAX_SIZE} columns and rows)")
+    sup.find_guest(guest).resize(console, cols, rows)

@@ -1,0 +1,264 @@
+"""A lab's life: ``up`` (namespace, taps, switches, guests, with rollback) and ``down``.
+
+``up`` makes what is missing, in that order, and waits until every guest it booted is
+running with its consoles attached. If anything fails, what this ``up`` made is undone
+(guests halted, switches stopped, taps and the namespace deleted) and the reason is the
+answer. Guests and switches already running are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .... import locations
+from ... import network
+from ...cmdline import CmdlineError, plan_boot
+from ...guest import Guest
+from ...kernel import KernelMissing, kernel_path
+from ...lab import GuestSpec, Lab, LabError, load_lab
+from ...network import LabRecord, NetworkError, Switch
+from ...process import is_alive, spawn_detached
+from ...protocol import DownResult, GuestState, UpResult
+from ...rootfs import READY_WORD, RootfsError, prepare_guest_root
+from ..errors import OpError
+from .halt import halt_guest
+from .net import start_switch
+
+if TYPE_CHECKING:
+    from ..server import ClientConnection, Supervisor
+
+BOOT_TIMEOUT = float(os.environ.get("UMLTUI_BOOT_TIMEOUT", "60"))
+CONSOLE_TIMEOUT = 10.0
+
+
+@dataclass
+class _Made:
+    """What one ``up`` created, to undo if it fails."""
+
+    guests: list[Guest] = field(default_factory=list)
+    switches: list[Switch] = field(default_factory=list)
+    taps: list[str] = field(default_factory=list)
+    netns: str | None = None
+
+
+async def up(sup: Supervisor, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT) -> UpResult:
+    """Boot the lab file ``lab``: what is missing of it, one ``up`` at a time."""
+    spec = load_lab(lab)
+    async with sup.up_lock:
+        return await _up(sup, spec, boot_timeout)
+
+
+def _check_umids(sup: Supervisor, lab: Lab) -> None:
+    for gspec in lab.guests.values():
+        other = sup.guests.get(gspec.umid)
+        if other and other.alive and other.lab != lab.name:
+            raise OpError(f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}", "conflict")
+        pid_file = sup.uml_dir / gspec.umid / "pid"
+        if not other and pid_file.exists():
+            with contextlib.suppress(ValueError, OSError):
+                if is_alive(int(pid_file.read_text())):
+                    raise OpError(
+                        f"a UML guest with umid {gspec.umid} is already running "
+                        f"(pid {pid_file.read_text().strip()}), not started by umltui",
+                        "conflict",
+                    )
+
+
+async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
+    kernel = kernel_path()
+    _check_umids(sup, lab)
+    record = sup.labs.get(lab.name) or LabRecord(lab.name, str(lab.path), lab.netns)
+    sup.labs[lab.name] = record
+    made = _Made()
+    try:
+        if lab.netns and not await network.netns_exists(lab.netns):
+            await network.create_netns(lab.netns)
+            record.netns, record.netns_owned, made.netns = lab.netns, True, lab.netns
+        for tap in lab.taps.values():
+            if tap.name not in record.taps:
+                await network.create_tap(tap.name, lab.netns, tap.ip)
+                record.taps[tap.name] = tap.ip
+                made.taps.append(tap.name)
+        for sspec in lab.switches.values():
+            sw = sup.switches.get(f"{lab.name}/{sspec.name}")
+            if not (sw and sw.alive):
+                made.switches.append(await start_switch(sup, lab.name, sspec.name, sspec.hub))
+        for gspec in lab.guests.values():
+            existing = sup.guests.get(gspec.umid)
+            if not (existing and existing.alive):
+                made.guests.append(await _boot(sup, lab, gspec, kernel))
+        await _wait_booted(made.guests, timeout)
+    except (OpError, LabError, NetworkError, RootfsError, CmdlineError, KernelMissing, OSError) as exc:
+        await _rollback(sup, made, record)
+        kind = exc.kind if isinstance(exc, OpError) else ("lab" if isinstance(exc, LabError) else "boot")
+        raise OpError(str(exc), kind) from None
+    except BaseException:
+        await _rollback(sup, made, record)
+        raise
+    sup.save()
+    return {
+        "lab": lab.to_json(),
+        "booted": [g.umid for g in made.guests],
+        "guests": [sup.guests[g.umid].to_info() for g in lab.guests.values()],
+    }
+
+
+async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str) -> Guest:
+    folder = locations.guest_dir(spec.umid)
+    ready_word: str | None = None
+    hostfs_root = None
+    if spec.root.kind == "busybox":
+        loop = asyncio.get_running_loop()
+        hostfs_root = await loop.run_in_executor(None, prepare_guest_root, spec, folder / "root")
+        ready_word = READY_WORD
+    plan = plan_boot(
+        spec,
+        kernel=kernel,
+        uml_dir=sup.uml_dir,
+        notify_socket=locations.notify_dir() / f"{spec.umid}.sock",
+        switch_sockets={s.name: s.ctl for s in sup.switches.values() if s.lab == lab.name},
+        hostfs_root=hostfs_root,
+        init="/sbin/init",
+        netns=lab.netns,
+        ip_tool=network.require_tool("ip", "iproute2") if lab.netns else "ip",
+    )
+    old = sup.guests.get(spec.umid)
+    if old:
+        old.close()
+    guest = sup.new_guest(
+        umid=spec.umid,
+        name=spec.name,
+        lab=lab.name,
+        folder=folder,
+        notify_path=locations.notify_dir() / f"{spec.umid}.sock",
+        console_count=spec.consoles,
+        ready_word=ready_word,
+    )
+    guest.nics, guest.disks, guest.argv = plan.nics, plan.disks, plan.argv
+    guest.netns, guest.mem, guest.root = lab.netns, spec.mem, spec.root.kind
+    sup.guests[spec.umid] = guest
+    con0 = guest.begin_boot_log()
+    guest.open_notify()
+    guest.pid = spawn_detached(plan.argv, con0)
+    guest.watch(guest.pid)
+    sup.guest_changed(guest)
+    return guest
+
+
+async def _wait_booted(guests: list[Guest], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(g.ready.wait() for g in guests))
+    except TimeoutError:
+        slow = [g.umid for g in guests if g.state == GuestState.BOOTING]
+        raise OpError(
+            f"{', '.join(slow)} did not finish booting within {timeout:g}s; "
+            f"last kernel output: {guests[0].last_words()}",
+            "boot",
+        ) from None
+    failed = [g for g in guests if g.state not in (GuestState.RUNNING, GuestState.PAUSED)]
+    if failed:
+        g = failed[0]
+        raise OpError(f"{g.umid} failed to boot: {g.reason or g.state}; last kernel output: {g.last_words()}", "boot")
+    # Consoles get their ptys when their gettys open them, just after "ready".
+    consoles_deadline = min(deadline, loop.time() + CONSOLE_TIMEOUT)
+    while loop.time() < consoles_deadline:
+        if all(c.pts for g in guests if g.ready_word for n, c in g.consoles.items() if n != "con0"):
+            break
+        await asyncio.sleep(0.05)
+
+
+async def _rollback(sup: Supervisor, made: _Made, record: LabRecord) -> None:
+    await asyncio.gather(*(halt_guest(g, clean=False) for g in made.guests), return_exceptions=True)
+    for g in made.guests:
+        if g.state != GuestState.CRASHED:
+            sup.guests.pop(g.umid, None)
+    for sw in made.switches:
+        await network.kill_switch(sw.pid, sw.ctl)
+        sup.switches.pop(sw.key, None)
+    for tap in made.taps:
+        await network.delete_tap(tap, record.netns)
+        record.taps.pop(tap, None)
+    if made.netns:
+        with contextlib.suppress(NetworkError):
+            await network.delete_netns(made.netns)
+        record.netns_owned = False
+    if not any(g.lab == record.name for g in sup.guests.values()):
+        sup.labs.pop(record.name, None)
+    sup.save()
+
+
+def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) -> tuple[list[Guest], set[str]]:
+    """The guests and labs a ``down`` means."""
+    if everything:
+        every = list(sup.guests.values())
+        return every, set(sup.labs) | {g.lab for g in every} | {s.lab for s in sup.switches.values()}
+    if not targets:
+        up_labs = sorted({g.lab for g in sup.guests.values()} | set(sup.labs))
+        if len(up_labs) != 1:
+            raise OpError(
+                "say which lab or guests to take down (labs up: " + (", ".join(up_labs) or "none") + ")", "usage"
+            )
+        return [g for g in sup.guests.values() if g.lab in up_labs], set(up_labs)
+    guests: list[Guest] = []
+    labs: set[str] = set()
+    for ref in targets:
+        if ref in sup.labs or any(g.lab == ref for g in sup.guests.values()):
+            labs.add(ref)
+            guests += [g for g in sup.guests.values() if g.lab == ref]
+        else:
+            guests.append(sup.find_guest(ref))
+    return guests, labs
+
+
+async def _remove_lab_network(sup: Supervisor, lab: str) -> list[str]:
+    """Stop a lab's switches, delete its taps and its namespace (if ours); the switches stopped."""
+    stopped = []
+    for key, sw in list(sup.switches.items()):
+        if sw.lab == lab:
+            await network.kill_switch(sw.pid, sw.ctl)
+            del sup.switches[key]
+            stopped.append(key)
+    record = sup.labs.pop(lab, None)
+    if record:
+        for tap in record.taps:
+            await network.delete_tap(tap, record.netns)
+        if record.netns and record.netns_owned:
+            await network.delete_netns(record.netns)
+    return stopped
+
+
+async def down(
+    sup: Supervisor, client: ClientConnection, targets: list[str] | None = None, all: bool = False, clean: bool = False
+) -> DownResult:
+    """Halt guests and forget them; a lab none of whose guests are left loses its network too.
+
+    With no targets, the one lab that is up; ``all``: everything; ``clean``: also delete the
+    guests' root folders and logs.
+    """
+    guests, labs = _down_targets(sup, targets, all)
+    await asyncio.gather(*(halt_guest(g) for g in guests))
+    for g in guests:
+        g.close()
+        sup.guests.pop(g.umid, None)
+        stale = sup.uml_dir / g.umid
+        if not g.alive and (stale / "pid").exists():  # a crashed guest's leftovers
+            shutil.rmtree(stale, ignore_errors=True)
+        if clean:
+            shutil.rmtree(g.folder, ignore_errors=True)
+    stopped_switches = []
+    for lab in labs:
+        if not any(g.lab == lab for g in sup.guests.values()):  # else some of its guests are listed: keep it
+            stopped_switches += await _remove_lab_network(sup, lab)
+    sup.save()
+    return {"guests": [g.umid for g in guests], "switches": stopped_switches, "labs": sorted(labs)}
+
+
+__all__ = ["BOOT_TIMEOUT", "down", "up"]

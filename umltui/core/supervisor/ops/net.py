@@ -1,0 +1,69 @@
+"""The lab's segments: ``net`` (the topology), and switches made and removed live."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .... import locations
+from ... import network
+from ...network import Switch
+from ...protocol import NetReport, SwitchInfo
+from ..errors import OpError
+
+if TYPE_CHECKING:
+    from ..server import ClientConnection, Supervisor
+
+SWITCH_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
+
+
+async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
+    """Switches and hubs with the NICs on them, taps and their namespaces, and every NIC."""
+    return network.topology(
+        (g.to_info() for g in sup.guests.values()), (s.to_info() for s in sup.switches.values()), sup.labs.values()
+    )
+
+
+async def start_switch(sup: Supervisor, lab: str, name: str, hub: bool) -> Switch:
+    """Start a switch of a lab and record it (saved with the next save)."""
+    sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub)
+    sw.pid = await network.start_switch(sw.ctl, locations.state_dir() / "switches" / f"{lab}-{name}.log", hub=hub)
+    sup.switches[sw.key] = sw
+    return sw
+
+
+async def switch_add(sup: Supervisor, client: ClientConnection, lab: str, name: str, hub: bool = False) -> SwitchInfo:
+    """A new switch (or hub) in a lab, made live: guests' NICs can be plugged into it."""
+    if not SWITCH_NAME.fullmatch(name):
+        raise OpError(f"bad switch name {name!r}: lower-case letters, digits, - and _", "usage")
+    if not any(g.lab == lab for g in sup.guests.values()) and lab not in sup.labs:
+        raise OpError(f"no lab {lab!r} is up", "usage")
+    key = f"{lab}/{name}"
+    if key in sup.switches and sup.switches[key].alive:
+        raise OpError(f"switch {key} exists already", "conflict")
+    sw = await start_switch(sup, lab, name, hub)
+    sup.save()
+    sup.net_changed()
+    return sw.to_info()
+
+
+async def switch_del(sup: Supervisor, client: ClientConnection, lab: str, name: str) -> bool:
+    """Stop a switch no running guest's NIC is on."""
+    key = f"{lab}/{name}"
+    sw = sup.switches.get(key)
+    if sw is None:
+        raise OpError(f"no switch {key}", "usage")
+    users = [
+        f"{g.umid}:{n['name']}"
+        for g in sup.guests.values()
+        if g.lab == lab and g.alive
+        for n in g.nics
+        if n.get("kind") == "switch" and n.get("target") == name
+    ]
+    if users:
+        raise OpError(f"switch {key} still has NICs on it: {', '.join(users)} (unplug them first)", "conflict")
+    await network.kill_switch(sw.pid, sw.ctl)
+    del sup.switches[key]
+    sup.save()
+    sup.net_changed()
+    return True

@@ -1,0 +1,45 @@
+"""Who is there and what runs: ``ping``, ``ls``, ``watch``, ``memory``, ``shutdown``."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ...process import memory_kib, session_processes
+from ...protocol import GuestInfo, MemoryInfo, PingResult
+from .lab import down
+
+if TYPE_CHECKING:
+    from ..server import ClientConnection, Supervisor
+
+PROTOCOL_VERSION = 1
+
+
+async def ping(sup: Supervisor, client: ClientConnection) -> PingResult:
+    return {"pid": os.getpid(), "version": PROTOCOL_VERSION}
+
+
+async def ls(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:
+    """Every guest (:class:`GuestInfo`)."""
+    return [g.to_info() for g in sup.guests.values()]
+
+
+async def watch(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:
+    """Every guest now, and from now on a ``guest`` event at each change (and ``net`` events)."""
+    client.watching = True
+    return [g.to_info() for g in sup.guests.values()]
+
+
+async def memory(sup: Supervisor, client: ClientConnection, guest: str) -> MemoryInfo:
+    """What a guest's host processes use (proportional set size)."""
+    g = sup.find_guest(guest)
+    pids = session_processes(g.pid) if g.alive else []
+    return {"pss_kib": memory_kib(pids), "processes": len(pids)}
+
+
+async def shutdown(sup: Supervisor, client: ClientConnection, halt: bool = False) -> str:
+    """Stop the supervisor; with ``halt``, every guest first."""
+    if halt:
+        await down(sup, client, all=True)
+    sup.stop_soon()
+    return "supervisor stopping" if halt else "supervisor stopping; guests keep running"

@@ -1,0 +1,255 @@
+"""The supervisor's server: who is connected, what it looks after, and dispatch to :mod:`.ops`.
+
+A request is checked against its operation's signature before the handler runs, so a
+malformed request is answered as one (``kind: protocol``) and a bug inside a handler is
+answered as what it is (``kind: internal``, logged with its traceback). No request can
+take the supervisor or the connection down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from ... import locations
+from ..guest import Guest
+from ..kernel import KernelMissing
+from ..lab import LabError
+from ..mconsole import MconsoleError
+from ..network import LabRecord, Switch
+from ..protocol import ErrorKind, ProtocolError, decode, encode
+from . import state
+from .errors import OpError
+from .ops import OPERATIONS
+
+log = logging.getLogger("umltui.supervisor")
+
+IDLE_EXIT = float(os.environ.get("UMLTUI_SUPERVISOR_IDLE", "30"))
+CLIENT_BUFFER_LIMIT = 64 << 20  # a client that reads nothing must not eat our memory
+REQUEST_LINE_LIMIT = 16 << 20
+
+
+class ClientConnection:
+    """One connected client: its socket, its console subscriptions, whether it watches changes."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.subscriptions: list[tuple[Guest, str, Any]] = []  # (guest, console, the sender given to it)
+        self.watching = False
+
+    def send(self, obj: Any) -> None:
+        if self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > CLIENT_BUFFER_LIMIT:
+            self.writer.close()
+            return
+        self.writer.write(encode(obj))
+
+    def drop_subscriptions(self) -> None:
+        for guest, console, send in self.subscriptions:
+            guest.consoles[console].subscribers.discard(send)
+        self.subscriptions.clear()
+
+
+def _error_kind(exc: Exception) -> ErrorKind | None:
+    """The kind of an error a handler may raise on purpose; None for a bug."""
+    if isinstance(exc, OpError):
+        return exc.kind
+    if isinstance(exc, LabError):
+        return "lab"
+    if isinstance(exc, MconsoleError):
+        return "guest"
+    if isinstance(exc, ProtocolError):
+        return "protocol"
+    if isinstance(exc, KernelMissing):
+        return "missing"
+    return None
+
+
+class Supervisor:
+    """What the supervisor looks after, and the server that lets clients ask for it."""
+
+    def __init__(self) -> None:
+        self.guests: dict[str, Guest] = {}
+        self.switches: dict[str, Switch] = {}
+        self.labs: dict[str, LabRecord] = {}
+        self.clients: set[ClientConnection] = set()
+        self.uml_dir = locations.uml_dir()
+        self.up_lock = asyncio.Lock()
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._stop = asyncio.Event()
+        self._idle_since = time.monotonic()
+
+    # -- what handlers use ---------------------------------------------------------------
+
+    def new_guest(self, **kw: Any) -> Guest:
+        return Guest(uml_dir=self.uml_dir, sock_dir=locations.runtime_dir(), on_change=self.guest_changed, **kw)
+
+    def guest_changed(self, guest: Guest) -> None:
+        """Tell the watching clients, and save soon."""
+        event = {"event": "guest", "guest": guest.to_info()}
+        for client in list(self.clients):
+            if client.watching:
+                client.send(event)
+        self.save_soon()
+
+    def net_changed(self) -> None:
+        for client in list(self.clients):
+            if client.watching:
+                client.send({"event": "net"})
+
+    def save_soon(self) -> None:
+        if self._save_handle is None:
+            self._save_handle = asyncio.get_running_loop().call_later(0.05, self.save)
+
+    def save(self) -> None:
+        self._save_handle = None
+        state.save(locations.state_file(), self)
+
+    def stop_soon(self) -> None:
+        asyncio.get_running_loop().call_later(0.05, self._stop.set)
+
+    def find_guest(self, ref: str) -> Guest:
+        """A guest by umid, ``lab/name``, or a name only one lab uses."""
+        if ref in self.guests:
+            return self.guests[ref]
+        if "/" in ref:
+            lab, name = ref.split("/", 1)
+            for g in self.guests.values():
+                if g.lab == lab and g.name == name:
+                    return g
+        matches = [g for g in self.guests.values() if g.name == ref]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise OpError(f"{ref!r} names several guests: {', '.join(g.umid for g in matches)}", "usage")
+        known = ", ".join(sorted(self.guests)) or "none"
+        raise OpError(f"no guest {ref!r} (guests: {known})", "usage")
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        locations.ensure_private(locations.runtime_dir())
+        locations.ensure_private(locations.notify_dir())
+        sock_path = locations.supervisor_socket()
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        await state.adopt(self)
+        server = await asyncio.start_unix_server(self._client, path=str(sock_path), limit=REQUEST_LINE_LIMIT)
+        os.chmod(sock_path, 0o600)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._stop.set)
+        log.info("supervisor %d serving on %s", os.getpid(), sock_path)
+        idle = loop.create_task(self._idle_watch())
+        try:
+            await self._stop.wait()
+        finally:
+            idle.cancel()
+            server.close()
+            for client in list(self.clients):
+                client.writer.close()
+            if self._save_handle:
+                self._save_handle.cancel()
+            self.save()
+            for guest in self.guests.values():
+                guest.close()
+            with contextlib.suppress(FileNotFoundError):
+                sock_path.unlink()
+
+    def _busy(self) -> bool:
+        return bool(
+            self.clients
+            or any(g.alive for g in self.guests.values())
+            or any(s.alive for s in self.switches.values())
+            or any(r.netns_owned for r in self.labs.values())
+        )
+
+    async def _idle_watch(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if self._busy():
+                self._idle_since = now
+            elif now - self._idle_since > IDLE_EXIT:
+                log.info("nothing to look after for %gs: exiting", IDLE_EXIT)
+                self._stop.set()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = ClientConnection(writer)
+        self.clients.add(client)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while line := await reader.readline():
+                try:
+                    request = decode(line)
+                except ProtocolError as exc:
+                    client.send({"ok": False, "error": f"bad request: {exc}", "kind": "protocol"})
+                    continue
+                op = OPERATIONS.get(str(request.get("op")))
+                if op is not None and op.quick:  # keystrokes stay in order: handled at once, no answer
+                    self._quick(client, request)
+                    continue
+                task = asyncio.get_running_loop().create_task(self._dispatch(client, request))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # a line over the limit, or the client went away
+        finally:
+            self.clients.discard(client)
+            client.drop_subscriptions()
+            for task in tasks:
+                task.cancel()
+            writer.close()
+
+    def _quick(self, client: ClientConnection, request: dict[str, Any]) -> None:
+        op = OPERATIONS[str(request["op"])]
+        try:
+            op.call_now(self, client, request)
+        except (OpError, MconsoleError, ProtocolError, OSError) as exc:
+            client.send({"event": "error", "error": str(exc), "guest": request.get("guest")})
+
+    async def _dispatch(self, client: ClientConnection, request: dict[str, Any]) -> None:
+        rid = request.get("id")
+        name = str(request.get("op"))
+        try:
+            op = OPERATIONS.get(name)
+            if op is None:
+                raise OpError(f"unknown request {name!r} (known: {', '.join(sorted(OPERATIONS))})", "protocol")
+            result = await op.call(self, client, request)
+            client.send({"id": rid, "ok": True, "result": result})
+        except Exception as exc:  # one failing request must not take the supervisor down
+            kind = _error_kind(exc)
+            if kind is None:
+                log.exception("request %s failed", name)
+                client.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "internal"})
+            else:
+                message = f"bad request: {exc}" if isinstance(exc, ProtocolError) else str(exc)
+                client.send({"id": rid, "ok": False, "error": message, "kind": kind})
+
+
+def run_supervisor() -> int:
+    """Entry point of ``umltui supervisor``: one per user, guarded by a lock file."""
+    locations.ensure_private(locations.runtime_dir())
+    locations.state_dir().mkdir(parents=True, exist_ok=True)
+    lock = open(locations.supervisor_lock(), "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another supervisor runs
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")  # the lock file names the supervisor holding it
+    lock.flush()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(Supervisor().serve())
+    return 0
+
+
+__all__ = ["ClientConnection", "Supervisor", "run_supervisor"]

@@ -1,0 +1,125 @@
+"""The supervisor's state file, and adopting what an earlier supervisor left running.
+
+The file lists guests (:meth:`Guest.to_state`), switches and labs (their ``to_state``); it
+is written whole to a temporary file, flushed to disk and renamed over the old one, so a
+crash leaves the old file or the new one, never half of one. Adoption trusts the file
+only as far as the living processes agree with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ... import locations
+from ..guest import Guest
+from ..network import LabRecord, Switch
+from ..process import is_alive, process_matches
+from ..protocol import GuestState
+
+if TYPE_CHECKING:
+    from .server import Supervisor
+
+log = logging.getLogger("umltui.supervisor")
+
+
+def snapshot(sup: Supervisor) -> dict[str, Any]:
+    return {
+        "guests": [g.to_state() for g in sup.guests.values()],
+        "switches": [s.to_state() for s in sup.switches.values()],
+        "labs": [r.to_state() for r in sup.labs.values()],
+    }
+
+
+def save(path: Path, sup: Supervisor) -> None:
+    """Write the state file atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump(snapshot(sup), f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The state file's contents; empty when there is none or it cannot be read."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def adopt(sup: Supervisor) -> None:
+    """Take over what an earlier supervisor left running, then save what was found."""
+    data = load(locations.state_file())
+    for rec in data.get("labs", []):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            lab = LabRecord.from_state(rec)
+            sup.labs[lab.name] = lab
+    for rec in data.get("switches", []):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            sw = Switch.from_state(rec)
+            sup.switches[sw.key] = sw
+    for rec in data.get("guests", []):
+        try:
+            guest = Guest.from_state(
+                rec, uml_dir=sup.uml_dir, sock_dir=locations.runtime_dir(), on_change=sup.guest_changed
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("state file: a guest record that cannot be read (%s): %r", exc, rec)
+            continue
+        sup.guests[guest.umid] = guest
+        if guest.state.alive:
+            if is_alive(guest.pid) and process_matches(guest.pid, None, f"umid={guest.umid}"):
+                follow(guest, adopted=True)
+            else:
+                clean = not (sup.uml_dir / guest.umid / "pid").exists()
+                guest.state = GuestState.HALTED if clean else GuestState.CRASHED
+                guest.reason = "halted" if clean else "the guest died while no supervisor was running"
+    adopt_foreign(sup)
+    sup.save()
+
+
+def adopt_foreign(sup: Supervisor) -> None:
+    """Guests umltui did not start, found in the UML directory (``~/.uml``)."""
+    known = set(sup.guests)
+    if not sup.uml_dir.is_dir():
+        return
+    for entry in sorted(sup.uml_dir.iterdir()):
+        if entry.name in known or not (entry / "mconsole").exists():
+            continue
+        try:
+            pid = int((entry / "pid").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not is_alive(pid):
+            continue
+        guest = sup.new_guest(
+            umid=entry.name,
+            name=entry.name,
+            lab="",
+            folder=locations.guest_dir(entry.name),
+            notify_path=locations.notify_dir() / f"{entry.name}.sock",
+        )
+        guest.foreign = True
+        guest.pid = pid
+        guest.state = GuestState.RUNNING
+        sup.guests[guest.umid] = guest
+        follow(guest, adopted=True, notify=False)
+
+
+def follow(guest: Guest, *, adopted: bool, notify: bool = True) -> None:
+    """Watch a guest's process, consoles and notifications from now on."""
+    if notify:
+        with contextlib.suppress(OSError):
+            guest.open_notify()
+    if adopted:
+        guest.ready.set()
+        guest.load_con0_history()
+    guest.watch(guest.pid)
