@@ -6,7 +6,7 @@ DEBS := user-mode-linux uml-utilities busybox-static e2fsprogs iproute2 tmux
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
 DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test unit lint clean
 
 setup: $(VENV)/.installed
 
@@ -31,8 +31,19 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/umltui demo
 
-test: setup
+# ruff (lint and format), mypy strict over umltui/, and the import contracts (layers).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The fast tests alone: nothing boots a guest (a few seconds).
+unit: setup
+	$(VENV)/bin/pytest -m "not uml"
+
+# Everything: the linters first, then every test, the ones that boot real guests included.
+test: lint
 	$(VENV)/bin/pytest -v
 
 clean:

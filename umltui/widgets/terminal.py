@@ -21,7 +21,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pyte.screens import Char
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -33,7 +32,7 @@ from textual.strip import Strip
 
 from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
-from ..terminal.model import DEFAULT_HISTORY, Attrs, Line, Terminal, split_fg
+from ..terminal.model import DEFAULT_HISTORY, Attrs, Cell, Line, Terminal
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
@@ -573,23 +572,22 @@ class TerminalView(ScrollView, can_focus=True):
     def _style(self, key: Attrs) -> Style:
         style = self._style_cache.get(key)
         if style is None:
-            attrs = Char(*key)
-            fg, dim, hidden = split_fg(attrs.fg)
-            colour, bgcolour = _colour(fg), _colour(attrs.bg)
+            attrs = Cell.of(" ", key)
+            colour, bgcolour = _colour(attrs.fg), _colour(attrs.bg)
             if attrs.bold and colour is not None and colour in _NAMED.values():
                 colour = "bright_" + colour  # as xterm shows bold with the 8 colours
             style = Style(
                 color=colour,
                 bgcolor=bgcolour,
                 bold=attrs.bold,
-                dim=dim,
+                dim=attrs.dim,
                 italic=attrs.italics,
                 underline=attrs.underscore,
                 strike=attrs.strikethrough,
                 reverse=attrs.reverse,
                 blink=attrs.blink,
             )
-            if hidden:
+            if attrs.hidden:
                 style += Style(color=bgcolour or None, conceal=True)
             if len(self._style_cache) > 4096:
                 self._style_cache.clear()
