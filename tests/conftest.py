@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,9 @@ class Env:
             raise AssertionError(f"umltui {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def run_json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json", check=True).stdout)
+
     def ls(self) -> list[dict]:
         return json.loads(self.run("ls", "--json", check=True).stdout)
 
@@ -78,9 +82,15 @@ class Env:
         return supervisor_pid()
 
     def cleanup(self) -> None:
-        log = Path(self.vars["UMLTUI_STATE_DIR"], "supervisor.log")
-        if log.exists():  # kept for a look after a failure
-            shutil.copy(log, Path(tempfile.gettempdir()) / "umltui-last-supervisor.log")
+        state = Path(self.vars["UMLTUI_STATE_DIR"])
+        kept = Path(tempfile.gettempdir()) / "umltui-test-logs" / self.root.name  # named as in failure messages
+        for log in [state / "supervisor.log", state / "keeper.log", *state.glob("guests/*/logs/con0.log")]:
+            if log.exists():  # kept for a look after a failure
+                target = kept / log.relative_to(state)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, target)
+        if (state / "supervisor.log").exists():
+            shutil.copy(state / "supervisor.log", Path(tempfile.gettempdir()) / "umltui-last-supervisor.log")
         try:
             self.run("down", "--all", timeout=60)
             self.run("supervisor", "--stop", timeout=20)
@@ -130,16 +140,36 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-GUEST_TESTS = Path(__file__).resolve().parent / "guests"
+GUEST_TESTS = (Path(__file__).resolve().parent / "guests", Path(__file__).resolve().parent / "faults")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything in ``tests/guests/`` boots real guests (mark ``uml``); ``tests/unit/`` boots nothing.
+    """``tests/guests/`` and ``tests/faults/`` boot real guests (mark ``uml``); ``tests/unit/`` boots nothing.
 
     ``make unit`` (``pytest -m "not uml"``) runs the fast ones alone.
     """
     for item in items:
-        if GUEST_TESTS in Path(item.path).resolve().parents:
+        if any(d in Path(item.path).resolve().parents for d in GUEST_TESTS):
             item.add_marker(pytest.mark.uml)
         elif "env" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid} uses a private umltui world (env): put it in tests/guests/")
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[Path, str], Path]]:
+    """Mount a small tmpfs (root only) at a path; every one is unmounted afterwards, even on failure."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted: list[Path] = []
+
+    def mount(where: Path, size: str) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)], check=True)
+        mounted.append(where)
+        return where
+
+    try:
+        yield mount
+    finally:
+        for where in reversed(mounted):
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)

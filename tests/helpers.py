@@ -56,6 +56,11 @@ class Console:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
+    async def ready(self, timeout: float = 30.0) -> Console:
+        """Wait for the shell's prompt: a getty drops what is typed before its shell is up."""
+        await self.expect(rb"# (\x1b\[6n)?$", timeout)
+        return self
+
     async def run(self, command: str, marker: str, timeout: float = 15.0) -> str:
         """Type a command that ends by echoing ``marker``; return what it printed."""
         start = len(self.buffer)

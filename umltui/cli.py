@@ -12,8 +12,10 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import sys
 import termios
+import threading
 import tty
 from importlib import resources
 from pathlib import Path
@@ -59,6 +61,8 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
     except SupervisorError as exc:
         return _fail(exc)
     booted = set(result["booted"])
+    for warning in result.get("warnings", []):
+        print(f"umltui: warning: {warning}", file=sys.stderr)
     print(
         f"lab {result['lab']['name']}: "
         + ", ".join(f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"])
@@ -205,10 +209,8 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
         size = os.get_terminal_size(fd)
         client.send_resize(umid, console, size.columns, size.lines)
 
-    def on_stdin() -> None:
-        data = os.read(fd, 4096)
+    def take(data: bytes) -> None:
         if not data:
-            loop.remove_reader(fd)
             loop.call_later(linger, done.set)
             return
         if interactive and DETACH_KEY in data:
@@ -219,7 +221,21 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
             return
         client.send_input(umid, console, data)
 
-    loop.add_reader(fd, on_stdin)
+    def on_stdin() -> None:
+        data = os.read(fd, 4096)
+        if not data:
+            loop.remove_reader(fd)
+        take(data)
+
+    def read_in_thread() -> None:  # a file, /dev/null: not something the event loop can wait on
+        while data := os.read(fd, 65536):
+            loop.call_soon_threadsafe(take, data)
+        loop.call_soon_threadsafe(take, b"")
+
+    try:
+        loop.add_reader(fd, on_stdin)
+    except PermissionError:
+        threading.Thread(target=read_in_thread, name="stdin", daemon=True).start()
     closed = loop.create_task(client.closed.wait())
     try:
         await asyncio.wait([loop.create_task(done.wait()), closed], return_when=asyncio.FIRST_COMPLETED)
@@ -243,6 +259,12 @@ def cmd_supervisor(args: argparse.Namespace) -> int:
     from .core.supervisor import run_supervisor
 
     return run_supervisor()
+
+
+def cmd_keeper(args: argparse.Namespace) -> int:
+    from .core.keeper import run_keeper
+
+    return run_keeper()
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -303,6 +325,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--stop", action="store_true", help="stop the running supervisor; guests keep running")
     s.add_argument("--halt-all", action="store_true", help="with --stop: halt every guest first")
     s.set_defaults(func=cmd_supervisor)
+
+    s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")
+    s.set_defaults(func=cmd_keeper)
     return p
 
 
@@ -315,3 +340,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `umltui ls | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 128 + signal.SIGPIPE

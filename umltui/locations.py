@@ -9,7 +9,12 @@ Nothing here creates a directory at import time.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+
+class UnsafeDirectory(Exception):
+    """A directory umltui would keep private things in is not private to this user."""
 
 
 def _xdg(var: str, default: str) -> Path:
@@ -23,8 +28,8 @@ def runtime_dir() -> Path:
         return Path(override)
     if xdg := os.environ.get("XDG_RUNTIME_DIR"):
         return Path(xdg) / "umltui"
-    # Per-user fallback, short enough for AF_UNIX's 108-byte paths.
-    return Path(f"/tmp/umltui-{os.getuid()}")
+    # Per-user fallback, short enough for AF_UNIX's 108-byte paths (TMPDIR moves it, as for tmux).
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"umltui-{os.getuid()}"
 
 
 def state_dir() -> Path:
@@ -66,6 +71,14 @@ def supervisor_log() -> Path:
     return state_dir() / "supervisor.log"
 
 
+def keeper_socket() -> Path:
+    return runtime_dir() / "keeper.sock"
+
+
+def keeper_lock() -> Path:
+    return runtime_dir() / "keeper.lock"
+
+
 def state_file() -> Path:
     return state_dir() / "state.json"
 
@@ -87,11 +100,78 @@ def log_dir(umid: str) -> Path:
     return guest_dir(umid) / "logs"
 
 
+def check_private(path: Path) -> None:
+    """Refuse ``path`` unless it is a directory (not a link) owned by us, closed to group and others.
+
+    As tmux checks its socket directory: a directory another user made first (in ``/tmp``,
+    say) could hold their socket or a link to a file of ours, so it is never used, and
+    never chmod'ed into looking safe.
+
+    Raises:
+        UnsafeDirectory: with what is wrong and what to do.
+    """
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeDirectory(f"{path} is a symbolic link: refusing to use it (remove it, or set UMLTUI_RUNTIME_DIR)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory: refusing to use it (remove it, or set UMLTUI_RUNTIME_DIR)")
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(
+            f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}): refusing to use it "
+            "(someone else made it; remove it, or set UMLTUI_RUNTIME_DIR)"
+        )
+    if st.st_mode & 0o077:
+        raise UnsafeDirectory(
+            f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):o}): refusing to use it "
+            f"(chmod 700 {path} if it is yours and nothing in it is someone else's)"
+        )
+
+
 def ensure_private(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 and return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    """Create ``path`` with mode 0700 (its parents as usual), or accept it as it is only if private.
+
+    Raises:
+        UnsafeDirectory: it exists and is not private to us (see :func:`check_private`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; this one is ours, just made
+    except FileExistsError:
+        pass
+    check_private(path)
     return path
+
+
+def private_dir(path: Path) -> Path:
+    """A directory of ours under our own home or state (``mkdir -p``), made or kept at mode 0700.
+
+    For directories in places only we can write to (the state directory, a guest's
+    folder); the shared ``/tmp`` fallback goes through :func:`ensure_private` instead.
+    """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):  # each one we make is 0700, whatever the umask
+        try:
+            os.mkdir(p, 0o700)
+            os.chmod(p, 0o700)
+        except FileExistsError:
+            pass
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o700)  # one an older umltui made 0755
+    return path
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT) -> int:
+    """Open (creating) a file of ours at mode 0600 whatever the umask, in a 0700 directory; an fd.
+
+    An existing file that was world-readable is made 0600. Links are not followed.
+    """
+    private_dir(path.parent)
+    fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 def config_file() -> Path:

@@ -244,9 +244,10 @@ async def test_a_state_file_of_the_older_shape_is_read(tmp_path: Path) -> None:
            "info": {"nics": [{"name": "eth0"}], "disks": [], "netns": None, "mem": "64M", "argv": ["linux"],
                     "root": "busybox", "notes": ["x"]}}  # fmt: skip
     g = Guest.from_state(old, uml_dir=tmp_path, sock_dir=tmp_path, on_change=lambda g: None)
-    assert (g.state, g.nics, g.mem, g.argv, g.notes, len(g.consoles)) == (
-        GuestState.RUNNING, [{"name": "eth0"}], "64M", ["linux"], ["x"], 4,
+    assert (g.state, g.nics, g.mem, g.argv, g.notes, sorted(g.consoles)) == (
+        GuestState.RUNNING, [{"name": "eth0"}], "64M", ["linux"], ["x"], ["con0", "con1", "con2", "con3", "ssl0"],
     )  # fmt: skip
+    assert list(g.to_info()["consoles"]) == ["con1", "con2", "con3"]  # the agent's line is not one to show
 
 
 def test_switch_and_lab_records_round_trip() -> None:

@@ -31,8 +31,7 @@ class SupervisorError(Exception):
 def start_supervisor() -> None:
     """Start ``umltui supervisor`` detached from this terminal and session."""
     log = locations.supervisor_log()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with os.fdopen(locations.open_private(log), "ab") as out:
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "umltui", "supervisor"],
             stdin=subprocess.DEVNULL,
@@ -65,6 +64,12 @@ class Client:
         deadline = loop.time() + timeout
         started = False
         while True:
+            try:
+                # Never talk to a socket in a directory someone else could have made: keys go there.
+                if locations.runtime_dir().exists() or locations.runtime_dir().is_symlink():
+                    locations.check_private(locations.runtime_dir())
+            except locations.UnsafeDirectory as exc:
+                raise SupervisorError(str(exc), "unsafe") from None
             try:
                 self._reader, self._writer = await asyncio.open_unix_connection(path, limit=64 << 20)
                 break

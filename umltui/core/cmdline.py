@@ -129,6 +129,7 @@ class KernelCommandLine:
     disks: list[Disk] = field(default_factory=list)
     nics: list[Nic] = field(default_factory=list)
     notify_socket: Path | None = None
+    agent_line: bool = False  # ssl0 on a pty, for the agent of a root umltui built
     environment: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
 
@@ -150,6 +151,8 @@ class KernelCommandLine:
             words.append(f"init={check_word(self.init, 'init')}")
         # con0 (the kernel's console) writes to our stdout, a log file; it reads nothing.
         words += ["con=pts", "con0=null,fd:1"]
+        if self.agent_line:
+            words += ["ssl=null", "ssl0=pts"]
         if self.notify_socket is not None:
             words.append(f"mconsole=notify:{check_word(str(self.notify_socket), 'notify socket', commas=True)}")
         words += [d.word() for d in sorted(self.disks, key=lambda d: d.index)]
@@ -208,7 +211,7 @@ def plan_boot(
         umid=spec.umid, mem=spec.mem, uml_dir=uml_dir, notify_socket=notify_socket, extra=list(spec.kernel_args)
     )
     if hostfs_root is not None:
-        cmd.hostfs_root, cmd.init = hostfs_root, init
+        cmd.hostfs_root, cmd.init, cmd.agent_line = hostfs_root, init, True
     else:
         if spec.root.image is None:
             raise CmdlineError(f"{spec.umid}: a root image is needed when the root is not a hostfs folder")

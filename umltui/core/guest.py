@@ -17,13 +17,18 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..locations import open_private
+from .agent import LINE as AGENT_LINE
+from .agent import Agent
+from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
+from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
-from .process import reap
+from .process import end_session, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
 from .pty import open_raw, set_winsize
 
@@ -61,17 +66,19 @@ class Console:
     subscribers: set[Callable[[str, bytes], None]] = field(default_factory=set)
     size: tuple[int, int] = (80, 24)  # cols, rows
     pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
-    _log: Any = None
+    log_max: int = DEFAULT_MAX_BYTES
+    kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
+    _log: ConsoleLog | None = None
 
     def feed(self, data: bytes, *, log: bool = True) -> None:
         """Keep ``data`` (log file, scrollback) and pass it to the subscribers.
 
+        A log that cannot be written (a full disk) costs the log, never the console.
         ``log=False`` for con0, whose log file the kernel writes itself.
         """
         if log:
             if self._log is None:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - lives with the console
+                self._log = ConsoleLog(self.log_path, self.log_max)
             self._log.write(data)
         self.scrollback += data
         if len(self.scrollback) > SCROLLBACK_BYTES:
@@ -79,7 +86,7 @@ class Console:
         for send in list(self.subscribers):
             send(self.name, data)
 
-    def close(self) -> None:
+    def close(self, *, keep_log: bool = False) -> None:
         if self.fd is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self.fd)
@@ -87,7 +94,7 @@ class Console:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
-        if self._log is not None:
+        if self._log is not None and not keep_log:
             self._log.close()
             self._log = None
 
@@ -108,12 +115,14 @@ class Guest:
         console_count: int = 6,
         ready_word: str | None = None,
         on_change: Callable[[Guest], None] = lambda g: None,
+        keeper: KeeperClient | None = None,
     ) -> None:
         self.umid, self.name, self.lab = umid, name, lab
         self.uml_dir, self.folder, self.notify_path = uml_dir, folder, notify_path
         self.console_count = console_count
         self.ready_word = ready_word  # what our busybox init reports when it is done; None for other roots
         self.on_change = on_change
+        self.keeper = keeper  # holds the console ptys open across supervisor restarts
         self.pid = 0
         self.state = BOOTING
         self.reason = ""
@@ -132,8 +141,12 @@ class Guest:
         self.mconsole = MconsoleClient(str(uml_dir / umid / "mconsole"), sock_dir=str(sock_dir))
         logs = folder / "logs"
         self.consoles: dict[str, Console] = {"con0": Console("con0", logs / "con0.log")}
+        log_max = max_bytes_setting()
         for n in range(1, console_count + 1):
-            self.consoles[f"con{n}"] = Console(f"con{n}", logs / f"con{n}.log")
+            self.consoles[f"con{n}"] = Console(f"con{n}", logs / f"con{n}.log", log_max=log_max)
+        if ready_word:  # a root of ours: its agent listens on the first serial line
+            self.consoles[AGENT_LINE] = Console(AGENT_LINE, logs / f"{AGENT_LINE}.log", log_max=1 << 20)
+        self.agent = Agent(lambda: self.consoles[AGENT_LINE].fd if AGENT_LINE in self.consoles else None)
         self.ready = asyncio.Event()  # set at running, or at an end state
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
@@ -170,7 +183,13 @@ class Guest:
 
     @classmethod
     def from_state(
-        cls, rec: dict[str, Any], *, uml_dir: Path, sock_dir: Path, on_change: Callable[[Guest], None]
+        cls,
+        rec: dict[str, Any],
+        *,
+        uml_dir: Path,
+        sock_dir: Path,
+        on_change: Callable[[Guest], None],
+        keeper: KeeperClient | None = None,
     ) -> Guest:
         """A guest as :meth:`to_state` saved it (older files kept the devices under ``info``).
 
@@ -189,6 +208,7 @@ class Guest:
             console_count=int(rec.get("consoles", 6)),
             ready_word=rec.get("ready_word"),
             on_change=on_change,
+            keeper=keeper,
         )
         guest.pid = int(rec.get("pid", 0))
         guest.state = GuestState(rec.get("state", HALTED))
@@ -227,6 +247,7 @@ class Guest:
             self.notify_path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(self.notify_path))
+        os.chmod(self.notify_path, 0o600)
         sock.setblocking(False)
         self._notify_sock = sock
         asyncio.get_running_loop().add_reader(sock.fileno(), self._on_notify)
@@ -269,10 +290,13 @@ class Guest:
 
     async def _on_exit(self) -> None:
         status = reap(self.pid)
+        left = end_session(self.pid, f"umid={self.umid}")  # its helpers, after a kill -9
+        if left:
+            log.info("%s: ended %d processes its main process left behind", self.umid, left)
         await asyncio.sleep(0.1)
         self._read_con0()  # the kernel's last words
         for con in self.consoles.values():
-            if con.fd is not None:
+            if con.fd is not None and not con.kept:
                 self._drain(con)
         clean = self.halting or not (self.uml_dir / self.umid / "pid").exists()
         if self.state == CRASHED:
@@ -281,6 +305,8 @@ class Guest:
             self.set_state(HALTED, "halted")
         else:
             self.set_state(CRASHED, self._exit_reason(status))
+        if self.keeper is not None:
+            self.keeper.drop(self.umid)
         self.close(keep_logs=True)
 
     def _exit_reason(self, status: int | None) -> str:
@@ -301,8 +327,7 @@ class Guest:
     def begin_boot_log(self) -> Path:
         """Mark a new boot in con0's log and follow the log from there; the log's path is returned."""
         con0 = self.con0_log
-        con0.parent.mkdir(parents=True, exist_ok=True)
-        with open(con0, "ab") as f:
+        with os.fdopen(open_private(con0), "ab") as f:
             f.write(f"\n=== umltui: booting {self.umid} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             self._con0_offset = f.tell()
         return con0
@@ -402,8 +427,44 @@ class Guest:
         with contextlib.suppress(OSError):
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
-        asyncio.get_running_loop().add_reader(fd, self._drain, con)
+        # The keeper reads and logs it from now on, whatever happens to us; without one, we do.
+        con.kept = self.keeper is not None and self.keeper.put(self.umid, con.name, pts, fd, con.log_path, con.log_max)
+        if not con.kept:
+            asyncio.get_running_loop().add_reader(fd, self._drain, con)
         self.on_change(self)
+
+    def take_kept_consoles(self) -> None:
+        """For an adopted guest: our own descriptors of the ptys the keeper reads for it."""
+        if self.keeper is None:
+            return
+        for name, pts, fd in self.keeper.take(self.umid):
+            con = self.consoles.get(name)
+            if con is None or con.fd is not None:
+                os.close(fd)
+                continue
+            con.pts, con.fd, con.kept = pts, fd, True
+
+    def read_yourself(self, con: Console) -> None:
+        """The keeper is gone: read this console ourselves from now on."""
+        if con.fd is not None and con.kept:
+            con.kept = False
+            asyncio.get_running_loop().add_reader(con.fd, self._drain, con)
+
+    def keeper_data(self, console: str, data: bytes) -> None:
+        """Bytes the keeper read from a console (and logged already)."""
+        con = self.consoles.get(console)
+        if con is not None:
+            con.feed(data, log=False)
+            if console == AGENT_LINE:
+                self.agent.feed(data)
+
+    def keeper_closed(self, console: str) -> None:
+        """The guest closed a console the keeper read (halt, reboot): look for its new pty."""
+        con = self.consoles.get(console)
+        if con is not None and con.kept:
+            con.close(keep_log=True)
+            con.pts, con.kept = None, False
+            self.on_change(self)
 
     def _drain(self, con: Console) -> None:
         assert con.fd is not None
@@ -423,6 +484,8 @@ class Guest:
                 self.on_change(self)
                 return
             con.feed(data)
+            if con.name == AGENT_LINE:
+                self.agent.feed(data)
 
     async def _tail_con0(self) -> None:
         while True:
@@ -459,16 +522,23 @@ class Guest:
         if self.state != CRASHED and not self.halting and (m := PANIC_RE.search(data)):
             self.set_state(CRASHED, "kernel panic: " + m.group(1).decode(errors="replace").strip())
 
-    def load_con0_history(self) -> None:
-        """For an adopted guest: con0's recent history becomes scrollback, not news."""
-        try:
-            with open(self.con0_log, "rb") as f:
-                end = f.seek(0, 2)
-                f.seek(max(0, end - SCROLLBACK_BYTES))
-                self.consoles["con0"].scrollback[:] = f.read()
-        except OSError:
-            return
-        self._con0_offset = end
+    def load_history(self, positions: Mapping[str, int] | None = None) -> None:
+        """For an adopted guest: each console's recent log becomes its scrollback, not news.
+
+        ``positions`` (console name to bytes) say where the keeper's stream takes over:
+        the log is read up to there exactly, so nothing is missed or shown twice.
+        """
+        positions = positions or {}
+        for con in self.consoles.values():
+            try:
+                with open(con.log_path, "rb") as f:
+                    end = positions.get(con.name, f.seek(0, 2))
+                    f.seek(max(0, end - SCROLLBACK_BYTES))
+                    con.scrollback[:] = f.read(end - f.tell())
+            except OSError:
+                continue
+            if con.name == "con0":
+                self._con0_offset = end
         self._banner_seen = True  # an adopted guest has booted: a banner from now on is a reboot
 
     def write(self, console: str, data: bytes) -> None:
@@ -516,7 +586,7 @@ class Guest:
             "pid": self.pid,
             "state": self.state,
             "reason": self.reason,
-            "consoles": {n: c.pts for n, c in self.consoles.items() if n != "con0"},
+            "consoles": {n: c.pts for n, c in self.consoles.items() if n not in ("con0", AGENT_LINE)},
             "con0_log": str(self.con0_log),
             "logs": {n: str(c.log_path) for n, c in self.consoles.items()},
             "nics": self.nics,

@@ -12,6 +12,7 @@ import difflib
 import ipaddress
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,8 +177,17 @@ class _Node:
         return value
 
     def file_path(self, base: Path, *, must_exist: bool = True) -> Path:
+        """A path: absolute as written, or relative to the lab's folder and inside it.
+
+        A relative path that leaves the folder (``../``, or a symbolic link out of it) is
+        refused: a lab someone hands you should not reach ``/etc`` by a path that looks local.
+        """
         value = self.scalar()
         path = (base / value).resolve() if not value.startswith("/") else Path(value)
+        if not value.startswith("/") and not path.is_relative_to(base):
+            raise self.error(
+                f"{value!r} leaves the lab's folder (it is {path}); write it as an absolute path if you mean it"
+            )
         if must_exist and not path.exists():
             raise self.error(f"{value!r}: no such file ({path})")
         if re.search(r"[\s,\0]", str(path)):
@@ -191,6 +201,66 @@ def _key_name(node: _Node, key: str, what: str) -> str:
     return key
 
 
+MAX_LAB_BYTES = 1 << 20
+MAX_LAB_NODES = 100_000  # YAML nodes a lab may stand for once its aliases are followed
+
+
+def read_lab_text(path: Path) -> str:
+    """A lab file's text: only a regular file, only up to :data:`MAX_LAB_BYTES`.
+
+    Opened without blocking, so a FIFO or a device named as a lab is refused at once
+    instead of hanging (or, for ``/dev/zero``, eating memory).
+
+    Raises:
+        LabError: it is not a regular file, too big, not UTF-8, or cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LabError(str(path), None, "", exc.strerror or str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LabError(str(path), None, "", "not a regular file (a lab is a YAML file)")
+        if st.st_size > MAX_LAB_BYTES:
+            raise LabError(str(path), None, "", f"{st.st_size} bytes: a lab file may have up to {MAX_LAB_BYTES}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_LAB_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_LAB_BYTES:
+        raise LabError(str(path), None, "", f"over {MAX_LAB_BYTES} bytes: a lab file may have up to {MAX_LAB_BYTES}")
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise LabError(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes ``root`` stands for with every alias followed, counting up to ``limit``.
+
+    An alias is the same node object again, so a small file can stand for a huge tree
+    ("billion laughs"); sizes are remembered per node, so this counts without walking it.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 1) for c in children))
+    return sizes[id(root)]
+
+
 def load_lab(path: str | Path) -> Lab:
     """Read and check a lab file.
 
@@ -198,11 +268,7 @@ def load_lab(path: str | Path) -> Lab:
         LabError: with the file, line and field of the first problem found.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise LabError(str(path), None, "", exc.strerror or str(exc)) from None
-    return parse_lab(text, path)
+    return parse_lab(read_lab_text(path), path)
 
 
 def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
@@ -216,6 +282,8 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
         raise LabError(file, None, "", f"not valid YAML: {exc}") from None
     if root is None:
         raise LabError(file, 1, "", "the file is empty")
+    if _expanded_size(root, MAX_LAB_NODES) > MAX_LAB_NODES:
+        raise LabError(file, 1, "", f"its aliases make it stand for over {MAX_LAB_NODES} YAML nodes")
     top = _Node(root, "", file).mapping(("name", "switches", "guests", "netns", "taps", "description"))
     base = path.resolve().parent
     if "name" in top:

@@ -123,7 +123,7 @@ class MconsoleClient:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(own)
 
-    async def stream(self, command: str) -> AsyncIterator[str]:
+    async def stream(self, command: str, *, timeout: float | None = None) -> AsyncIterator[str]:
         """Send ``command`` and yield each part of the answer as it arrives.
 
         Raises:
@@ -132,6 +132,7 @@ class MconsoleClient:
         """
         request = self.encode(command)
         loop = asyncio.get_running_loop()
+        wait = self.timeout if timeout is None else timeout
         async with self._lock, self._socket() as sock:
             try:
                 await loop.sock_sendall(sock, request)
@@ -139,11 +140,9 @@ class MconsoleClient:
                 raise MconsoleUnreachable(f"mconsole {self.path}: {exc.strerror}") from exc
             while True:
                 try:
-                    datagram = await asyncio.wait_for(loop.sock_recv(sock, 65536), self.timeout)
+                    datagram = await asyncio.wait_for(loop.sock_recv(sock, 65536), wait)
                 except TimeoutError:
-                    raise MconsoleUnreachable(
-                        f"no answer to {command!r} within {self.timeout:g}s", command=command
-                    ) from None
+                    raise MconsoleUnreachable(f"no answer to {command!r} within {wait:g}s", command=command) from None
                 except OSError as exc:
                     raise MconsoleUnreachable(f"mconsole {self.path}: {exc.strerror}") from exc
                 err, more, text = self.decode(datagram)
@@ -153,9 +152,9 @@ class MconsoleClient:
                 if not more:
                     return
 
-    async def request(self, command: str) -> str:
-        """Send ``command`` and return the whole answer."""
-        return "".join([part async for part in self.stream(command)])
+    async def request(self, command: str, *, timeout: float | None = None) -> str:
+        """Send ``command`` and return the whole answer (``timeout``: for each part, else the client's)."""
+        return "".join([part async for part in self.stream(command, timeout=timeout)])
 
     async def request_expecting_exit(self, command: str, *, timeout: float = 3.0) -> str:
         """For ``halt`` and ``reboot``: the kernel may go away before it answers."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..locations import private_dir
 from .process import is_alive, process_matches, reap, spawn_detached
 from .protocol import GuestInfo, NetReport, SegmentNic, SwitchInfo, TapInfo
 
@@ -140,7 +141,7 @@ async def start_switch(ctl: Path, log: Path, *, hub: bool = False, timeout: floa
     exe = require_tool(UML_SWITCH, "uml-utilities")
     with contextlib.suppress(FileNotFoundError):
         ctl.unlink()
-    ctl.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(ctl.parent)
     argv = [exe, "-unix", str(ctl)] + (["-hub"] if hub else [])
     pid = spawn_detached(argv, log)
     loop = asyncio.get_running_loop()
@@ -152,6 +153,7 @@ async def start_switch(ctl: Path, log: Path, *, hub: bool = False, timeout: floa
             await kill_switch(pid, ctl)
             raise NetworkError(f"uml_switch did not create {ctl} within {timeout:g}s")
         await asyncio.sleep(0.02)
+    os.chmod(ctl, 0o600)  # uml_switch makes it as its umask says; its directory is 0700 already
     return pid
 
 

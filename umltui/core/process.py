@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from pathlib import Path
+
+from ..locations import private_dir
 
 
 def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = None) -> int:
@@ -12,7 +15,7 @@ def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = N
 
     The process survives its parent: guests and switches outlive the supervisor.
     """
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log.parent)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
@@ -71,6 +74,31 @@ def session_processes(sid: int) -> list[int]:
         if int(fields[3]) == sid:  # fields after comm: state ppid pgrp session
             pids.append(int(entry.name))
     return pids
+
+
+def find_processes(program: str, *words: str) -> list[int]:
+    """Every process running ``program`` whose command line has all ``words``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and process_matches(int(entry.name), program, *words):
+            found.append(int(entry.name))
+    return found
+
+
+def end_session(sid: int, *words: str) -> int:
+    """SIGKILL what is left of session ``sid`` whose command line has all ``words``; how many.
+
+    A UML guest's helper processes and the host processes of its own processes share its
+    session; when its main process dies (``kill -9``), they stay behind, holding memory.
+    Only processes that still carry the guest's own words (``umid=NAME``) are ended.
+    """
+    ended = 0
+    for pid in session_processes(sid):
+        if pid != os.getpid() and process_matches(pid, None, *words):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                ended += 1
+    return ended
 
 
 def memory_kib(pids: list[int]) -> int:

@@ -41,7 +41,20 @@ class GuestState(StrEnum):
 
 ALIVE_STATES = frozenset({GuestState.BOOTING, GuestState.RUNNING, GuestState.PAUSED, GuestState.HUNG})
 
-ErrorKind = Literal["error", "usage", "lab", "guest", "boot", "conflict", "missing", "protocol", "internal"]
+ErrorKind = Literal[
+    "error",
+    "usage",
+    "lab",
+    "guest",
+    "boot",
+    "conflict",
+    "missing",
+    "protocol",
+    "internal",
+    "unreachable",
+    "timeout",
+    "unsafe",
+]
 """Why a request failed; the command line exits 2 for usage, lab and protocol, else 1."""
 
 USER_ERROR_KINDS = frozenset({"usage", "lab", "protocol"})
@@ -135,6 +148,7 @@ class UpResult(TypedDict):
     lab: LabInfo
     booted: list[str]
     guests: list[GuestInfo]
+    warnings: list[str]  # what this up could not set right (a NIC left on a dead switch)
 
 
 class DownResult(TypedDict):
@@ -158,6 +172,7 @@ class MemoryInfo(TypedDict):
 class PingResult(TypedDict):
     pid: int
     version: int
+    problems: list[str]  # what the supervisor cannot do now (save its state, say)
 
 
 class OutputEvent(TypedDict):

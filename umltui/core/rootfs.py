@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 from .. import locations
-from .lab import GuestSpec
+from .agent import AGENT_SCRIPT
+from .lab import GuestSpec, NicSpec
 
 BUSYBOX = Path("/bin/busybox")
 READY_WORD = "umltui-ready"
@@ -31,7 +32,7 @@ class RootfsError(Exception):
 
 def _template_id(busybox: Path) -> str:
     st = busybox.stat()
-    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v5".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v6".encode()).hexdigest()[:12]
 
 
 def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
@@ -113,6 +114,7 @@ def _write_static_files(root: Path) -> None:
         "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='$USER@\\h:\\w\\$ '\nexport HOME=/root\ncd /root\n",
     )
     _write(root / "etc/umltui/autologin", "#!/bin/sh\nexec /bin/login -f root\n", 0o755)
+    _write(root / "etc/umltui/agent", AGENT_SCRIPT, 0o755)
     _write(
         root / "etc/init.d/rcS",
         f"""#!/bin/sh
@@ -127,6 +129,7 @@ mount -t tmpfs tmpfs /run
 hostname -F /etc/hostname
 ip link set lo up
 . /etc/umltui/boot
+/etc/umltui/agent > /dev/null 2>&1 &
 if [ -s /etc/umltui/startup ]; then
   sh /etc/umltui/startup > /var/log/startup.log 2>&1
   echo "umltui: startup script exited with status $?" >> /var/log/startup.log
@@ -143,9 +146,9 @@ exit 0
 
 def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     """Make (or refresh) the guest's own root folder and write its per-boot files."""
+    locations.private_dir(folder.parent)  # the guest's folder: its logs and its root, ours alone
     if not folder.exists():
         template = ensure_template()
-        folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(template, tmp, symlinks=True)
@@ -154,6 +157,11 @@ def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     _write(folder / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {spec.name}\n")
     _write(folder / "etc/inittab", _inittab(spec))
     _write(folder / "etc/umltui/boot", _boot_script(spec))
+    _write(folder / "etc/umltui/agent", AGENT_SCRIPT, 0o755)  # (a root copied before the agent existed)
+    nic_dir = folder / "etc/umltui/nic"
+    shutil.rmtree(nic_dir, ignore_errors=True)
+    for nic in spec.nics:
+        _write(nic_dir / nic.name, _nic_script(nic))
     _write(folder / "etc/umltui/startup", spec.startup, 0o755)
     return folder
 
@@ -169,13 +177,17 @@ def _inittab(spec: GuestSpec) -> str:
     return "\n".join(lines)
 
 
+def _nic_script(nic: NicSpec) -> str:
+    """How a NIC is set up: at boot, and by the agent when it is plugged in again."""
+    q = shlex.quote
+    lines = [f"ip addr add {q(nic.ip)} dev {q(nic.name)} 2>/dev/null"] if nic.ip else []
+    return "\n".join([*lines, f"ip link set {q(nic.name)} up 2>/dev/null", ""])
+
+
 def _boot_script(spec: GuestSpec) -> str:
     q = shlex.quote
     lines = ["# written by umltui before each boot"]
-    for nic in spec.nics:
-        if nic.ip:
-            lines.append(f"ip addr add {q(nic.ip)} dev {q(nic.name)}")
-        lines.append(f"ip link set {q(nic.name)} up 2>/dev/null")
+    lines += [f". /etc/umltui/nic/{q(nic.name)}" for nic in spec.nics]
     for mount, host in spec.hostfs.items():
         lines.append(f"mkdir -p {q(mount)} && mount -t hostfs none {q(mount)} -o {q(str(host))}")
     return "\n".join(lines) + "\n"

@@ -14,15 +14,18 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
 from ... import locations
 from ..guest import Guest
+from ..keeper import KeeperClient, KeeperStream, start_keeper
 from ..kernel import KernelMissing
 from ..lab import LabError
 from ..mconsole import MconsoleError
 from ..network import LabRecord, Switch
+from ..process import reap
 from ..protocol import ErrorKind, ProtocolError, decode, encode
 from . import state
 from .errors import OpError
@@ -81,15 +84,27 @@ class Supervisor:
         self.labs: dict[str, LabRecord] = {}
         self.clients: set[ClientConnection] = set()
         self.uml_dir = locations.uml_dir()
+        self.keeper = KeeperClient()
+        self.stream = KeeperStream(self._keeper_data, self._keeper_closed, self._keeper_lost)
+        self._keeper_pid: int | None = None
         self.up_lock = asyncio.Lock()
+        self.ups: dict[str, asyncio.Task[Any]] = {}  # lab name -> the `up` of it under way
+        self.taken_down: set[asyncio.Task[Any]] = set()  # ups a later `down` cancelled
         self._save_handle: asyncio.TimerHandle | None = None
+        self.save_problem: str | None = None  # why the last save failed, while it keeps failing
         self._stop = asyncio.Event()
         self._idle_since = time.monotonic()
 
     # -- what handlers use ---------------------------------------------------------------
 
     def new_guest(self, **kw: Any) -> Guest:
-        return Guest(uml_dir=self.uml_dir, sock_dir=locations.runtime_dir(), on_change=self.guest_changed, **kw)
+        return Guest(
+            uml_dir=self.uml_dir,
+            sock_dir=locations.runtime_dir(),
+            on_change=self.guest_changed,
+            keeper=self.keeper,
+            **kw,
+        )
 
     def guest_changed(self, guest: Guest) -> None:
         """Tell the watching clients, and save soon."""
@@ -104,13 +119,51 @@ class Supervisor:
             if client.watching:
                 client.send({"event": "net"})
 
+    def watch_switch(self, sw: Switch) -> None:
+        """Learn at once when a switch ends: reap it, and tell the watching clients it is down."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(sw.pid)
+        except OSError:
+            loop.call_soon(self._switch_ended, sw, None)
+            return
+        loop.add_reader(fd, self._switch_ended, sw, fd)
+
+    def _switch_ended(self, sw: Switch, fd: int | None) -> None:
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        reap(sw.pid)  # no zombie left, whoever ended it
+        if self.switches.get(sw.key) is sw:  # not one we stopped ourselves
+            log.warning("switch %s (pid %d) ended; `up` starts it again", sw.key, sw.pid)
+            self.net_changed()
+            self.save_soon()
+
     def save_soon(self) -> None:
         if self._save_handle is None:
             self._save_handle = asyncio.get_running_loop().call_later(0.05, self.save)
 
     def save(self) -> None:
-        self._save_handle = None
-        state.save(locations.state_file(), self)
+        """Write the state file now; if that fails (a full disk), say so once and retry every second."""
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        path = locations.state_file()
+        try:
+            state.save(path, self)
+        except OSError as exc:
+            problem = f"cannot save {path}: {exc.strerror or exc} (retrying every second)"
+            if problem != self.save_problem:
+                log.error("%s", problem)
+                for client in list(self.clients):
+                    client.send({"event": "error", "error": f"supervisor: {problem}", "guest": None})
+            self.save_problem = problem
+            with contextlib.suppress(RuntimeError):  # no loop: the supervisor is on its way out
+                self._save_handle = asyncio.get_running_loop().call_later(1.0, self.save)
+            return
+        if self.save_problem:
+            log.info("state saved again")
+            self.save_problem = None
 
     def stop_soon(self) -> None:
         asyncio.get_running_loop().call_later(0.05, self._stop.set)
@@ -140,7 +193,10 @@ class Supervisor:
         sock_path = locations.supervisor_socket()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
-        await state.adopt(self)
+        self._keeper_pid = start_keeper(self.keeper)
+        positions = self.stream.attach() or {}  # the keeper holds its logs where they are until start()
+        await state.adopt(self, positions)
+        self.stream.start()
         server = await asyncio.start_unix_server(self._client, path=str(sock_path), limit=REQUEST_LINE_LIMIT)
         os.chmod(sock_path, 0o600)
         loop = asyncio.get_running_loop()
@@ -155,11 +211,13 @@ class Supervisor:
             server.close()
             for client in list(self.clients):
                 client.writer.close()
+            self.save()
             if self._save_handle:
                 self._save_handle.cancel()
-            self.save()
             for guest in self.guests.values():
                 guest.close()
+            self.stream.close()
+            self.keeper.close()
             with contextlib.suppress(FileNotFoundError):
                 sock_path.unlink()
 
@@ -171,9 +229,48 @@ class Supervisor:
             or any(r.netns_owned for r in self.labs.values())
         )
 
+    # -- the keeper ----------------------------------------------------------------------
+
+    def _keeper_data(self, umid: str, console: str, data: bytes) -> None:
+        guest = self.guests.get(umid)
+        if guest is not None:
+            guest.keeper_data(console, data)
+
+    def _keeper_closed(self, umid: str, console: str) -> None:
+        guest = self.guests.get(umid)
+        if guest is not None:
+            guest.keeper_closed(console)
+
+    def _keeper_lost(self) -> None:
+        log.warning("the keeper went away: starting another")
+        asyncio.get_running_loop().call_soon(self._check_keeper)
+
+    def _check_keeper(self) -> None:
+        """A keeper that went away is started again and given every console; else we read them."""
+        if self._keeper_pid is not None:
+            reap(self._keeper_pid)
+        if self.stream.attached and self.keeper.alive():
+            return
+        self.stream.close()
+        self._keeper_pid = start_keeper(self.keeper, timeout=1.0)
+        attached = self.stream.attach() is not None
+        for guest in self.guests.values():
+            for con in guest.consoles.values():
+                if con.fd is None or not con.pts or not con.kept:
+                    continue
+                if not (attached and self.keeper.put(guest.umid, con.name, con.pts, con.fd, con.log_path,
+                                                      con.log_max)):  # fmt: skip
+                    guest.read_yourself(con)
+        if attached:
+            self.stream.start()
+
     async def _idle_watch(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
+            if ticks % 5 == 0:
+                self._check_keeper()
             now = time.monotonic()
             if self._busy():
                 self._idle_since = now
@@ -223,6 +320,8 @@ class Supervisor:
             if op is None:
                 raise OpError(f"unknown request {name!r} (known: {', '.join(sorted(OPERATIONS))})", "protocol")
             result = await op.call(self, client, request)
+            if self._save_handle is not None and self.save_problem is None:
+                self.save()  # what the answer says happened is on disk before the answer goes
             client.send({"id": rid, "ok": True, "result": result})
         except Exception as exc:  # one failing request must not take the supervisor down
             kind = _error_kind(exc)
@@ -236,9 +335,13 @@ class Supervisor:
 
 def run_supervisor() -> int:
     """Entry point of ``umltui supervisor``: one per user, guarded by a lock file."""
-    locations.ensure_private(locations.runtime_dir())
-    locations.state_dir().mkdir(parents=True, exist_ok=True)
-    lock = open(locations.supervisor_lock(), "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        locations.ensure_private(locations.runtime_dir())
+    except locations.UnsafeDirectory as exc:
+        print(f"umltui supervisor: {exc}", file=sys.stderr)
+        return 1
+    locations.private_dir(locations.state_dir())
+    lock = os.fdopen(locations.open_private(locations.supervisor_lock(), os.O_RDWR | os.O_CREAT), "r+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

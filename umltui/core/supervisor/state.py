@@ -8,17 +8,20 @@ only as far as the living processes agree with it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import locations
 from ..guest import Guest
-from ..network import LabRecord, Switch
-from ..process import is_alive, process_matches
+from ..mconsole import MconsoleError, MconsoleUnreachable
+from ..network import UML_SWITCH, LabRecord, Switch
+from ..process import cmdline, end_session, find_processes, is_alive, process_matches
 from ..protocol import GuestState
 
 if TYPE_CHECKING:
@@ -37,9 +40,8 @@ def snapshot(sup: Supervisor) -> dict[str, Any]:
 
 def save(path: Path, sup: Supervisor) -> None:
     """Write the state file atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
+    with os.fdopen(locations.open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as f:
         json.dump(snapshot(sup), f, indent=1)
         f.flush()
         os.fsync(f.fileno())
@@ -55,8 +57,13 @@ def load(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-async def adopt(sup: Supervisor) -> None:
-    """Take over what an earlier supervisor left running, then save what was found."""
+async def adopt(sup: Supervisor, positions: dict[str, int] | None = None) -> None:
+    """Take over what an earlier supervisor left running, then save what was found.
+
+    ``positions`` (``UMID/conN`` to bytes) say how far the keeper has logged each console
+    it reads: the scrollback is read from the logs up to there.
+    """
+    positions = positions or {}
     data = load(locations.state_file())
     for rec in data.get("labs", []):
         with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -66,10 +73,16 @@ async def adopt(sup: Supervisor) -> None:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             sw = Switch.from_state(rec)
             sup.switches[sw.key] = sw
+            if sw.alive:
+                sup.watch_switch(sw)
     for rec in data.get("guests", []):
         try:
             guest = Guest.from_state(
-                rec, uml_dir=sup.uml_dir, sock_dir=locations.runtime_dir(), on_change=sup.guest_changed
+                rec,
+                uml_dir=sup.uml_dir,
+                sock_dir=locations.runtime_dir(),
+                on_change=sup.guest_changed,
+                keeper=sup.keeper,
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("state file: a guest record that cannot be read (%s): %r", exc, rec)
@@ -77,13 +90,54 @@ async def adopt(sup: Supervisor) -> None:
         sup.guests[guest.umid] = guest
         if guest.state.alive:
             if is_alive(guest.pid) and process_matches(guest.pid, None, f"umid={guest.umid}"):
-                follow(guest, adopted=True)
+                mine = {k.split("/", 1)[1]: v for k, v in positions.items() if k.split("/", 1)[0] == guest.umid}
+                follow(guest, adopted=True, positions=mine)
             else:
+                end_session(guest.pid, f"umid={guest.umid}")  # what a guest killed meanwhile left
                 clean = not (sup.uml_dir / guest.umid / "pid").exists()
                 guest.state = GuestState.HALTED if clean else GuestState.CRASHED
                 guest.reason = "halted" if clean else "the guest died while no supervisor was running"
+    await asyncio.gather(*(probe_paused(g) for g in sup.guests.values() if g.alive and not g.foreign))
+    end_orphan_switches(sup)
     adopt_foreign(sup)
     sup.save()
+
+
+async def probe_paused(guest: Guest) -> None:
+    """Find out whether an adopted guest is stopped, whatever the state file says.
+
+    The kernel tells it one way only: ``stop`` to a stopped guest answers "Already
+    stopped" (an error). A guest that was running stops at that, and ``go`` undoes it at
+    once (a pause of a few milliseconds). A guest that does not answer is left as it is.
+    """
+    try:
+        await guest.mconsole.request("stop", timeout=1.0)
+    except MconsoleUnreachable:
+        return
+    except MconsoleError as exc:
+        if "already stopped" in str(exc).lower():
+            guest.set_state(GuestState.PAUSED, guest.reason or "stopped through the mconsole")
+        return
+    with contextlib.suppress(MconsoleError):
+        await guest.mconsole.request("go", timeout=1.0)
+    if guest.state == GuestState.PAUSED:
+        guest.set_state(GuestState.RUNNING)
+
+
+def end_orphan_switches(sup: Supervisor) -> None:
+    """Stop switches of ours (their socket is in our switch directory) that no record names.
+
+    A supervisor killed between starting a switch and saving it leaves one; the next
+    ``up`` would start a second switch beside it.
+    """
+    known = {str(s.ctl) for s in sup.switches.values()}
+    prefix = str(locations.switch_dir()) + os.sep
+    for pid in find_processes(UML_SWITCH, prefix):
+        ctl = next((a for a in cmdline(pid) if a.startswith(prefix)), "")
+        if ctl and ctl not in known:
+            log.warning("stopping switch pid %d on %s: no lab names it (an earlier supervisor died)", pid, ctl)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def adopt_foreign(sup: Supervisor) -> None:
@@ -114,12 +168,13 @@ def adopt_foreign(sup: Supervisor) -> None:
         follow(guest, adopted=True, notify=False)
 
 
-def follow(guest: Guest, *, adopted: bool, notify: bool = True) -> None:
+def follow(guest: Guest, *, adopted: bool, notify: bool = True, positions: dict[str, int] | None = None) -> None:
     """Watch a guest's process, consoles and notifications from now on."""
     if notify:
         with contextlib.suppress(OSError):
             guest.open_notify()
     if adopted:
         guest.ready.set()
-        guest.load_con0_history()
+        guest.load_history(positions)
+        guest.take_kept_consoles()
     guest.watch(guest.pid)

@@ -6,6 +6,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
+from ...agent import LINE as AGENT_LINE
 from ...protocol import ProtocolError, SubscribeResult
 from ..errors import OpError
 
@@ -20,9 +21,10 @@ async def subscribe(
 ) -> SubscribeResult:
     """Send this console's scrollback (with ``history``), then every byte it prints, as ``output`` events."""
     g = sup.find_guest(guest)
-    con = g.consoles.get(console)
+    con = g.consoles.get(console) if console != AGENT_LINE else None
     if con is None:
-        raise OpError(f"{g.umid} has no {console} (it has {', '.join(g.consoles)})", "usage")
+        have = ", ".join(n for n in g.consoles if n != AGENT_LINE)
+        raise OpError(f"{g.umid} has no {console} (it has {have})", "usage")
     umid = g.umid
 
     def send(name: str, data: bytes) -> None:
@@ -49,6 +51,8 @@ def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, cons
         raw = base64.b64decode(data, validate=True)
     except binascii.Error as exc:
         raise ProtocolError(f"input: data is not base64 ({exc})") from None
+    if console == AGENT_LINE:
+        raise OpError(f"{console} is umltui's line to the guest's agent, not a console", "usage")
     sup.find_guest(guest).write(console, raw)
 
 

@@ -27,7 +27,7 @@ from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import READY_WORD, RootfsError, prepare_guest_root
 from ..errors import OpError
 from .halt import halt_guest
-from .net import start_switch
+from .net import replug, start_switch
 
 if TYPE_CHECKING:
     from ..server import ClientConnection, Supervisor
@@ -47,10 +47,37 @@ class _Made:
 
 
 async def up(sup: Supervisor, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT) -> UpResult:
-    """Boot the lab file ``lab``: what is missing of it, one ``up`` at a time."""
-    spec = load_lab(lab)
-    async with sup.up_lock:
-        return await _up(sup, spec, boot_timeout)
+    """Boot the lab file ``lab``: what is missing of it, one ``up`` at a time.
+
+    A ``down`` of the lab while this runs wins: this ``up`` is cancelled, what it made is
+    undone, and its answer says so.
+    """
+    spec = await asyncio.get_running_loop().run_in_executor(None, load_lab, lab)  # never on the loop
+    task = asyncio.current_task()
+    assert task is not None
+    sup.ups[spec.name] = task
+    try:
+        async with sup.up_lock:
+            return await _up(sup, spec, boot_timeout)
+    except asyncio.CancelledError:
+        if task in sup.taken_down:
+            task.uncancel()
+            raise OpError(f"lab {spec.name}: taken down by a later `down` while it came up", "conflict") from None
+        raise
+    finally:
+        sup.taken_down.discard(task)
+        if sup.ups.get(spec.name) is task:
+            del sup.ups[spec.name]
+
+
+async def _cancel_ups(sup: Supervisor, labs: set[str]) -> None:
+    """Stop the ``up`` of these labs that are under way, and wait for their rollback."""
+    tasks = [t for name, t in sup.ups.items() if name in labs and not t.done()]
+    for t in tasks:
+        sup.taken_down.add(t)
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=60)
 
 
 def _check_umids(sup: Supervisor, lab: Lab) -> None:
@@ -75,6 +102,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     record = sup.labs.get(lab.name) or LabRecord(lab.name, str(lab.path), lab.netns)
     sup.labs[lab.name] = record
     made = _Made()
+    warnings: list[str] = []
     try:
         if lab.netns and not await network.netns_exists(lab.netns):
             await network.create_netns(lab.netns)
@@ -84,10 +112,15 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
                 await network.create_tap(tap.name, lab.netns, tap.ip)
                 record.taps[tap.name] = tap.ip
                 made.taps.append(tap.name)
+        restarted: list[Switch] = []
         for sspec in lab.switches.values():
             sw = sup.switches.get(f"{lab.name}/{sspec.name}")
             if not (sw and sw.alive):
                 made.switches.append(await start_switch(sup, lab.name, sspec.name, sspec.hub))
+                if sw is not None:  # it had died: its guests' NICs go on the new one
+                    restarted.append(made.switches[-1])
+        for sw in restarted:
+            warnings += await replug(sup, sw)
         for gspec in lab.guests.values():
             existing = sup.guests.get(gspec.umid)
             if not (existing and existing.alive):
@@ -105,6 +138,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         "lab": lab.to_json(),
         "booted": [g.umid for g in made.guests],
         "guests": [sup.guests[g.umid].to_info() for g in lab.guests.values()],
+        "warnings": warnings,
     }
 
 
@@ -142,11 +176,15 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str) -> Gues
     guest.nics, guest.disks, guest.argv = plan.nics, plan.disks, plan.argv
     guest.netns, guest.mem, guest.root = lab.netns, spec.mem, spec.root.kind
     sup.guests[spec.umid] = guest
+    # The kernel makes UMID/mconsole as its umask says: whoever reaches it can halt the
+    # guest or plug a host file into it, so the directory holding them is ours alone.
+    locations.private_dir(sup.uml_dir)
     con0 = guest.begin_boot_log()
     guest.open_notify()
     guest.pid = spawn_detached(plan.argv, con0)
     guest.watch(guest.pid)
     sup.guest_changed(guest)
+    sup.save()  # on disk at once: a crash now must not leave a guest no supervisor knows
     return guest
 
 
@@ -199,9 +237,9 @@ def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) 
     """The guests and labs a ``down`` means."""
     if everything:
         every = list(sup.guests.values())
-        return every, set(sup.labs) | {g.lab for g in every} | {s.lab for s in sup.switches.values()}
+        return every, set(sup.labs) | set(sup.ups) | {g.lab for g in every} | {s.lab for s in sup.switches.values()}
     if not targets:
-        up_labs = sorted({g.lab for g in sup.guests.values()} | set(sup.labs))
+        up_labs = sorted({g.lab for g in sup.guests.values()} | set(sup.labs) | set(sup.ups))
         if len(up_labs) != 1:
             raise OpError(
                 "say which lab or guests to take down (labs up: " + (", ".join(up_labs) or "none") + ")", "usage"
@@ -210,7 +248,7 @@ def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) 
     guests: list[Guest] = []
     labs: set[str] = set()
     for ref in targets:
-        if ref in sup.labs or any(g.lab == ref for g in sup.guests.values()):
+        if ref in sup.labs or ref in sup.ups or any(g.lab == ref for g in sup.guests.values()):
             labs.add(ref)
             guests += [g for g in sup.guests.values() if g.lab == ref]
         else:
@@ -244,6 +282,11 @@ async def down(
     guests' root folders and logs.
     """
     guests, labs = _down_targets(sup, targets, all)
+    if any(name in labs for name in sup.ups):
+        await _cancel_ups(sup, labs)
+        # What the cancelled ups booted is undone; they may also have booted more of the lab.
+        chosen = {g.umid for g in guests}
+        guests = [g for g in sup.guests.values() if g.lab in labs or g.umid in chosen]
     await asyncio.gather(*(halt_guest(g) for g in guests))
     for g in guests:
         g.close()

@@ -1,14 +1,16 @@
 """``mconsole``: one command to a guest's management console, and what the answer changes.
 
-The kernel matches no command by prefix for us: what a command does to the guest's state
-and devices is read from the command as sent (:func:`~umltui.core.mconsole.device_change`).
+The kernel takes the first command whose name is a prefix of the text (``stopnow`` is
+``stop``), so a verb that is not exactly one of its commands is refused here: what the
+guest does and what we record must be the same. What a command does to the guest's state
+and devices is read from the command (:func:`~umltui.core.mconsole.device_change`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...mconsole import apply_device_change, device_change, ends_guest, powers_off
+from ...mconsole import COMMANDS, apply_device_change, device_change, ends_guest, powers_off
 from ...protocol import GuestState
 from ..errors import OpError
 
@@ -22,6 +24,10 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
     verb = command.split(None, 1)[0] if command.strip() else ""
     if not verb:
         raise OpError("an empty mconsole command", "usage")
+    if verb not in COMMANDS:  # the kernel runs the first command that is a prefix of the text: refuse instead
+        taken = next((c for c in COMMANDS if verb.startswith(c)), None)
+        hint = f" (the guest would run it as {taken!r})" if taken else ""
+        raise OpError(f"unknown mconsole command {verb!r}{hint}; known: {', '.join(COMMANDS)}", "usage")
     if ends_guest(command):
         g.halting = powers_off(command)
         answer = await g.mconsole.request_expecting_exit(command)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
 from .... import locations
 from ... import network
+from ...agent import AgentError
+from ...cmdline import Nic
+from ...mconsole import MconsoleError
 from ...network import Switch
-from ...protocol import NetReport, SwitchInfo
+from ...protocol import GuestState, NetReport, SwitchInfo
 from ..errors import OpError
 
 if TYPE_CHECKING:
     from ..server import ClientConnection, Supervisor
 
+log = logging.getLogger("umltui.supervisor")
 SWITCH_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 
 
@@ -29,7 +34,32 @@ async def start_switch(sup: Supervisor, lab: str, name: str, hub: bool) -> Switc
     sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub)
     sw.pid = await network.start_switch(sw.ctl, locations.state_dir() / "switches" / f"{lab}-{name}.log", hub=hub)
     sup.switches[sw.key] = sw
+    sup.watch_switch(sw)
+    sup.save()  # on disk before anything else is started: a crash now must not orphan it
     return sw
+
+
+async def replug(sup: Supervisor, sw: Switch) -> list[str]:
+    """Put the NICs of running guests back on a switch started again; what could not be done.
+
+    A new uml_switch has a new data address, so a NIC on the old one sends into nothing.
+    The kernel unplugs a NIC only while it is down, so the guest's agent takes it down,
+    the mconsole unplugs it and plugs it into the new switch, and the agent brings it up
+    with its lab address. A guest without an agent keeps a dead NIC, and that is said.
+    """
+    problems = []
+    for g in [g for g in sup.guests.values() if g.lab == sw.lab and g.state == GuestState.RUNNING]:
+        for nic in [n for n in g.nics if n.get("kind") == "switch" and n.get("target") == sw.name]:
+            name, mac = nic["name"], nic.get("mac")
+            try:
+                await g.agent.request("nic-down", name)
+                await g.mconsole.request(f"remove {name}")
+                await g.mconsole.request(f"config {name}={Nic(name, 'switch', str(sw.ctl), mac).config()}")
+                await g.agent.request("nic-up", name)
+                log.info("%s:%s plugged into the restarted switch %s", g.umid, name, sw.key)
+            except (AgentError, MconsoleError) as exc:
+                problems.append(f"{g.umid}:{name} is still on the old {sw.key}: {exc}")
+    return problems
 
 
 async def switch_add(sup: Supervisor, client: ClientConnection, lab: str, name: str, hub: bool = False) -> SwitchInfo:

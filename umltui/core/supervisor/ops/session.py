@@ -16,7 +16,7 @@ PROTOCOL_VERSION = 1
 
 
 async def ping(sup: Supervisor, client: ClientConnection) -> PingResult:
-    return {"pid": os.getpid(), "version": PROTOCOL_VERSION}
+    return {"pid": os.getpid(), "version": PROTOCOL_VERSION, "problems": [p for p in [sup.save_problem] if p]}
 
 
 async def ls(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:

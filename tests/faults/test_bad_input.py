@@ -1,0 +1,139 @@
+"""Bad input, fed for real to a real supervisor: labs that are not files or that explode,
+malformed requests, a `down` racing an `up`, mconsole words the kernel would misread, and
+command-line uses that ended in tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Env, requires_uml
+
+from umltui import locations
+
+pytestmark = requires_uml
+
+
+def test_lab_that_is_a_fifo_or_dev_zero_is_refused_and_blocks_no_client(env: Env, tmp_path: Path) -> None:
+    fifo = tmp_path / "lab.yaml"
+    os.mkfifo(fifo)
+    env.run("ls", check=True)  # a supervisor is up
+    for lab in (fifo, Path("/dev/zero")):
+        t0 = time.monotonic()
+        proc = env.run("up", "--detach", str(lab), timeout=30)
+        assert proc.returncode == 2 and "not a regular file" in proc.stderr, proc.stderr
+        assert time.monotonic() - t0 < 20  # answered, not hung (a generous bound: this is no speed test)
+    assert env.run("ls", timeout=10).returncode == 0
+
+
+def test_lab_of_nested_aliases_is_refused(env: Env) -> None:
+    lines = ["description:", "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    lab = env.write_lab("bomb", "\n".join([*lines, "guests: {g: {}}"]) + "\n")
+    proc = env.run("up", "--detach", str(lab), timeout=60)
+    assert proc.returncode == 2 and "aliases make it stand for over" in proc.stderr, proc.stderr
+
+
+def test_lab_path_leaving_its_folder_is_refused_before_anything_starts(env: Env) -> None:
+    lab = env.write_lab("reach", "guests:\n  a:\n    disks: {ubd1: ../../../../etc/hostname}\n")
+    proc = env.run("up", "--detach", str(lab))
+    assert proc.returncode == 2 and "leaves the lab's folder" in proc.stderr, proc.stderr
+    assert env.ls() == []
+
+
+async def _raw(lines: list[bytes]) -> list[dict]:
+    """Send raw lines on one connection to the real supervisor; every answer or event that came."""
+    reader, writer = await asyncio.open_unix_connection(str(locations.supervisor_socket()), limit=1 << 20)
+    for line in lines:
+        writer.write(line + b"\n")
+    writer.write(b'{"id": 99, "op": "ping"}\n')
+    await writer.drain()
+    out = []
+    while True:
+        msg = json.loads(await asyncio.wait_for(reader.readline(), 10))
+        out.append(msg)
+        if msg.get("id") == 99:
+            break
+    writer.close()
+    return out
+
+
+def test_malformed_requests_are_answered_and_the_connection_stays(env: Env) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    bad = [
+        b'{"op": "resize", "guest": "demo-a", "cols": -1, "rows": 24}',
+        b'{"op": "resize", "guest": "demo-a", "cols": 100000, "rows": 24}',
+        b'{"op": "resize", "guest": "demo-a", "cols": 1e999, "rows": 24}',
+        b'{"op": "input", "guest": "demo-a", "data": 5}',
+        b'{"id": 1, "op": "halt", "guests": "demo-a"}',
+        b'{"id": 2, "op": "ls", "extra": true}',
+        b"[" * 50000 + b"]" * 50000,
+        b"not json at all",
+    ]
+    answers = asyncio.run(_raw(bad))
+    assert answers[-1]["ok"] is True  # the connection is still there, and still served
+    errors = [a for a in answers[:-1] if a.get("event") == "error" or a.get("ok") is False]
+    assert len(errors) == len(bad), answers
+    assert all(e.get("kind", "protocol") == "protocol" for e in errors if "kind" in e)
+    # Nothing bad was stored: after a reboot the console comes back and takes a good size.
+    env.run("mconsole", "demo-a", "reboot", check=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        g = env.guest("demo-a")
+        if g["state"] == "running" and all(g["consoles"].values()):
+            break
+        time.sleep(0.2)
+    assert asyncio.run(_raw([b'{"op": "resize", "guest": "demo-a", "cols": 100, "rows": 30}']))[-1]["ok"]
+    assert env.guest("demo-a")["state"] == "running"
+
+
+def test_down_while_up_is_booting_wins_and_leaves_nothing(env: Env) -> None:
+    lab = env.write_lab("slow", 'name: slow\nguests:\n  a: {startup: "sleep 3"}\n  b: {startup: "sleep 3"}\n')
+    env.run("ls", check=True)
+    for delay in (0.2, 1.5):  # before the guests exist, and while they boot
+        argv = [sys.executable, "-m", "umltui", "up", "--detach", str(lab)]
+        up = subprocess.Popen(argv, env={**os.environ, **env.vars}, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        assert env.run("down", "slow").returncode == 0
+        _, err = up.communicate(timeout=60)
+        assert up.returncode == 1 and "taken down by a later `down`" in err, err
+        assert env.ls() == []
+
+
+def test_mconsole_word_the_kernel_would_take_as_another_is_refused(env: Env) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    proc = env.run("mconsole", "demo-a", "stopnow")
+    assert proc.returncode == 2 and "would run it as 'stop'" in proc.stderr, proc.stderr
+    assert env.guest("demo-a")["state"] == "running"
+    assert "Linux" in env.run("mconsole", "demo-a", "version", check=True).stdout
+
+
+@pytest.mark.parametrize("stdin", ["/dev/null", "file"])
+def test_console_with_stdin_from_a_file_or_dev_null_ends_cleanly(env: Env, tmp_path: Path, stdin: str) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    path = Path("/dev/null") if stdin == "/dev/null" else tmp_path / "keys"
+    if stdin == "file":
+        path.write_text("echo from-a-file\n")
+    with open(path) as f:
+        proc = subprocess.run([sys.executable, "-m", "umltui", "console", "demo-a", "--linger", "1"], stdin=f,
+                              capture_output=True, text=True, timeout=60, env={**os.environ, **env.vars})  # fmt: skip
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    if stdin == "file":
+        assert "from-a-file" in proc.stdout
+
+
+def test_output_into_a_closed_pipe_ends_without_a_traceback(env: Env) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    for args in (["ls"], ["demo", "--detach"]):
+        r, w = os.pipe()
+        os.close(r)  # the reader went away, as `| head -1` does
+        proc = subprocess.run([sys.executable, "-m", "umltui", *args], stdout=w, stderr=subprocess.PIPE,
+                              text=True, timeout=60, env={**os.environ, **env.vars})  # fmt: skip
+        os.close(w)
+        assert proc.returncode == 141 and "Traceback" not in proc.stderr, proc.stderr

@@ -1,0 +1,230 @@
+"""Faults that must lose nothing, made for real: a full disk, a flooding console, the
+supervisor SIGKILLed at the worst moments, a guest and a switch killed with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Env, requires_uml
+from helpers import Console, until
+
+from umltui.core.mconsole import MconsoleClient, MconsoleError
+from umltui.core.process import find_processes, is_alive
+
+pytestmark = requires_uml
+
+ONE = """
+name: one
+guests:
+  a: {}
+"""
+
+
+def up(env: Env, text: str = ONE, name: str = "one") -> None:
+    env.run("up", "--detach", str(env.write_lab(name, text)), check=True, timeout=120)
+
+
+def kill_supervisor(env: Env) -> None:
+    pid = env.supervisor_pid()
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 5
+    while is_alive(pid) and time.time() < deadline:
+        time.sleep(0.02)
+
+
+def numbers(data: bytes) -> list[int]:
+    return [int(m) for m in re.findall(rb"^n(\d+)\r?$", data, re.M)]
+
+
+FLOOD = (
+    "trap 'echo HUP >> /root/hup' HUP; i=0; while [ $i -lt {n} ]; do echo n$i; i=$((i+1)); done; echo FLOOD''-DONE\n"
+)
+
+
+def start_flood(guest: str, n: int) -> None:
+    """Type the numbered flood into con2's shell, once the shell is there (a getty drops typed-ahead keys)."""
+
+    async def typed() -> None:
+        async with Console(guest, "con2") as con:
+            await con.ready()
+            con.type(FLOOD.format(n=n))
+            await con.expect(rb"n1\r\n", timeout=15)
+
+    asyncio.run(typed())
+
+
+def test_supervisor_sigkilled_three_times_mid_flood_loses_no_byte_and_hangs_up_nothing(env: Env) -> None:
+    up(env)
+    n = 20000
+    start_flood("one-a", n)
+    for _ in range(3):
+        time.sleep(0.6)
+        kill_supervisor(env)
+        env.run("ls", check=True)  # a new supervisor adopts the guest and takes the stream back
+    log = Path(env.guest("one-a")["logs"]["con2"])
+    deadline = time.time() + 60
+    while b"FLOOD-DONE" not in log.read_bytes() and time.time() < deadline:
+        time.sleep(0.2)
+    got = numbers(log.read_bytes())
+    assert got == list(range(n)), f"{len(got)} lines; missing {sorted(set(range(n)) - set(got))[:5]}"
+    root = Path(env.vars["UMLTUI_STATE_DIR"], "guests", "one-a", "root")
+    assert not (root / "root" / "hup").exists()  # the flooding shell never saw SIGHUP
+    history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
+    seen = numbers(history)
+    assert seen and seen == list(range(seen[0], n))  # the scrollback: no gap, nothing twice
+
+
+def test_full_disk_keeps_consoles_live_saves_state_later_and_says_where_the_log_has_a_gap(
+    env: Env, tmpfs: object
+) -> None:
+    state = Path(env.vars["UMLTUI_STATE_DIR"])
+    tmpfs(state, "24m")  # type: ignore[operator]
+    up(env)
+    filler = state / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=64"], capture_output=True)
+    assert os.statvfs(state).f_bavail == 0
+
+    async def typed_while_full() -> str:
+        async with Console("one-a") as con:
+            # More than the log file's last page can still take: a write must fail.
+            return await (await con.ready()).run("seq 1 5000; echo disk-is-full", "FULL-SEEN", timeout=30)
+
+    seen = asyncio.run(typed_while_full())
+    assert "disk-is-full" in seen and "\n5000\r" in seen  # the client still gets every byte
+    env.run("mconsole", "one-a", "stop", check=True)  # a change whose save fails
+    kill_supervisor(env)
+    assert env.run("ls").returncode == 0  # a new supervisor starts and adopts on a full disk
+    assert env.guest("one-a")["state"] == "paused"  # recognised from the guest itself
+    env.run("mconsole", "one-a", "go", check=True)
+    filler.unlink()
+
+    async def typed_after() -> None:
+        async with Console("one-a") as con:  # (its shell is up; the prompt was not logged: the disk was full)
+            await con.run("echo room-again", "ROOM-SEEN")
+
+    asyncio.run(typed_after())
+    log = Path(env.guest("one-a")["logs"]["con1"]).read_bytes()
+    assert re.search(rb"\[umltui: \d+ bytes not logged here: No space left on device\]", log)
+    assert b"room-again" in log
+    assert env.run("down", "--all").returncode == 0
+
+
+def test_flooding_console_log_is_capped_and_rotated_keeping_the_newest(env: Env) -> None:
+    env.vars["UMLTUI_LOG_MAX"] = "64K"
+    up(env)
+
+    async def bursts() -> None:  # ~11 KB at a time, each waited for: 110 KB in all
+        async with Console("one-a", "con2") as con:
+            await con.ready()
+            for b in range(10):
+                await con.run(f"seq {b * 2000} {b * 2000 + 1999} | sed s/^/n/", f"BURST{b}-DONE", timeout=30)
+
+    asyncio.run(bursts())
+    log = Path(env.guest("one-a")["logs"]["con2"])
+    rotated = log.with_name(log.name + ".1")
+    files = sorted(p.name + f"={p.stat().st_size}" for p in log.parent.iterdir())
+    assert rotated.exists() and log.stat().st_size <= 64 << 10 and rotated.stat().st_size <= 64 << 10, files
+    both = numbers(rotated.read_bytes() + log.read_bytes())
+    assert both[-1] == 19999 and both == list(range(both[0], 20000)), files  # the newest, contiguous
+    assert both[0] > 0  # and the oldest are gone: capped
+
+
+def test_stop_and_go_acknowledged_survive_a_sigkill_right_after(env: Env) -> None:
+    up(env)
+    env.run("mconsole", "one-a", "stop", check=True)
+    kill_supervisor(env)
+    assert env.guest("one-a")["state"] == "paused"
+    env.run("mconsole", "one-a", "go", check=True)
+    kill_supervisor(env)
+    assert env.guest("one-a")["state"] == "running"
+    assert "up" in env.run("console", "one-a", "--no-history", "--linger", "1", input="uptime\n").stdout
+
+
+def test_a_guest_paused_while_no_supervisor_ran_is_shown_paused(env: Env) -> None:
+    up(env)
+    mconsole = env.guest("one-a")  # where its socket is
+    kill_supervisor(env)
+
+    async def pause() -> None:
+        client = MconsoleClient(str(Path(env.vars["UMLTUI_UML_DIR"], mconsole["umid"], "mconsole")),
+                                sock_dir=env.vars["UMLTUI_RUNTIME_DIR"])  # fmt: skip
+        await client.request("stop")
+        with pytest.raises(MconsoleError, match="Already stopped"):
+            await client.request("stop")
+
+    asyncio.run(pause())  # the state file still says running
+    assert env.guest("one-a")["state"] == "paused"
+    env.run("mconsole", "one-a", "go", check=True)
+
+
+def test_a_switch_orphaned_by_a_dead_supervisor_is_stopped_at_adoption(env: Env) -> None:
+    up(env, "name: sw\nswitches: {lan0: {}}\nguests: {a: {nics: {eth0: {switch: lan0}}}}\n", "sw")
+    kill_supervisor(env)
+    stray_ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"], "switches", "sw-stray.ctl")
+    stray = subprocess.Popen(["uml_switch", "-unix", str(stray_ctl)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        time.sleep(0.3)
+        env.run("ls", check=True)
+        assert stray.wait(timeout=5) is not None  # no lab names it: stopped
+        assert [s["name"] for s in env.run_json("net")["switches"]] == ["lan0"]
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
+def test_guest_killed_with_sigkill_leaves_no_process_behind(env: Env) -> None:
+    up(env)
+    g = env.guest("one-a")
+    word = f"umid={g['umid']}"
+    assert len(find_processes("linux.uml", word, env.vars["UMLTUI_UML_DIR"])) > 1  # its helpers
+    os.kill(g["pid"], signal.SIGKILL)
+
+    async def crashed() -> None:
+        await until(lambda: env.guest("one-a")["state"] == "crashed", "the crash noticed", timeout=20)
+        await until(lambda: not find_processes("linux.uml", word, env.vars["UMLTUI_UML_DIR"]), "no leftovers",
+                    timeout=10)  # fmt: skip
+
+    asyncio.run(crashed())
+    assert "SIGKILL" in env.guest("one-a")["reason"]
+
+
+TWO = """
+name: sw
+switches: {lan0: {}}
+guests:
+  a: {nics: {eth0: {switch: lan0, ip: 10.0.0.1/24}}}
+  b: {nics: {eth0: {switch: lan0, ip: 10.0.0.2/24}}}
+"""
+
+
+def test_switch_killed_with_sigkill_is_shown_dead_reaped_and_started_again_by_up_with_its_nics(env: Env) -> None:
+    lab = env.write_lab("sw", TWO)
+    env.run("up", "--detach", str(lab), check=True, timeout=120)
+    sw = env.run_json("net")["switches"][0]
+    os.kill(sw["pid"], signal.SIGKILL)
+
+    async def dead() -> None:
+        await until(lambda: not env.run_json("net")["switches"][0]["alive"], "the switch shown dead", timeout=10)
+        await until(lambda: not Path(f"/proc/{sw['pid']}").exists(), "the switch reaped (no zombie)", timeout=10)
+
+    asyncio.run(dead())
+    proc = env.run("up", "--detach", str(lab), check=True, timeout=120)
+    assert "warning" not in proc.stderr, proc.stderr
+    again = env.run_json("net")["switches"][0]
+    assert again["alive"] and again["pid"] != sw["pid"]
+
+    async def ping() -> str:
+        async with Console("sw-a") as con:
+            return await (await con.ready()).run("ping -c 2 -W 3 10.0.0.2", "PING-DONE", timeout=20)
+
+    assert "2 packets received" in asyncio.run(ping())  # the guests' NICs were plugged into the new one

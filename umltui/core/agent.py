@@ -1,0 +1,103 @@
+"""The agent: a few fixed requests to a guest of ours, over its serial line.
+
+Some things only the guest can do: take a NIC down so the kernel lets it be unplugged
+("Device is currently open" otherwise), bring it up again with its lab address. umltui's
+own roots run a small shell script, ``/etc/umltui/agent``, on the guest's first serial
+line (``ttyS0``, which the kernel puts on a host pty with ``ssl0=pts``). It reads one
+request a line, ``ID VERB NAME``, and answers one line, ``ID ok`` or ``ID err WORDS``.
+Nothing it reads is run as a command: the verb picks one of its cases and the name must
+be a plain word. A guest umltui did not build has no agent, and what needs one says so.
+
+The serial line is read like a console (by the keeper, logged to ``ssl0.log``); this
+class takes the answers out of what is read, and writes the requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+from collections.abc import Callable
+
+LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
+VERBS = ("ping", "nic-down", "nic-up")
+_ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{0,15}")
+
+
+class AgentError(Exception):
+    """The agent said no, did not answer in time, or is not there."""
+
+
+class Agent:
+    """Requests to one guest's agent. ``fd`` gives the serial line's pty (ours to write), or None."""
+
+    def __init__(self, fd: Callable[[], int | None]) -> None:
+        self._fd = fd
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[str]] = {}
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        """What the serial line printed: answers come out of it a line at a time."""
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()[-4096:]
+        for line in lines:
+            m = _ANSWER.match(line.strip(b"\r"))
+            if m is None:
+                continue
+            fut = self._waiting.pop(int(m.group(1)), None)
+            if fut is not None and not fut.done():
+                words = (m.group(3) or b"").decode(errors="replace")
+                if m.group(2) == b"ok":
+                    fut.set_result(words)
+                else:
+                    fut.set_exception(AgentError(words or "failed"))
+
+    async def request(self, verb: str, name: str = "", *, timeout: float = 5.0) -> str:
+        """Ask the agent; its answer's words.
+
+        Raises:
+            AgentError: it said no, did not answer within ``timeout``, or its line is not open.
+        """
+        if verb not in VERBS or not _NAME.fullmatch(name):
+            raise AgentError(f"not a request the agent takes: {verb} {name}")
+        fd = self._fd()
+        if fd is None:
+            raise AgentError("the guest's serial line is not open (no agent)")
+        rid = next(self._ids)
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = fut
+        try:
+            os.write(fd, f"{rid} {verb} {name}\n".encode())
+            return await asyncio.wait_for(fut, timeout)
+        except OSError as exc:
+            raise AgentError(f"cannot write to the guest's serial line: {exc.strerror}") from None
+        except TimeoutError:
+            raise AgentError(f"no answer to {verb} {name} within {timeout:g}s") from None
+        finally:
+            self._waiting.pop(rid, None)
+
+
+AGENT_SCRIPT = r"""#!/bin/sh
+# umltui's agent: a few fixed requests from the supervisor over the serial line ttyS0.
+# A request is a line "ID VERB NAME"; the answer a line "ID ok" or "ID err WORDS".
+# Nothing read here is run: VERB picks a case below, NAME must be a plain word.
+while true; do
+  stty -F /dev/ttyS0 raw -echo 2>/dev/null
+  while read -r id verb name; do
+    case "$id$name" in *[!A-Za-z0-9_.-]*) echo "$id err bad request"; continue;; esac
+    case "$verb" in
+      ping) echo "$id ok";;
+      nic-down) if ip link set "$name" down 2>/dev/null; then echo "$id ok"; else echo "$id err no NIC $name"; fi;;
+      nic-up)
+        if [ -f "/etc/umltui/nic/$name" ]; then . "/etc/umltui/nic/$name"; else ip link set "$name" up; fi
+        if ip link show "$name" up 2>/dev/null | grep -q "$name"; then echo "$id ok"
+        else echo "$id err $name is not up"; fi;;
+      *) echo "$id err unknown request";;
+    esac
+  done < /dev/ttyS0 > /dev/ttyS0 2>/dev/null
+  sleep 1  # the line closed (no one on the host side): open it again
+done
+"""

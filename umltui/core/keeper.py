@@ -1,0 +1,489 @@
+"""The keeper: reads and logs every console pty, whatever happens to the supervisor.
+
+A supervisor that dies must cost no console byte and no hangup. Two facts decide the shape:
+
+- When the last process that has a ``con=pts`` console's pty open closes it, the guest's
+  tty sees a hangup (its programs get SIGHUP). So something that outlives supervisors
+  must hold every console pty open.
+- Whoever *reads* a pty can be killed between the read and writing what it read to the
+  log: those bytes are gone. (Handing the descriptors over lost one line in a
+  numbered flood this way.) So the reader must be that same long-lived process.
+
+So one small process per user, ``umltui keeper``, is given each console's pty (its
+descriptor, with ``SCM_RIGHTS``), reads it, appends what it reads to the console's log
+(:class:`~.consolelog.ConsoleLog`: capped, rotated, honest about a full disk) and streams
+it to the supervisor attached to it. The supervisor keeps its own descriptor of each pty
+for keystrokes and window sizes, and builds its scrollback and its clients' output from
+the stream. A new supervisor attaches, is told how far each log is, reads the logs up to
+there into its scrollback and takes the stream from exactly that point: no byte missed,
+none twice. While no supervisor is attached, the keeper goes on reading and logging.
+When the supervisor reads too slowly, the keeper stops reading the ptys (so the guests'
+writes wait), it does not drop anything.
+
+The keeper forgets a pty when the guest closes it (a halt or a reboot; the supervisor is
+told) and exits once it holds nothing and no supervisor is connected.
+
+Wire (a ``SOCK_SEQPACKET`` unix socket in the private runtime directory, one message a
+packet): requests and answers are JSON; on the attached stream, ``D`` packets carry
+console bytes and ``C`` packets say a console closed, each headed by :func:`pack_header`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import locations
+from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog
+from .process import spawn_detached
+
+log = logging.getLogger("umltui.keeper")
+
+FIRST_CONTACT = 10.0  # seconds a keeper waits for its first supervisor
+MAX_PACKET = 256 << 10
+READ_SIZE = 64 << 10
+CALL_TIMEOUT = 2.0
+_HEADER = struct.Struct("<cBB")  # kind, len(umid), len(console)
+
+Key = tuple[str, str]  # (umid, console)
+
+
+def pack_header(kind: bytes, umid: str, console: str) -> bytes:
+    u, c = umid.encode(), console.encode()
+    return _HEADER.pack(kind, len(u), len(c)) + u + c
+
+
+def unpack(packet: bytes) -> tuple[bytes, str, str, bytes]:
+    """``(kind, umid, console, data)`` of a stream packet."""
+    kind, lu, lc = _HEADER.unpack_from(packet)
+    start = _HEADER.size
+    umid = packet[start : start + lu].decode()
+    console = packet[start + lu : start + lu + lc].decode()
+    return kind, umid, console, packet[start + lu + lc :]
+
+
+# -- the keeper process ----------------------------------------------------------------------
+
+
+@dataclass
+class Held:
+    fd: int
+    pts: str
+    log: ConsoleLog
+
+
+@dataclass
+class Keeper:
+    """The keeper process's state: the ptys it reads, its connections, the attached stream."""
+
+    server: socket.socket
+    held: dict[Key, Held] = field(default_factory=dict)
+    by_fd: dict[int, Key] = field(default_factory=dict)
+    clients: dict[int, socket.socket] = field(default_factory=dict)
+    stream: socket.socket | None = None
+    backlog: collections.deque[bytes] = field(default_factory=collections.deque)  # packets the stream could not take
+    paused: bool = False  # attached, and the supervisor is reading the logs up to where the stream starts
+    started: float = field(default_factory=time.monotonic)
+    contacted: bool = False
+
+    def __post_init__(self) -> None:
+        self.poll = select.poll()
+        self.poll.register(self.server.fileno(), select.POLLIN)
+
+    # -- what is held ----------------------------------------------------------------
+
+    def hold(self, key: Key, fd: int, pts: str, log_path: Path, log_max: int) -> None:
+        self.drop(key)
+        os.set_blocking(fd, False)
+        self.held[key] = Held(fd, pts, ConsoleLog(log_path, log_max))
+        self.by_fd[fd] = key
+        self.poll.register(fd, select.POLLIN if self._reads else 0)
+
+    def drop(self, key: Key) -> None:
+        held = self.held.pop(key, None)
+        if held is not None:
+            self.by_fd.pop(held.fd, None)
+            with contextlib.suppress(KeyError, ValueError):
+                self.poll.unregister(held.fd)
+            os.close(held.fd)
+            held.log.close()
+
+    @property
+    def _reads(self) -> bool:
+        return not self.backlog and not self.paused
+
+    def _update_reading(self) -> None:
+        for fd in self.by_fd:
+            self.poll.modify(fd, select.POLLIN if self._reads else 0)
+
+    # -- the stream to the supervisor -------------------------------------------------------
+
+    def _send(self, packet: bytes) -> None:
+        if self.stream is None:
+            return  # logged already; a supervisor that attaches later reads it from the log
+        if not self.backlog:
+            try:
+                self.stream.send(packet)
+                return
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._detach()
+                return
+        self.backlog.append(packet)
+        if len(self.backlog) == 1:  # the supervisor is behind: stop reading until it catches up
+            self._update_reading()
+            self.poll.modify(self.stream.fileno(), select.POLLIN | select.POLLOUT)
+
+    def _flush(self) -> None:
+        assert self.stream is not None
+        while self.backlog:
+            try:
+                self.stream.send(self.backlog[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                self._detach()
+                return
+            self.backlog.popleft()
+        self.poll.modify(self.stream.fileno(), select.POLLIN)
+        self._update_reading()
+
+    def _detach(self) -> None:
+        if self.stream is not None:
+            self._close_client(self.stream)
+        self.stream = None
+        self.backlog.clear()
+        self.paused = False
+        self._update_reading()
+
+    # -- reading a pty --------------------------------------------------------------------------
+
+    def _read(self, fd: int) -> None:
+        key = self.by_fd[fd]
+        held = self.held[key]
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                log.warning("%s %s: %s", *key, exc)
+            data = b""
+        if not data:  # the guest closed its side: halted, or rebooting with new ptys
+            log.info("%s %s: the guest closed %s", *key, held.pts)
+            self.drop(key)
+            self._send(pack_header(b"C", *key))
+            return
+        held.log.write(data)
+        self._send(pack_header(b"D", *key) + data)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def handle(
+        self, conn: socket.socket, msg: dict[str, Any], fds: list[int]
+    ) -> tuple[dict[str, Any] | None, list[int]]:
+        op, umid = msg.get("op"), str(msg.get("umid", ""))
+        if op == "put" and len(fds) == 1:
+            key = (umid, str(msg["console"]))
+            self.hold(key, fds.pop(), str(msg["pts"]), Path(msg["log"]), int(msg.get("log_max", DEFAULT_MAX_BYTES)))
+            return {"ok": True}, []
+        if op == "drop":
+            for key in [k for k in self.held if k[0] == umid and msg.get("console") in (None, k[1])]:
+                self.drop(key)
+            return {"ok": True}, []
+        if op == "take":  # our own descriptors of a guest's ptys, for keys and sizes
+            keys = [k for k in self.held if k[0] == umid]
+            return {"ok": True, "consoles": [[k[1], self.held[k].pts] for k in keys]}, [self.held[k].fd for k in keys]
+        if op == "attach":  # from now on this connection is the stream
+            if self.stream is not None and self.stream is not conn:
+                self._detach()
+            self.stream = conn
+            conn.setblocking(False)
+            self.paused = True  # until "start": the logs stay exactly where the positions say
+            self._update_reading()
+            positions = {f"{k[0]}/{k[1]}": h.log.position for k, h in self.held.items()}
+            return {"ok": True, "positions": positions}, []
+        if op == "start" and conn is self.stream:  # no answer: data follows
+            self.paused = False
+            self._update_reading()
+            return None, []
+        if op == "ping":
+            reading = self._reads
+            return {"ok": True, "pid": os.getpid(), "held": len(self.held), "reading": reading,
+                    "backlog": len(self.backlog), "attached": self.stream is not None}, []  # fmt: skip
+        return {"ok": False, "error": f"unknown request {op!r}"}, []
+
+    def _from_client(self, conn: socket.socket) -> None:
+        self.contacted = True
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn, MAX_PACKET, 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            if conn is self.stream:
+                self._detach()
+            else:
+                self._close_client(conn)
+            return
+        try:
+            reply, out = self.handle(conn, json.loads(data), fds)
+        except (ValueError, KeyError, TypeError) as exc:
+            reply, out = {"ok": False, "error": f"bad request: {exc}"}, []
+        for fd in fds:  # any not taken
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if reply is None:
+            return
+        with contextlib.suppress(OSError):
+            if conn is self.stream:
+                conn.setblocking(True)  # the answer to attach goes before any data
+                socket.send_fds(conn, [json.dumps(reply).encode()], out)
+                conn.setblocking(False)
+            else:
+                socket.send_fds(conn, [json.dumps(reply).encode()], out)
+
+    def _close_client(self, conn: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.poll.unregister(conn.fileno())
+        self.clients.pop(conn.fileno(), None)
+        conn.close()
+
+    def serve(self) -> None:
+        """Until it holds nothing and no supervisor is connected (or none came at all)."""
+        while self.held or self.clients or (not self.contacted and time.monotonic() - self.started < FIRST_CONTACT):
+            for fd, events in self.poll.poll(1000):
+                if fd == self.server.fileno():
+                    conn, _ = self.server.accept()
+                    self.clients[conn.fileno()] = conn
+                    self.poll.register(conn.fileno(), select.POLLIN)
+                elif fd in self.by_fd:
+                    self._read(fd)
+                elif fd in self.clients:
+                    conn = self.clients[fd]
+                    if events & select.POLLOUT and conn is self.stream:
+                        self._flush()
+                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        self._from_client(conn)
+
+
+def run_keeper() -> int:
+    """Entry point of ``umltui keeper``: one per user, guarded by a lock file."""
+    try:
+        locations.ensure_private(locations.runtime_dir())
+    except locations.UnsafeDirectory as exc:
+        print(f"umltui keeper: {exc}", flush=True)
+        return 1
+    lock = os.fdopen(locations.open_private(locations.keeper_lock(), os.O_RDWR | os.O_CREAT), "r+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another keeper runs
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    path = locations.keeper_socket()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(8)
+    log.info("keeper %d reading console ptys, on %s", os.getpid(), path)
+    try:
+        Keeper(sock).serve()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    log.info("keeper %d: nothing to hold; exiting", os.getpid())
+    return 0
+
+
+# -- the supervisor's side -----------------------------------------------------------------------
+
+
+def _connect(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(CALL_TIMEOUT)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _call(sock: socket.socket, msg: dict[str, Any], fds: tuple[int, ...] = ()) -> tuple[dict[str, Any], list[int]]:
+    socket.send_fds(sock, [json.dumps(msg).encode()], list(fds))
+    data, got, _flags, _addr = socket.recv_fds(sock, MAX_PACKET, 64)
+    for fd in got:
+        os.set_inheritable(fd, False)  # never into a guest we start later
+    if not data:
+        raise ConnectionResetError("the keeper closed the connection")
+    return json.loads(data), got
+
+
+class KeeperClient:
+    """The supervisor's requests: hand a pty over, forget one, take a guest's back.
+
+    Calls are short and local (the keeper answers at once; each waits at most
+    :data:`CALL_TIMEOUT`). When no keeper answers they return failure, and the supervisor
+    then reads that console itself, as it would without a keeper.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or locations.keeper_socket()
+        self._sock: socket.socket | None = None
+        self._warned = False
+
+    def _call(
+        self, msg: dict[str, Any], fds: tuple[int, ...] = (), *, quiet: bool = False
+    ) -> tuple[dict[str, Any], list[int]] | None:
+        for attempt in (1, 2):  # once more on a fresh connection: the keeper may have been restarted
+            try:
+                if self._sock is None:
+                    self._sock = _connect(self.path)
+                reply = _call(self._sock, msg, fds)
+                self._warned = False
+                return reply
+            except (OSError, ValueError) as exc:
+                self.close()
+                if attempt == 2 and not self._warned and not quiet:
+                    log.warning("the keeper does not answer (%s): the supervisor reads the consoles itself", exc)
+                    self._warned = True
+        return None
+
+    def alive(self) -> bool:
+        return self._call({"op": "ping"}, quiet=True) is not None
+
+    def put(self, umid: str, console: str, pts: str, fd: int, log_path: Path, log_max: int) -> bool:
+        msg = {"op": "put", "umid": umid, "console": console, "pts": pts, "log": str(log_path), "log_max": log_max}
+        answer = self._call(msg, (fd,))
+        return answer is not None and bool(answer[0].get("ok"))
+
+    def drop(self, umid: str, console: str | None = None) -> None:
+        self._call({"op": "drop", "umid": umid, "console": console})
+
+    def take(self, umid: str) -> list[tuple[str, str, int]]:
+        """Our own descriptors of the ptys the keeper reads for ``umid``: ``(console, pts, fd)``."""
+        answer = self._call({"op": "take", "umid": umid})
+        if answer is None:
+            return []
+        reply, fds = answer
+        consoles = reply.get("consoles", [])
+        if len(consoles) != len(fds):
+            for fd in fds:
+                os.close(fd)
+            return []
+        return [(str(c), str(p), fd) for (c, p), fd in zip(consoles, fds, strict=True)]
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class KeeperStream:
+    """The attached stream: console bytes and closings from the keeper, on the event loop.
+
+    :meth:`attach` answers how far each console's log is; bytes after that come through
+    ``on_data(umid, console, data)``, closings through ``on_closed(umid, console)``, and
+    the keeper going away through ``on_lost()``.
+    """
+
+    def __init__(
+        self,
+        on_data: Callable[[str, str, bytes], None],
+        on_closed: Callable[[str, str], None],
+        on_lost: Callable[[], None],
+        path: Path | None = None,
+    ) -> None:
+        self.path = path or locations.keeper_socket()
+        self.on_data, self.on_closed, self.on_lost = on_data, on_closed, on_lost
+        self._sock: socket.socket | None = None
+
+    def attach(self) -> dict[str, int] | None:
+        """Attach; the log position of every console the keeper reads (``UMID/conN``), or None."""
+        try:
+            sock = _connect(self.path)
+            reply, _ = _call(sock, {"op": "attach"})
+        except (OSError, ValueError) as exc:
+            log.warning("cannot attach to the keeper: %s", exc)
+            return None
+        sock.setblocking(False)
+        self._sock = sock
+        return {str(k): int(v) for k, v in reply.get("positions", {}).items()}
+
+    def start(self) -> None:
+        """Take the stream from now on (once the logs are read up to the positions :meth:`attach` gave)."""
+        import asyncio
+
+        if self._sock is not None:
+            try:
+                self._sock.send(json.dumps({"op": "start"}).encode())
+            except OSError:
+                self.close()
+                self.on_lost()
+                return
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # a turn of the loop takes at most this many packets
+            try:
+                packet = self._sock.recv(MAX_PACKET)
+            except BlockingIOError:
+                return
+            except OSError:
+                packet = b""
+            if not packet:
+                self.close()
+                self.on_lost()
+                return
+            kind, umid, console, data = unpack(packet)
+            if kind == b"D":
+                self.on_data(umid, console, data)
+            elif kind == b"C":
+                self.on_closed(umid, console)
+
+    @property
+    def attached(self) -> bool:
+        return self._sock is not None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            import asyncio
+
+            with contextlib.suppress(RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+
+def start_keeper(client: KeeperClient, timeout: float = 3.0) -> int | None:
+    """Start the user's keeper (detached) unless one answers; its pid when we started it."""
+    if client.alive():
+        return None
+    pid = spawn_detached([sys.executable, "-m", "umltui", "keeper"], locations.state_dir() / "keeper.log")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.path.exists() and client.alive():
+            break
+        time.sleep(0.02)
+    return pid
