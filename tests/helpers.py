@@ -10,7 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual.app import App, ComposeResult
+
 from umltui.core.client import Client
+from umltui.widgets.terminal import TerminalView
 
 
 class Console:
@@ -78,3 +81,17 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}\n{extra()}")
         await asyncio.sleep(0.05)
+
+
+class OneView(App[None]):
+    """An app of one focused terminal pane, for widget tests."""
+
+    def __init__(self, view: TerminalView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+
+    def on_mount(self) -> None:
+        self.view.focus()

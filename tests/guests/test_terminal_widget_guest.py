@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import Env, requires_uml
+from helpers import OneView as One
 from helpers import until
-from textual.app import App, ComposeResult
 
 from umltui.terminal.connection import ConsoleHub
 from umltui.widgets.terminal import TerminalView
-
-
-class One(App[None]):
-    def __init__(self, view: TerminalView) -> None:
-        super().__init__()
-        self.view = view
-
-    def compose(self) -> ComposeResult:
-        yield self.view
-
-    def on_mount(self) -> None:
-        self.view.focus()
 
 
 @requires_uml

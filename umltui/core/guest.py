@@ -86,7 +86,7 @@ class Console:
         for send in list(self.subscribers):
             send(self.name, data)
 
-    def close(self, *, keep_log: bool = False) -> None:
+    def close(self) -> None:
         if self.fd is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self.fd)
@@ -94,7 +94,7 @@ class Console:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
-        if self._log is not None and not keep_log:
+        if self._log is not None:
             self._log.close()
             self._log = None
 
@@ -122,7 +122,7 @@ class Guest:
         self.console_count = console_count
         self.ready_word = ready_word  # what our busybox init reports when it is done; None for other roots
         self.on_change = on_change
-        self.keeper = keeper  # holds the console ptys open across supervisor restarts
+        self.keeper = keeper  # reads and logs the console ptys, whatever happens to the supervisor
         self.pid = 0
         self.state = BOOTING
         self.reason = ""
@@ -462,7 +462,7 @@ class Guest:
         """The guest closed a console the keeper read (halt, reboot): look for its new pty."""
         con = self.consoles.get(console)
         if con is not None and con.kept:
-            con.close(keep_log=True)
+            con.close()
             con.pts, con.kept = None, False
             self.on_change(self)
 
