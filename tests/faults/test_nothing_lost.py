@@ -228,3 +228,21 @@ def test_switch_killed_with_sigkill_is_shown_dead_reaped_and_started_again_by_up
             return await (await con.ready()).run("ping -c 2 -W 3 10.0.0.2", "PING-DONE", timeout=20)
 
     assert "2 packets received" in asyncio.run(ping())  # the guests' NICs were plugged into the new one
+
+
+def test_keeper_killed_is_replaced_and_the_consoles_go_on(env: Env) -> None:
+    up(env)
+    from umltui.core.keeper import KeeperClient
+
+    answer = KeeperClient()._call({"op": "ping"})
+    assert answer is not None
+    os.kill(answer[0]["pid"], signal.SIGKILL)
+
+    async def typed() -> str:
+        async with Console("one-a") as con:
+            return await (await con.ready()).run("echo after-the-keeper", "KEEPER-GONE", timeout=30)
+
+    assert "after-the-keeper" in asyncio.run(typed())  # no hangup: the supervisor held its own fd
+    log = Path(env.guest("one-a")["logs"]["con1"])
+    assert b"after-the-keeper" in log.read_bytes()  # and it is logged again (by the new keeper)
+    assert KeeperClient().alive()

@@ -56,7 +56,8 @@ log = logging.getLogger("umltui.keeper")
 FIRST_CONTACT = 10.0  # seconds a keeper waits for its first supervisor
 MAX_PACKET = 256 << 10
 READ_SIZE = 64 << 10
-CALL_TIMEOUT = 2.0
+CALL_TIMEOUT = 1.0
+QUIET_AFTER_TIMEOUT = 5.0  # seconds a keeper that timed out is not asked again (the event loop must not wait on it)
 _HEADER = struct.Struct("<cBB")  # kind, len(umid), len(console)
 
 Key = tuple[str, str]  # (umid, console)
@@ -351,10 +352,13 @@ class KeeperClient:
         self.path = path or locations.keeper_socket()
         self._sock: socket.socket | None = None
         self._warned = False
+        self._skip_until = 0.0
 
     def _call(
         self, msg: dict[str, Any], fds: tuple[int, ...] = (), *, quiet: bool = False
     ) -> tuple[dict[str, Any], list[int]] | None:
+        if time.monotonic() < self._skip_until:
+            return None  # it did not answer a moment ago: fail at once rather than hold up the loop again
         for attempt in (1, 2):  # once more on a fresh connection: the keeper may have been restarted
             try:
                 if self._sock is None:
@@ -362,12 +366,21 @@ class KeeperClient:
                 reply = _call(self._sock, msg, fds)
                 self._warned = False
                 return reply
+            except TimeoutError as exc:  # there, but not answering: do not wait on it again for a while
+                self.close()
+                self._skip_until = time.monotonic() + QUIET_AFTER_TIMEOUT
+                self._warn(exc, quiet)
+                return None
             except (OSError, ValueError) as exc:
                 self.close()
-                if attempt == 2 and not self._warned and not quiet:
-                    log.warning("the keeper does not answer (%s): the supervisor reads the consoles itself", exc)
-                    self._warned = True
+                if attempt == 2:
+                    self._warn(exc, quiet)
         return None
+
+    def _warn(self, exc: Exception, quiet: bool) -> None:
+        if not self._warned and not quiet:
+            log.warning("the keeper does not answer (%s): the supervisor reads the consoles itself", exc)
+            self._warned = True
 
     def alive(self) -> bool:
         return self._call({"op": "ping"}, quiet=True) is not None
