@@ -27,8 +27,13 @@ from .core.protocol import USER_ERROR_KINDS, GuestInfo, GuestState
 DETACH_KEY = b"\x1d"  # ctrl+]
 
 
-def demo_lab_path() -> Path:
-    return Path(str(resources.files("umltui") / "labs" / "demo.yaml"))
+def labs_dir() -> Path:
+    """The bundled labs (the demos)."""
+    return Path(str(resources.files("umltui") / "labs"))
+
+
+def demo_lab_path(debian: bool = False) -> Path:
+    return labs_dir() / ("demo-debian.yaml" if debian else "demo.yaml")
 
 
 def _fail(exc: SupervisorError) -> int:

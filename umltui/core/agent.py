@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Callable
 
+READY_WORD = "umltui-ready"  # what a root of ours reports (through /proc/mconsole) when its boot is done
 LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
 VERBS = ("ping", "nic-down", "nic-up")
 _ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")

@@ -130,6 +130,10 @@ class KernelCommandLine:
     nics: list[Nic] = field(default_factory=list)
     notify_socket: Path | None = None
     agent_line: bool = False  # ssl0 on a pty, for the agent of a root umltui built
+    boot_folder: Path | None = None  # an image umltui built: the host folder with this boot's settings
+    consoles: int = 6  # ... the gettys it starts (con1..conN)
+    login: str = "auto"  # ... auto: root logged in at once; prompt: "login:"
+    hostname: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
 
@@ -149,6 +153,17 @@ class KernelCommandLine:
             words += [f"root={check_word(self.root_device, 'root device')}", "rw"]
         if self.init:
             words.append(f"init={check_word(self.init, 'init')}")
+        if self.boot_folder is not None:
+            if self.login not in ("auto", "prompt") or not 1 <= self.consoles <= 6:
+                raise CmdlineError(f"login {self.login!r} / consoles {self.consoles}: auto or prompt, 1 to 6")
+            words += [
+                f"umltui.boot={check_word(str(self.boot_folder), 'boot folder')}",
+                f"umltui.consoles={self.consoles}",
+                f"umltui.login={self.login}",
+                "net.ifnames=0",  # the lab's ethN are ethN inside, as every startup script expects
+            ]
+            if self.hostname:
+                words.append(f"systemd.hostname={check_word(self.hostname, 'hostname')}")
         # con0 (the kernel's console) writes to our stdout, a log file; it reads nothing.
         words += ["con=pts", "con0=null,fd:1"]
         if self.agent_line:
@@ -192,6 +207,8 @@ def plan_boot(
     switch_sockets: Mapping[str, Path],
     hostfs_root: Path | None = None,
     init: str | None = None,
+    root_disk: tuple[Path, Path | None] | None = None,
+    boot_folder: Path | None = None,
     netns: str | None = None,
     ip_tool: str = "ip",
 ) -> BootPlan:
@@ -200,8 +217,10 @@ def plan_boot(
     Args:
         spec: the guest, as the lab says.
         switch_sockets: the lab's switch names to their control sockets.
-        hostfs_root: the folder booted over hostfs (the busybox root); None to boot ``spec.root.image``.
+        hostfs_root: the folder booted over hostfs (the busybox root); None to boot an image.
         init: the init to run on a hostfs root.
+        root_disk: the (image, COW file) to boot, instead of ``spec.root``'s (a Debian image of ours).
+        boot_folder: for an image umltui built, the host folder holding this boot's settings.
         netns: the namespace the guest runs in (through ``ip netns exec``), for a lab with taps.
 
     Raises:
@@ -213,10 +232,14 @@ def plan_boot(
     if hostfs_root is not None:
         cmd.hostfs_root, cmd.init, cmd.agent_line = hostfs_root, init, True
     else:
-        if spec.root.image is None:
+        image, cow = root_disk or (spec.root.image, spec.root.cow)
+        if image is None:
             raise CmdlineError(f"{spec.umid}: a root image is needed when the root is not a hostfs folder")
-        cmd.disks.append(Disk(0, spec.root.image, spec.root.cow))
+        cmd.disks.append(Disk(0, image, cow))
         cmd.root_device = "/dev/ubda"
+        if boot_folder is not None:
+            cmd.boot_folder, cmd.agent_line = boot_folder, True
+            cmd.consoles, cmd.login, cmd.hostname = spec.consoles, spec.login, spec.name
     cmd.disks += [Disk(d.index, d.image, d.cow, d.readonly) for d in spec.disks]
     nics: list[NicInfo] = []
     for n in spec.nics:

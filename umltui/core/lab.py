@@ -72,9 +72,11 @@ class DiskSpec:
 
 @dataclass(frozen=True)
 class RootSpec:
-    kind: str  # busybox | image
+    kind: str  # busybox | image | debian
     image: Path | None = None
     cow: Path | None = None
+    suite: str = "bookworm"  # debian: which release
+    packages: tuple[str, ...] = ()  # debian: beyond the default set
 
 
 @dataclass
@@ -380,16 +382,46 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
     return spec
 
 
+SUITE_RE = re.compile(r"[a-z][a-z0-9-]{1,30}")
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
 def _root(node: _Node, base: Path) -> RootSpec:
+    hint = "use busybox, debian, {debian: SUITE, packages: [...]} or {image: PATH, cow: PATH}"
     if isinstance(node.node, yaml.ScalarNode):
-        if node.scalar() != "busybox":
-            raise node.error(f"{node.scalar()!r}: use busybox, or {{image: PATH}} / {{image: PATH, cow: PATH}}")
-        return RootSpec("busybox")
-    opts = node.mapping(("image", "cow"))
+        value = node.scalar()
+        if value == "busybox":
+            return RootSpec("busybox")
+        if value == "debian":
+            return RootSpec("debian")
+        raise node.error(f"{value!r}: {hint}")
+    opts = node.mapping(("image", "cow", "debian", "packages"))
+    if "debian" in opts:
+        if "image" in opts or "cow" in opts:
+            raise opts["debian"].error("give either debian (an image umltui builds) or image: PATH, not both")
+        suite = opts["debian"].scalar()
+        if not SUITE_RE.fullmatch(suite):
+            raise opts["debian"].error(f"{suite!r} is not a Debian suite name (bookworm, trixie, ...)")
+        return RootSpec("debian", suite=suite, packages=_packages(opts["packages"]) if "packages" in opts else ())
+    if "packages" in opts:
+        raise opts["packages"].error("packages go with debian: SUITE (an image umltui builds)")
     if "image" not in opts:
-        raise node.error("needs image: PATH")
+        raise node.error(f"needs image: PATH or debian: SUITE ({hint})")
     cow = opts["cow"].file_path(base, must_exist=False) if "cow" in opts else None
     return RootSpec("image", opts["image"].file_path(base), cow)
+
+
+def _packages(node: _Node) -> tuple[str, ...]:
+    if not isinstance(node.node, yaml.SequenceNode):
+        raise node.error("must be a list of Debian package names, such as [frr, bind9]")
+    names = []
+    for item in node.node.value:
+        child = node.child(item, "[]")
+        name = child.scalar()
+        if not PACKAGE_RE.fullmatch(name):
+            raise child.error(f"{name!r} is not a Debian package name")
+        names.append(name)
+    return tuple(names)
 
 
 def _disk(name: str, node: _Node, base: Path) -> DiskSpec:

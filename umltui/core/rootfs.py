@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 
 from .. import locations
-from .agent import AGENT_SCRIPT
+from .agent import AGENT_SCRIPT, READY_WORD
 from .lab import GuestSpec, NicSpec
 
 BUSYBOX = Path("/bin/busybox")
-READY_WORD = "umltui-ready"
 TERM = "xterm"
 
 
@@ -144,6 +143,34 @@ exit 0
     )
 
 
+def boot_files(spec: GuestSpec) -> dict[str, tuple[str, int]]:
+    """This boot's settings as files (path, text, mode), the same for every root of ours.
+
+    The busybox root keeps them in ``/etc/umltui/``; a Debian image reads them from a host
+    folder it mounts at ``/run/umltui`` (its ``/etc/umltui/nic`` points there). Either way
+    ``boot`` sets the NIC addresses and mounts the hostfs folders, ``nic/NAME`` is what
+    the agent runs to bring a NIC up again, and ``startup`` is the lab's own script.
+    """
+    files = {
+        "hostname": (spec.name + "\n", 0o644),
+        "hosts": (f"127.0.0.1 localhost\n127.0.1.1 {spec.name}\n", 0o644),
+        "boot": (_boot_script(spec), 0o644),
+        "startup": (spec.startup, 0o755),
+    }
+    for nic in spec.nics:
+        files[f"nic/{nic.name}"] = (_nic_script(nic), 0o644)
+    return files
+
+
+def write_boot_files(spec: GuestSpec, folder: Path) -> Path:
+    """Write :func:`boot_files` into ``folder`` (made private), dropping NICs the lab no longer has."""
+    locations.private_dir(folder)
+    shutil.rmtree(folder / "nic", ignore_errors=True)
+    for rel, (text, mode) in boot_files(spec).items():
+        _write(folder / rel, text, mode)
+    return folder
+
+
 def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     """Make (or refresh) the guest's own root folder and write its per-boot files."""
     locations.private_dir(folder.parent)  # the guest's folder: its logs and its root, ours alone
@@ -153,16 +180,14 @@ def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(template, tmp, symlinks=True)
         tmp.rename(folder)
-    _write(folder / "etc/hostname", spec.name + "\n")
-    _write(folder / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {spec.name}\n")
+    files = boot_files(spec)
+    _write(folder / "etc/hostname", *files.pop("hostname"))
+    _write(folder / "etc/hosts", *files.pop("hosts"))
     _write(folder / "etc/inittab", _inittab(spec))
-    _write(folder / "etc/umltui/boot", _boot_script(spec))
     _write(folder / "etc/umltui/agent", AGENT_SCRIPT, 0o755)  # (a root copied before the agent existed)
-    nic_dir = folder / "etc/umltui/nic"
-    shutil.rmtree(nic_dir, ignore_errors=True)
-    for nic in spec.nics:
-        _write(nic_dir / nic.name, _nic_script(nic))
-    _write(folder / "etc/umltui/startup", spec.startup, 0o755)
+    shutil.rmtree(folder / "etc/umltui/nic", ignore_errors=True)
+    for rel, (text, mode) in files.items():
+        _write(folder / "etc/umltui" / rel, text, mode)
     return folder
 
 

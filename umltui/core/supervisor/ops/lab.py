@@ -13,18 +13,21 @@ import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .... import locations
 from ... import network
+from ...agent import READY_WORD
 from ...cmdline import CmdlineError, plan_boot
 from ...guest import Guest
+from ...images import ImageError, Recipe, check_cow, find_image, is_umltui_image
 from ...kernel import KernelMissing, kernel_path
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
 from ...process import is_alive, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
-from ...rootfs import READY_WORD, RootfsError, prepare_guest_root
+from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
 from ..errors import OpError
 from .halt import halt_guest
 from .net import replug, start_switch
@@ -96,9 +99,52 @@ def _check_umids(sup: Supervisor, lab: Lab) -> None:
                     )
 
 
+@dataclass(frozen=True)
+class _Root:
+    """What a guest boots from: a busybox folder, or an image (and COW) that may be one of ours."""
+
+    disk: tuple[Path, Path | None] | None = None  # (image, COW file); None for the busybox folder
+    ours: bool = True  # built by umltui: it reads this boot's settings and says when it is ready
+
+
+def resolve_root(spec: GuestSpec) -> _Root:
+    """Find a guest's root image and check its COW file, before anything of the lab starts.
+
+    Raises:
+        ImageError: the image is not built, or a COW file lies over another image.
+    """
+    if spec.root.kind == "busybox":
+        return _Root()
+    if spec.root.kind == "debian":
+        recipe = Recipe.for_root(spec.root)
+        image = find_image(recipe)
+        if image is None:
+            extra = f" --packages {','.join(recipe.packages)}" if recipe.packages else ""
+            raise ImageError(
+                f"{spec.umid}: the Debian image it needs ({recipe.default_name()}) is not built yet: "
+                f"`umltui up` builds it, or run  umltui image build --suite {recipe.suite}{extra}"
+            )
+        cow = locations.guest_dir(spec.umid) / "root.cow"
+        check_cow(cow, image.path)
+        return _Root((image.path, cow))
+    assert spec.root.image is not None
+    if spec.root.cow is not None:
+        check_cow(spec.root.cow, spec.root.image)
+    return _Root((spec.root.image, spec.root.cow), ours=is_umltui_image(spec.root.image))
+
+
 async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     kernel = kernel_path()
     _check_umids(sup, lab)
+    loop = asyncio.get_running_loop()
+    try:
+        roots = {
+            g.umid: await loop.run_in_executor(None, resolve_root, g)
+            for g in lab.guests.values()
+            if not ((old := sup.guests.get(g.umid)) and old.alive)
+        }
+    except ImageError as exc:
+        raise OpError(str(exc), "boot") from None
     record = sup.labs.get(lab.name) or LabRecord(lab.name, str(lab.path), lab.netns)
     sup.labs[lab.name] = record
     made = _Made()
@@ -124,9 +170,9 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         for gspec in lab.guests.values():
             existing = sup.guests.get(gspec.umid)
             if not (existing and existing.alive):
-                made.guests.append(await _boot(sup, lab, gspec, kernel))
+                made.guests.append(await _boot(sup, lab, gspec, kernel, roots[gspec.umid]))
         await _wait_booted(made.guests, timeout)
-    except (OpError, LabError, NetworkError, RootfsError, CmdlineError, KernelMissing, OSError) as exc:
+    except (OpError, LabError, NetworkError, RootfsError, CmdlineError, KernelMissing, ImageError, OSError) as exc:
         await _rollback(sup, made, record)
         kind = exc.kind if isinstance(exc, OpError) else ("lab" if isinstance(exc, LabError) else "boot")
         raise OpError(str(exc), kind) from None
@@ -142,14 +188,15 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     }
 
 
-async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str) -> Guest:
+async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _Root) -> Guest:
     folder = locations.guest_dir(spec.umid)
-    ready_word: str | None = None
-    hostfs_root = None
-    if spec.root.kind == "busybox":
-        loop = asyncio.get_running_loop()
+    ready_word = READY_WORD if root.ours else None
+    hostfs_root = boot_folder = None
+    loop = asyncio.get_running_loop()
+    if root.disk is None:
         hostfs_root = await loop.run_in_executor(None, prepare_guest_root, spec, folder / "root")
-        ready_word = READY_WORD
+    elif root.ours:
+        boot_folder = await loop.run_in_executor(None, write_boot_files, spec, folder / "boot")
     plan = plan_boot(
         spec,
         kernel=kernel,
@@ -158,6 +205,8 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str) -> Gues
         switch_sockets={s.name: s.ctl for s in sup.switches.values() if s.lab == lab.name},
         hostfs_root=hostfs_root,
         init="/sbin/init",
+        root_disk=root.disk,
+        boot_folder=boot_folder,
         netns=lab.netns,
         ip_tool=network.require_tool("ip", "iproute2") if lab.netns else "ip",
     )
