@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import imagecli
 from .core.client import Client, SupervisorError, call
 from .core.protocol import USER_ERROR_KINDS, GuestInfo, GuestState
 
@@ -93,13 +94,14 @@ def run_app(focus_guest: str | None = None) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    code = asyncio.run(_up(args.lab, args.detach, args.timeout))
+    code = imagecli.ensure_lab_images(args.lab) or asyncio.run(_up(args.lab, args.detach, args.timeout))
     return code if code or args.detach else run_app()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    code = asyncio.run(_up(str(demo_lab_path()), args.detach, args.timeout))
-    return code if code or args.detach else run_app("demo-a")
+    lab = str(demo_lab_path(debian=args.debian))
+    code = imagecli.ensure_lab_images(lab) or asyncio.run(_up(lab, args.detach, args.timeout))
+    return code if code or args.detach else run_app("demo-debian-a" if args.debian else "demo-a")
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -284,6 +286,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="boot the bundled two-guest demo lab")
     s.add_argument("--detach", "-d", action="store_true")
+    s.add_argument("--debian", action="store_true", help="Debian guests (systemd) instead of busybox")
     s.add_argument("--timeout", type=float, default=60.0)
     s.set_defaults(func=cmd_demo)
 
@@ -330,6 +333,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--stop", action="store_true", help="stop the running supervisor; guests keep running")
     s.add_argument("--halt-all", action="store_true", help="with --stop: halt every guest first")
     s.set_defaults(func=cmd_supervisor)
+
+    imagecli.add_parser(sub)
 
     s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")
     s.set_defaults(func=cmd_keeper)

@@ -394,7 +394,7 @@ _STAGE_LINES = (
 )
 _NEWLY = re.compile(r"(\d+) newly installed")
 _GET = re.compile(r"^Get:\d+ \S+ \S+ \S+ (\S+) ")
-_SETUP = re.compile(r"^(?:Setting up|Unpacking) ([^ :]+)")
+_SETUP = re.compile(r"^Setting up ([^ :]+)")
 
 
 @dataclass
@@ -444,10 +444,10 @@ def check_builder() -> list[str]:
 
 
 @contextlib.contextmanager
-def _build_lock(key: str) -> Iterator[None]:
-    """One build of a key at a time, across processes; the second one then finds it built."""
+def _build_lock() -> Iterator[None]:
+    """One build at a time, across processes: a second build of the same key then finds it built."""
     images_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(images_dir() / f".{key}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(images_dir() / ".build.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -474,7 +474,7 @@ def build(
     if (found := _read_meta(images_dir() / key)) is not None:
         return _renamed(found, name), False
     command = check_builder()
-    with _build_lock(key):
+    with _build_lock():
         if (found := _read_meta(images_dir() / key)) is not None:
             return _renamed(found, name), False
         work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images_dir()))
@@ -542,7 +542,7 @@ def _build_into(
         mirror,
     ]
     env = {**os.environ, "TMPDIR": str(work), "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-    output = _run_build(argv, env, progress, timeout)
+    output = _run_build(argv, env, progress, timeout, work / "build.log")
     image.build_seconds = round(time.monotonic() - started, 1)
     image.stages = output.stage_seconds
     if not (work / "root.img").exists():
@@ -562,8 +562,12 @@ class _BuildOutput:
         return " | ".join(line for line in self.lines[-n:] if line.strip())
 
 
-def _run_build(argv: list[str], env: dict[str, str], progress: ProgressCallback, timeout: float) -> _BuildOutput:
+def _run_build(
+    argv: list[str], env: dict[str, str], progress: ProgressCallback, timeout: float, log_path: Path
+) -> _BuildOutput:
+    """Run mmdebstrap, following its stages for ``progress``; every line goes to ``log_path``."""
     out = _BuildOutput()
+    log = open(log_path, "w")  # noqa: SIM115 (closed below, whatever happens)
     state = Progress("update")
     stage_started = time.monotonic()
     deadline = time.monotonic() + timeout
@@ -582,6 +586,7 @@ def _run_build(argv: list[str], env: dict[str, str], progress: ProgressCallback,
         progress(state)
         for raw in proc.stdout:
             line = raw.rstrip("\n")
+            log.write(raw)
             out.lines.append(line)
             del out.lines[:-400]
             if time.monotonic() > deadline:
@@ -605,9 +610,14 @@ def _run_build(argv: list[str], env: dict[str, str], progress: ProgressCallback,
     except BaseException:
         _stop(proc)
         raise
+    finally:
+        log.close()
     out.stage_seconds[state.stage] = round(out.stage_seconds.get(state.stage, 0) + time.monotonic() - stage_started, 1)
     if proc.returncode:
-        raise ImageError(_explain_failure(out.lines, argv[-1]))
+        kept = images_dir() / "last-failed-build.log"
+        with contextlib.suppress(OSError):
+            shutil.copy(log_path, kept)
+        raise ImageError(f"{_explain_failure(out.lines, argv[-1])} (mmdebstrap's output: {kept})")
     return out
 
 
