@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -41,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .. import locations
 from .agent import AGENT_SCRIPT, READY_WORD
@@ -479,7 +480,9 @@ def build(
             return _renamed(found, name), False
         work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images_dir()))
         try:
-            image = _build_into(work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout)
+            image = _build_into_or_explain(
+                work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout
+            )
             final = images_dir() / key
             os.chmod(work / "root.img", 0o444)  # never written again: COW files record its mtime
             os.chmod(work, 0o755)
@@ -488,6 +491,16 @@ def build(
             shutil.rmtree(work, ignore_errors=True)
             raise
     return image, True
+
+
+def _build_into_or_explain(work: Path, *args: Any) -> Image:
+    """:func:`_build_into`, with a failure of our own (writing the overlay, the log) said as one."""
+    try:
+        return _build_into(work, *args)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise ImageError(f"the disk is full ({work.parent}): free some space (a build needs about 1 GB)") from None
+        raise ImageError(f"the build failed: {exc}") from None
 
 
 def _renamed(image: Image, name: str | None) -> Image:
@@ -567,7 +580,7 @@ def _run_build(
 ) -> _BuildOutput:
     """Run mmdebstrap, following its stages for ``progress``; every line goes to ``log_path``."""
     out = _BuildOutput()
-    log = open(log_path, "w")  # noqa: SIM115 (closed below, whatever happens)
+    log: TextIO | None = open(log_path, "w")  # noqa: SIM115 (closed below, whatever happens)
     state = Progress("update")
     stage_started = time.monotonic()
     deadline = time.monotonic() + timeout
@@ -586,7 +599,12 @@ def _run_build(
         progress(state)
         for raw in proc.stdout:
             line = raw.rstrip("\n")
-            log.write(raw)
+            if log is not None:
+                try:
+                    log.write(raw)
+                except OSError:  # a full disk: the log is lost, not the build's own error
+                    log.close()
+                    log = None
             out.lines.append(line)
             del out.lines[:-400]
             if time.monotonic() > deadline:
@@ -611,7 +629,9 @@ def _run_build(
         _stop(proc)
         raise
     finally:
-        log.close()
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
     out.stage_seconds[state.stage] = round(out.stage_seconds.get(state.stage, 0) + time.monotonic() - stage_started, 1)
     if proc.returncode:
         kept = images_dir() / "last-failed-build.log"
@@ -746,6 +766,8 @@ BOOT_UNIT = """[Unit]
 Description=umltui: this boot's addresses, mounts and startup
 ConditionKernelCommandLine=umltui.boot
 DefaultDependencies=no
+# The lab's startup runs on a prepared file system: tmpfiles empties /tmp and makes /run's folders.
+After=local-fs.target systemd-tmpfiles-setup.service
 Before=network.target getty.target shutdown.target
 Conflicts=shutdown.target
 
