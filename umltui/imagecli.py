@@ -160,6 +160,7 @@ def _image_row(image: images.Image) -> dict[str, object]:
         "used_bytes": used,
         "apparent_bytes": size,
         "guests": images.guests_using(image.path),
+        "stale": image.stale,
         "built_at": image.built_at,
         "build_seconds": image.build_seconds,
     }
@@ -175,7 +176,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     table = [
         [
-            str(r["name"]),
+            str(r["name"]) + (" (stale)" if r["stale"] else ""),
             str(r["key"]),
             str(r["suite"]),
             ",".join(r["packages"]) or "-",  # type: ignore[arg-type]
@@ -188,18 +189,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
     widths = [max(len(x[i]) for x in [header, *table]) for i in range(len(header))]
     for line in [header, *table]:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    if any(r["stale"] for r in rows):
+        print("(stale: built by an older umltui or for another kernel; `umltui image rm --stale` removes them)")
     return 0
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    if not args.images and not args.stale:
+        print("umltui: name the images to remove, or give --stale", file=sys.stderr)
+        return 2
     status = 0
+    chosen: list[images.Image] = [i for i in images.list_images() if args.stale and i.stale]
     for ref in args.images:
         try:
-            image = images.lookup(ref)
+            chosen.append(images.lookup(ref))
         except images.ImageError as exc:
             print(f"umltui: {exc}", file=sys.stderr)
             status = 2
-            continue
+    for image in chosen:
         users = images.guests_using(image.path)
         if users and not args.force:
             print(
@@ -272,7 +279,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.set_defaults(func=cmd_ls)
 
     s = isub.add_parser("rm", help="remove images (not while a guest's COW lies over them)")
-    s.add_argument("images", nargs="+", metavar="NAME|KEY")
+    s.add_argument("images", nargs="*", metavar="NAME|KEY")
+    s.add_argument("--stale", action="store_true", help="every image built by an older umltui or for another kernel")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_rm)
 

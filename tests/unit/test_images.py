@@ -178,3 +178,21 @@ def test_no_modules_says_which_package(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setattr(images, "MODULES_ROOT", tmp_path / "none")
     with pytest.raises(images.ImageError, match="apt-get install user-mode-linux"):
         images.modules_version()
+
+
+@pytest.mark.skipif(not images.MODULES_ROOT.is_dir(), reason="needs Debian's user-mode-linux (its modules)")
+def test_the_cache_lists_images_and_marks_stale_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UMLTUI_CACHE_DIR", str(tmp_path))
+    recipe = images.Recipe.make()
+    current = recipe.key(images.modules_version())
+    for key in (current, "0123456789abcdef"):
+        meta = images.Image(key, "debian-bookworm", "bookworm", [], "2G", "6.1.176", images.RECIPE_VERSION, 0.0)
+        meta.folder.mkdir(parents=True)
+        meta.path.write_bytes(b"")
+        images._write_meta(meta.folder, meta)
+    listed = {i.key: i.stale for i in images.list_images()}
+    assert listed == {current: False, "0123456789abcdef": True}
+    assert images.find_image(recipe) is not None and images.find_image(recipe).key == current  # type: ignore[union-attr]
+    with pytest.raises(images.ImageError, match="names 2 images"):
+        images.lookup("debian-bookworm")
+    assert images.lookup("0123").key == "0123456789abcdef"

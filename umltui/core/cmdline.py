@@ -161,6 +161,10 @@ class KernelCommandLine:
                 f"umltui.consoles={self.consoles}",
                 f"umltui.login={self.login}",
                 "net.ifnames=0",  # the lab's ethN are ethN inside, as every startup script expects
+                # systemd's progress is in the guest's journal; on the kernel's console (con0, a
+                # file) it only slows the boot. Failures are still shown there.
+                "systemd.show_status=error",
+                "systemd.log_level=notice",
             ]
             if self.hostname:
                 words.append(f"systemd.hostname={check_word(self.hostname, 'hostname')}")

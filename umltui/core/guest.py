@@ -148,6 +148,7 @@ class Guest:
             self.consoles[AGENT_LINE] = Console(AGENT_LINE, logs / f"{AGENT_LINE}.log", log_max=1 << 20)
         self.agent = Agent(lambda: self.consoles[AGENT_LINE].fd if AGENT_LINE in self.consoles else None)
         self.ready = asyncio.Event()  # set at running, or at an end state
+        self._look_again = asyncio.Event()  # the consoles' ptys may be there now: ask at once
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -238,6 +239,8 @@ class Guest:
         self.state, self.reason = state, reason
         if state in (RUNNING, PAUSED, HALTED, CRASHED):
             self.ready.set()
+        if state == RUNNING:
+            self._look_again.set()  # the gettys open their consoles right after a root of ours is ready
         self.on_change(self)
 
     def open_notify(self) -> None:
@@ -406,7 +409,7 @@ class Guest:
         while self.alive:
             missing = [c for n, c in self.consoles.items() if n != "con0" and c.fd is None]
             if not missing:
-                await asyncio.sleep(1.0)
+                await self._pause(1.0)
                 continue
             if self.state != PAUSED:
                 for con in missing:
@@ -416,8 +419,18 @@ class Guest:
                         break
                     if answer.startswith("pts:/dev/"):
                         self._open_console(con, answer[4:])
-            await asyncio.sleep(period)
+            if await self._pause(period):
+                period = 0.05  # just ready: its consoles open in the next moments
             period = min(period * 1.2, 1.0)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if woken early because the guest became ready."""
+        try:
+            await asyncio.wait_for(self._look_again.wait(), seconds)
+        except TimeoutError:
+            return False
+        self._look_again.clear()
+        return True
 
     def _open_console(self, con: Console, pts: str) -> None:
         try:

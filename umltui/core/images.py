@@ -205,7 +205,6 @@ class Image:
     built_at: float
     build_seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
-    merged_from: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -222,6 +221,14 @@ class Image:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def stale(self) -> bool:
+        """Built by another umltui or for another kernel: a lab asking for it today gets a new one."""
+        try:
+            return Recipe.make(self.suite, self.packages, self.size).key(modules_version()) != self.key
+        except ImageError:
+            return True
 
 
 def _read_meta(folder: Path) -> Image | None:
@@ -691,12 +698,21 @@ while [ "$n" -le "$consoles" ]; do
   ln -sf /etc/systemd/system/umltui-getty@.service "$out/getty.target.wants/umltui-getty@tty$n.service"
   n=$((n + 1))
 done
-# login: auto starts root's shell at once (no login prompt and no PAM session, which cost
-# seconds of a guest's busy first boot); prompt: the usual login, root with no password.
+# login: auto starts root's login shell at once, as agetty's own child (no login prompt, no
+# PAM session, no script in between: each process costs on a guest's busy first seconds);
+# prompt: the usual login, root with no password.
 if [ "$login" = auto ]; then
-  agetty="/sbin/agetty --skip-login --login-program /usr/lib/umltui/autologin --noclear --nohostname"
-  printf '[Service]\nExecStart=\nExecStart=-%s %%I xterm-256color\n' "$agetty" \
-    > "$out/umltui-getty@.service.d/login.conf"
+  agetty="/sbin/agetty --skip-login --noissue --login-program /bin/bash --login-options -l --noclear --nohostname"
+  {
+    printf '[Service]\nWorkingDirectory=/root\nEnvironment=HOME=/root USER=root LOGNAME=root SHELL=/bin/bash\n'
+    printf 'ExecStart=\nExecStart=-%s %%I xterm-256color\n' "$agetty"
+  } > "$out/umltui-getty@.service.d/login.conf"
+fi
+# con1 first: the guest has one CPU, and with login: auto every console starts a shell at
+# once while the rest of the boot goes on. The others follow at the usual priority.
+if [ "$consoles" -ge 1 ]; then
+  mkdir -p "$out/umltui-getty@tty1.service.d"
+  printf '[Service]\nNice=-10\nCPUWeight=10000\n' > "$out/umltui-getty@tty1.service.d/first.conf"
 fi
 """
 
@@ -726,9 +742,9 @@ IgnoreSIGPIPE=no
 SendSIGHUP=yes
 KillMode=process
 Environment=TERM=xterm-256color LANG=C.UTF-8
-# The guest has one CPU and the rest of the boot goes on while the user logs in.
-Nice=-5
-CPUWeight=1000
+# Beside the other services (not in a slice of their own), so the weight the generator
+# gives con1's getty counts against the rest of the boot.
+Slice=system.slice
 """
 
 BOOT_SCRIPT = r"""#!/bin/sh
@@ -752,14 +768,6 @@ fi
 echo READY > /proc/sys/kernel/domainname
 echo READY > /proc/mconsole 2>/dev/null
 exit 0
-"""
-
-AUTOLOGIN = """#!/bin/sh
-# umltui: root's login shell on a console (login: auto), as the busybox root gives it.
-export HOME=/root USER=root LOGNAME=root SHELL=/bin/bash
-cd /root || cd /
-[ -r /etc/motd ] && cat /etc/motd
-exec /bin/bash -l
 """
 
 BOOT_UNIT = """[Unit]
@@ -873,7 +881,6 @@ def _overlay_files() -> dict[str, tuple[str, int]]:
         "etc/systemd/system/umltui-getty@.service": (GETTY_UNIT, 0o644),
         "usr/lib/systemd/system-generators/umltui-consoles": (GENERATOR, 0o755),
         "usr/lib/umltui/boot": (BOOT_SCRIPT.replace("READY", READY_WORD), 0o755),
-        "usr/lib/umltui/autologin": (AUTOLOGIN, 0o755),
         "etc/umltui/agent": (AGENT_SCRIPT, 0o755),
     }
 
