@@ -41,6 +41,7 @@ guests:
     root: debian
     mem: 128M
     consoles: 1
+    login: prompt
     nics:
       eth0: {switch: lan0, ip: 10.0.0.2/24}
 """
@@ -94,6 +95,11 @@ async def test_two_debian_guests_systemd_ping_and_tools(env: Env, debian_image: 
         assert "8021q" in await con.run("modprobe 8021q && lsmod | grep 8021q", "MODDONE", timeout=30)
     net = json.loads(env.run("net", "--json", check=True).stdout)
     assert net["switches"][0]["ports"] == ["deb-a:eth0", "deb-b:eth0"]
+    async with Console("deb-b") as con:  # login: prompt: root, no password
+        await con.expect(r"login: $", 60)
+        con.type("root\n")
+        await con.ready(30)
+        assert "root" in await con.run("whoami", "WHODONE")
     halted = env.run("halt", "deb-b", timeout=60)
     assert halted.returncode == 0 and "halted" in halted.stdout, halted.stdout + halted.stderr
 
