@@ -548,8 +548,11 @@ def _build_into(
     overlay = work / "overlay"
     _write_overlay(overlay, image)
     hook = work / "customize.sh"
-    hook.write_text(_customize_script(overlay, MODULES_ROOT / modules, modules, work / "root.img", recipe.size))
-    os.chmod(work, 0o755)  # the unshare mode's root (our uid) reads the hook and writes the image here
+    unshare = "--mode=unshare" in command
+    hook.write_text(
+        _customize_script(overlay, MODULES_ROOT / modules, modules, work / "root.img", recipe.size, unshare=unshare)
+    )
+    os.chmod(work, 0o755)  # the unshare mode's root (a subordinate id) reads the hook here
     argv = [
         *command,
         "--variant=minbase",
@@ -557,6 +560,7 @@ def _build_into(
         "--verbose",
         "--include=" + ",".join(recipe.all_packages),
         f'--customize-hook=sh {hook} "$1"',
+        *([f"--customize-hook=download /umltui-root.img {work / 'root.img'}"] if unshare else []),
         recipe.suite,
         "/dev/null",
         mirror,
@@ -567,6 +571,8 @@ def _build_into(
     image.stages = output.stage_seconds
     if not (work / "root.img").exists():
         raise ImageError("the build finished without an image: " + output.tail())
+    if unshare:  # brought out as a stream: make it sparse again
+        subprocess.run(["fallocate", "--dig-holes", str(work / "root.img")], check=False, timeout=600)
     shutil.rmtree(overlay, ignore_errors=True)
     hook.unlink()
     _write_meta(work, image)
@@ -896,8 +902,33 @@ def _write_overlay(root: Path, image: Image) -> None:
         os.chmod(path, mode)
 
 
-def _customize_script(overlay: Path, modules_dir: Path, version: str, image: Path, size: str) -> str:
+# The device nodes the kernel and systemd need before devtmpfs is mounted, as debugfs
+# commands (mknod needs no privilege there): name, type, major, minor, mode.
+_NODES = (
+    ("console", 5, 1, 0o600),
+    ("null", 1, 3, 0o666),
+    ("zero", 1, 5, 0o666),
+    ("full", 1, 7, 0o666),
+    ("random", 1, 8, 0o666),
+    ("urandom", 1, 9, 0o666),
+    ("tty", 5, 0, 0o666),
+    ("ptmx", 5, 2, 0o666),
+)
+DEV_NODES = "cd /dev\\n" + "".join(
+    f"mknod {n} c {ma} {mi}\\nsif {n} mode 0{0o20000 | m:o}\\n" for n, ma, mi, m in _NODES
+)
+
+
+def _customize_script(
+    overlay: Path, modules_dir: Path, version: str, image: Path, size: str, *, unshare: bool = False
+) -> str:
+    """The hook's shell script. ``unshare``: the namespace's root (a subordinate id) cannot
+    write into the user's folder, so the staging copy goes to /tmp and the image into the
+    root itself, and mmdebstrap's ``download`` hook brings it out as the user."""
+    stage_parent = "/tmp" if unshare else str(image.parent)
+    target = '"$root/umltui-root.img"' if unshare else f"'{image}'"
     masks = " ".join(MASKED)
+    nodes = DEV_NODES
     generators = " ".join(NO_GENERATORS)
     return f"""#!/bin/sh
 # umltui's customize hook for mmdebstrap: $1 is the new root. Runs inside mmdebstrap's
@@ -930,11 +961,15 @@ printf 'Debian GNU/Linux in User Mode Linux, built by umltui. Halt: poweroff, or
 echo "umltui-stage: filesystem"
 # mmdebstrap has /proc, /sys and /dev mounted in the root while hooks run: copy the root's
 # own file system only (owners kept: this runs as the namespace's root), and make the image from it.
-stage="$(dirname '{image}')/stage"
-rm -rf "$stage"
-cp -ax "$root/." "$stage/"
+# /dev's nodes cannot be made in unshare mode: they are added to the image afterwards.
+stage="$(mktemp -d '{stage_parent}/umltui-stage.XXXXXX')"
+trap 'rm -rf "$stage"' EXIT
+mkdir "$stage/root"
+(cd "$root" && tar --one-file-system --exclude=./dev -cf - .) | (cd "$stage/root" && tar -xpf -)
+mkdir -m 755 "$stage/root/dev"
 # Inode tables and journal written now: lazily, the guest's kernel would zero them after
 # its first boot, and every block it zeroes would land in that guest's COW file.
-mke2fs -q -F -t ext4 -L umltui-root -E lazy_itable_init=0,lazy_journal_init=0 -d "$stage" '{image}' {size}
-rm -rf "$stage"
+mke2fs -q -F -t ext4 -L umltui-root -E lazy_itable_init=0,lazy_journal_init=0 -d "$stage/root" {target} {size}
+printf '{nodes}' > "$stage/nodes"
+debugfs -w -f "$stage/nodes" {target} > /dev/null
 """
