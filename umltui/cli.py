@@ -213,8 +213,14 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
     if interactive:
         print(f"[umltui: {umid} {console} — detach with ctrl+]]", file=sys.stderr)
         tty.setraw(fd)
-        size = os.get_terminal_size(fd)
-        client.send_resize(umid, console, size.columns, size.lines)
+
+        def send_size() -> None:  # at once, and on every resize of this terminal, as tmux does
+            with contextlib.suppress(OSError):
+                size = os.get_terminal_size(fd)
+                client.send_resize(umid, console, size.columns, size.lines)
+
+        send_size()
+        loop.add_signal_handler(signal.SIGWINCH, send_size)
 
     def take(data: bytes) -> None:
         if not data:
@@ -250,6 +256,7 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
         with contextlib.suppress(ValueError):
             loop.remove_reader(fd)
         if saved is not None:
+            loop.remove_signal_handler(signal.SIGWINCH)
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
             print(f"\r\n[umltui: detached from {umid} {console}]", file=sys.stderr)
         await client.close()

@@ -3,6 +3,7 @@ copy-on-write, on a real switch, through the real supervisor."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -91,6 +92,14 @@ async def test_two_debian_guests_systemd_ping_and_tools(env: Env, debian_image: 
         assert "started-by-lab" in await con.run("cat /tmp/hello", "CATDONE")
         assert re.search(r"(^|[\r\n])a\r\n", await con.run("hostname", "HOSTDONE"))
         assert "eth0" in await con.run("ip -br link", "LINKDONE")  # the lab's names, not predictable ones
+        # the pane's size reaches the guest's tty through the agent, with no key typed for it
+        con.client.send_resize("deb-a", "con1", 111, 37)
+        for _ in range(50):
+            if "37 111" in await con.run("stty size", "SIZEDONE"):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            pytest.fail("the size 111x37 did not reach deb-a's tty1")
         # a module of Debian's UML kernel loads from the image
         assert "8021q" in await con.run("modprobe 8021q && lsmod | grep 8021q", "MODDONE", timeout=30)
     net = json.loads(env.run("net", "--json", check=True).stdout)

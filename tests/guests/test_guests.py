@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -313,3 +314,59 @@ async def test_reboot_comes_back_with_its_consoles(env: Env) -> None:
     assert rebooted and g["state"] == "running", (seen, g)
     async with Console("two-b") as con:
         assert "up 0 min" in await con.run("uptime", "UPTIME")
+
+
+# A shell at its prompt runs a WINCH trap only after the next command line; a program in the
+# foreground hears the signal at once. This one prints the size it was told, each time.
+WINCH_LOOP = "sh -c 'trap \"echo WINCH-\\$(stty size)\" WINCH; echo LOO''PING; while sleep 0.2; do :; done'"
+
+
+async def test_the_guest_learns_a_console_size_without_a_key(env: Env) -> None:
+    """The pane's size reaches the guest's tty through the agent (the kernel does not pass it on),
+    and what runs there gets SIGWINCH: nothing is typed into the console to do it."""
+    up(env, TWO)
+    async with Console("two-a") as con:
+        await con.ready()
+        con.type(WINCH_LOOP + "\n")  # a program in the foreground that says when it hears SIGWINCH
+        await con.expect(r"LOOPING")
+        start = len(con.buffer)
+        con.client.send_resize("two-a", "con1", 101, 33)
+        await con.expect(r"WINCH-33 101", 15, since=start)
+        con.type("\x03")
+        await con.ready()
+        assert "33 101" in await con.run("stty size", "SIZEDONE")
+
+
+async def test_umltui_console_passes_its_terminal_size_on(env: Env) -> None:
+    """`umltui console` in a terminal: its size at start and after every resize (SIGWINCH)."""
+    from ptyprocess import PtyProcess
+
+    up(env, TWO)
+    async with Console("two-a", "con2") as con:
+        await con.ready()
+        con.type(WINCH_LOOP + "\n")
+        await con.expect(r"LOOPING")
+    proc = PtyProcess.spawn(
+        [sys.executable, "-m", "umltui", "console", "two-a", "con2", "--no-history"],
+        env={**os.environ, **env.vars},
+        dimensions=(25, 90),
+    )
+    seen = b""
+    try:
+
+        def read_until(word: bytes, timeout: float = 15) -> None:
+            nonlocal seen
+            deadline = time.monotonic() + timeout
+            while word not in seen:
+                assert time.monotonic() < deadline, f"{word!r} not seen; got {seen[-500:]!r}"
+                if proc.isalive() and select.select([proc.fd], [], [], 0.2)[0]:
+                    seen += proc.read(4096)
+
+        read_until(b"WINCH-25 90")  # its size at start
+        proc.setwinsize(40, 120)
+        read_until(b"WINCH-40 120")
+    finally:
+        proc.write(b"\x1d")  # ctrl+] detaches
+        time.sleep(0.5)
+        if proc.isalive():
+            proc.terminate(force=True)

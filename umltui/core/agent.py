@@ -1,7 +1,10 @@
 """The agent: a few fixed requests to a guest of ours, over its serial line.
 
 Some things only the guest can do: take a NIC down so the kernel lets it be unplugged
-("Device is currently open" otherwise), bring it up again with its lab address. umltui's
+("Device is currently open" otherwise), bring it up again with its lab address, and tell
+a console its size (``winsize ttyN-COLSxROWS``: Debian's 6.1 UML does not pass a
+``con=pts`` pty's size on, so the agent sets it on the guest's tty, which also sends
+SIGWINCH to what runs there). umltui's
 own roots run a small shell script, ``/etc/umltui/agent``, on the guest's first serial
 line (``ttyS0``, which the kernel puts on a host pty with ``ssl0=pts``). It reads one
 request a line, ``ID VERB NAME``, and answers one line, ``ID ok`` or ``ID err WORDS``.
@@ -22,7 +25,7 @@ from collections.abc import Callable
 
 READY_WORD = "umltui-ready"  # what a root of ours reports (through /proc/mconsole) when its boot is done
 LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
-VERBS = ("ping", "nic-down", "nic-up")
+VERBS = ("ping", "nic-down", "nic-up", "winsize")
 _ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{0,15}")
 
@@ -92,6 +95,14 @@ while true; do
     case "$verb" in
       ping) echo "$id ok";;
       nic-down) if ip link set "$name" down 2>/dev/null; then echo "$id ok"; else echo "$id err no NIC $name"; fi;;
+      winsize)
+        tty=${name%%-*}; size=${name#*-}; cols=${size%x*}; rows=${size#*x}
+        case "$tty:$cols:$rows" in
+          tty[1-9]:[1-9]*:[1-9]*) case "$cols$rows" in *[!0-9]*) echo "$id err bad size";; *)
+            if stty -F "/dev/$tty" rows "$rows" cols "$cols" 2>/dev/null; then echo "$id ok"
+            else echo "$id err cannot size $tty"; fi;; esac;;
+          *) echo "$id err bad size";;
+        esac;;
       nic-up)
         if [ -f "/etc/umltui/nic/$name" ]; then . "/etc/umltui/nic/$name"; else ip link set "$name" up; fi
         if ip link show "$name" up 2>/dev/null | grep -q "$name"; then echo "$id ok"

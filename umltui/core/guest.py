@@ -24,7 +24,7 @@ from typing import Any
 
 from ..locations import open_private
 from .agent import LINE as AGENT_LINE
-from .agent import Agent
+from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
@@ -149,6 +149,9 @@ class Guest:
         self.agent = Agent(lambda: self.consoles[AGENT_LINE].fd if AGENT_LINE in self.consoles else None)
         self.ready = asyncio.Event()  # set at running, or at an end state
         self._look_again = asyncio.Event()  # the consoles' ptys may be there now: ask at once
+        self._sizes_due: set[str] = set()  # consoles whose size the agent is to set in the guest
+        self._sizes_task: asyncio.Task[None] | None = None
+        self._no_winsize = False  # its agent does not know the request (a root from before it)
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -241,6 +244,8 @@ class Guest:
             self.ready.set()
         if state == RUNNING:
             self._look_again.set()  # the gettys open their consoles right after a root of ours is ready
+            for name in self.consoles:  # sizes given while it booted (or before a reboot): tell them now
+                self._tell_size(name)
         self.on_change(self)
 
     def open_notify(self) -> None:
@@ -581,12 +586,50 @@ class Guest:
             loop.add_writer(con.fd, self._flush, con)
 
     def resize(self, console: str, cols: int, rows: int) -> None:
+        """The pane's size: on the console's pty, and, through the agent, on the guest's tty.
+
+        Debian's 6.1 UML does not pass a ``con=pts`` pty's size on to the guest, so a root
+        of ours is told by its agent (which sets the tty's size, and so sends SIGWINCH).
+        """
         con = self.consoles.get(console)
         if con is None:
             raise MconsoleError(f"{self.umid} has no {console}")
         con.size = (cols, rows)
         if con.fd is not None:
             set_winsize(con.fd, cols, rows)
+        self._tell_size(console)
+
+    def _tell_size(self, console: str) -> None:
+        """Have the agent set a console's size in the guest; only the latest size is sent."""
+        if not self.ready_word or self._no_winsize or console in ("con0", AGENT_LINE) or not console.startswith("con"):
+            return
+        self._sizes_due.add(console)
+        if self.state == RUNNING and (self._sizes_task is None or self._sizes_task.done()):
+            self._sizes_task = asyncio.get_running_loop().create_task(self._send_sizes())
+            self._tasks.add(self._sizes_task)
+            self._sizes_task.add_done_callback(self._tasks.discard)
+
+    async def _send_sizes(self) -> None:
+        """Send the sizes due, one console at a time, the latest size of each.
+
+        Just after boot the agent's line may not be open yet, or the agent not listening: a
+        failure is tried again a second later, for as long as the guest runs. A root from
+        before the agent knew sizes says so, and is not asked again.
+        """
+        while self._sizes_due and self.state == RUNNING:
+            console = min(self._sizes_due)
+            self._sizes_due.discard(console)
+            cols, rows = self.consoles[console].size
+            try:
+                await self.agent.request("winsize", f"tty{console[3:]}-{cols}x{rows}", timeout=2.0)
+            except AgentError as exc:
+                if "unknown request" in str(exc):
+                    log.info("%s: its agent cannot set sizes (an older root): %s", self.umid, exc)
+                    self._no_winsize = True
+                    self._sizes_due.clear()
+                    return
+                self._sizes_due.add(console)
+                await asyncio.sleep(1.0)
 
     # -- reporting -------------------------------------------------------------
 

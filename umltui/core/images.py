@@ -708,7 +708,8 @@ done
 # PAM session, no script in between: each process costs on a guest's busy first seconds);
 # prompt: the usual login, root with no password.
 if [ "$login" = auto ]; then
-  agetty="/sbin/agetty --skip-login --noissue --login-program /bin/bash --login-options -l --noclear --nohostname"
+  agetty="/sbin/agetty --skip-login --noissue --nonewline --noclear --nohostname"
+  agetty="$agetty --login-program /bin/bash --login-options -l"
   {
     printf '[Service]\nWorkingDirectory=/root\nEnvironment=HOME=/root USER=root LOGNAME=root SHELL=/bin/bash\n'
     printf 'ExecStart=\nExecStart=-%s %%I xterm-256color\n' "$agetty"
