@@ -60,8 +60,12 @@ class Console:
                 await asyncio.wait_for(self._changed.wait(), left)
 
     async def ready(self, timeout: float = 30.0) -> Console:
-        """Wait for the shell's prompt: a getty drops what is typed before its shell is up."""
-        await self.expect(rb"# (\x1b\[6n)?$", timeout)
+        """Wait for the shell's prompt: a getty drops what is typed before its shell is up.
+
+        The prompt may be followed by busybox's cursor query, or be redrawn (``ESC [J``) when
+        the console's size reaches the guest.
+        """
+        await self.expect(rb"# (\x1b\[6n|\x1b\[J)?$", timeout)
         return self
 
     async def run(self, command: str, marker: str, timeout: float = 15.0) -> str:

@@ -65,6 +65,7 @@ class Console:
     scrollback: bytearray = field(default_factory=bytearray)
     subscribers: set[Callable[[str, bytes], None]] = field(default_factory=set)
     size: tuple[int, int] = (80, 24)  # cols, rows
+    sized: bool = False  # a client gave its size (else the guest keeps its own default)
     pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
     log_max: int = DEFAULT_MAX_BYTES
     kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
@@ -244,8 +245,9 @@ class Guest:
             self.ready.set()
         if state == RUNNING:
             self._look_again.set()  # the gettys open their consoles right after a root of ours is ready
-            for name in self.consoles:  # sizes given while it booted (or before a reboot): tell them now
-                self._tell_size(name)
+            for name, con in self.consoles.items():  # sizes given while it booted (or before a reboot)
+                if con.sized:
+                    self._tell_size(name)
         self.on_change(self)
 
     def open_notify(self) -> None:
@@ -594,7 +596,7 @@ class Guest:
         con = self.consoles.get(console)
         if con is None:
             raise MconsoleError(f"{self.umid} has no {console}")
-        con.size = (cols, rows)
+        con.size, con.sized = (cols, rows), True
         if con.fd is not None:
             set_winsize(con.fd, cols, rows)
         self._tell_size(console)
