@@ -5,7 +5,7 @@ filled: no loop mount, and no root beyond what mmdebstrap's mode needs (``root``
 ``unshare`` otherwise). Everything that makes it a umltui guest is put in by a
 customize hook, inside mmdebstrap's own namespace, so files keep their owners in both
 modes: the UML kernel's modules, ``fstab`` on ``/dev/ubda``, and three small parts
-that read this boot's settings from the host at boot (see :data:`GUEST_FILES`):
+that read this boot's settings from the host at boot (see :func:`_overlay_files`):
 
 - a systemd generator starts a getty on each console the kernel command line asks for
   (``umltui.consoles=N``), with root logged in at once when it says ``umltui.login=auto``;
@@ -19,9 +19,9 @@ the host before each boot, and each guest writes only to its own COW file.
 
 An image lives in ``CACHE/images/KEY/`` as ``root.img`` (read-only, so its mtime, which
 every COW file over it records, never changes) and ``image.json``. The key is a hash of
-the suite, the packages, the size, the kernel modules' version and :data:`RECIPE_VERSION`:
-the same request is built once. Nothing here imports Textual; builds report progress
-through a callback.
+the suite, the packages, the size, the kernel modules' version and every file umltui puts
+in: the same request is built once, and an older umltui's image is never taken for it.
+Nothing here imports Textual; builds report progress through a callback.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -137,7 +138,7 @@ def size_bytes(size: str) -> int:
     return int(m.group(1)) << (30 if m.group(2) == "G" else 20)
 
 
-def modules_version(kernel: str | None = None) -> str:
+def modules_version() -> str:
     """The version of Debian's UML kernel modules (``/usr/lib/uml/modules/VERSION``).
 
     Raises:
@@ -487,9 +488,12 @@ def build(
             return _renamed(found, name), False
         work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images_dir()))
         try:
-            image = _build_into_or_explain(
-                work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout
-            )
+            try:
+                image = _build_into(
+                    work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout
+                )
+            except OSError as exc:  # a failure of our own (the overlay, the log): said as one
+                raise _os_failure(exc, work) from None
             final = images_dir() / key
             os.chmod(work / "root.img", 0o444)  # never written again: COW files record its mtime
             os.chmod(work, 0o755)
@@ -500,14 +504,10 @@ def build(
     return image, True
 
 
-def _build_into_or_explain(work: Path, *args: Any) -> Image:
-    """:func:`_build_into`, with a failure of our own (writing the overlay, the log) said as one."""
-    try:
-        return _build_into(work, *args)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise ImageError(f"the disk is full ({work.parent}): free some space (a build needs about 1 GB)") from None
-        raise ImageError(f"the build failed: {exc}") from None
+def _os_failure(exc: OSError, work: Path) -> ImageError:
+    if exc.errno == errno.ENOSPC:
+        return ImageError(f"the disk is full ({work.parent}): free some space (a build needs about 1 GB)")
+    return ImageError(f"the build failed: {exc}")
 
 
 def _renamed(image: Image, name: str | None) -> Image:
@@ -657,12 +657,12 @@ def _run_build(
 def _stop(proc: subprocess.Popen[str]) -> None:
     """End mmdebstrap and what it started (apt, dpkg, its hook): they are in its own session."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, 15)
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
 
