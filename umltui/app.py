@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
@@ -21,7 +21,7 @@ from textual.widgets import Footer
 from .config import Config, load_config
 from .core.client import SupervisorError
 from .core.protocol import GuestInfo, GuestState, SwitchInfo
-from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixScreen, QuitScreen
+from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixChoice, PrefixScreen, QuitScreen
 from .screens.network import NetworkScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
@@ -53,6 +53,7 @@ class UmlApp(App[str | None]):
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
+        self._prefix: PrefixScreen | None = None  # open, or its command still running
         self._tree_timer: Any = None
         self.area = ConsoleArea(
             self.hub,
@@ -234,29 +235,59 @@ class UmlApp(App[str | None]):
     # -- the prefix and its commands ------------------------------------------------------------------
 
     def action_prefix(self) -> None:
-        if isinstance(self.screen, PrefixScreen):
+        if self._prefix is not None:  # (keys are taken in on_event while one is open)
             return
-        self.push_screen(PrefixScreen(self.config.prefix, self.config.keymap), self._after_prefix)
+        self._prefix = PrefixScreen(self.config.prefix, self.config.keymap)
+        self.push_screen(self._prefix, self._after_prefix)
 
-    async def _after_prefix(self, key: str | None) -> None:
-        if key is None:
+    async def on_event(self, event: events.Event) -> None:
+        """From the prefix until its command has run, every key is the app's, in order.
+
+        The first is the command, the prefix again is a literal prefix for the console (as
+        in tmux), and the rest wait for the command: a burst (a fast typist, a paste, SSH)
+        may hold ``prefix 2 ls Enter``, where ``2`` shows con2 and ``ls Enter`` is for con2.
+        Taken here, not by the prefix screen, so no key waits in a screen that is closing.
+        """
+        prefix = self._prefix
+        if isinstance(event, events.Key) and prefix is not None and event.key not in ("shift", "ctrl", "alt"):
+            prefix.choose(event.key, event.character)
             return
+        await super().on_event(event)
+
+    async def _after_prefix(self, choice: PrefixChoice | None) -> None:
+        try:
+            if choice is not None:
+                await self._prefix_command(choice.key)
+        finally:
+            self._prefix = None
+        if choice is not None:
+            self._deliver(choice.after)
+
+    async def _prefix_command(self, key: str) -> None:
         if key == self.config.prefix:
-            pane = self.area.current
-            if pane is not None:
-                from .terminal.keys import encode_key
-
-                pane.send(encode_key(key) or b"")
-            return
-        action = self.config.keys.get(key)
-        if action is None:
+            self._deliver([(key, None)])
+        elif (action := self.config.keys.get(key)) is None:
             self.notify(
                 f"{self.config.prefix} {key}: no such command ({self.config.prefix} ? lists them)",
                 severity="warning",
                 timeout=3,
             )
+        else:
+            await self.run_action(action)
+
+    def _deliver(self, keys: list[tuple[str, str | None]]) -> None:
+        """Keys for whatever the command left in front: the focused console, or a screen it opened."""
+        if not keys:
             return
-        await self.run_action(action)
+        pane = self.area.current
+        if self.screen is not self.screen_stack[0] or pane is None:
+            for key, character in keys:
+                self.post_message(events.Key(key, character))
+            return
+        from .terminal.keys import encode_key
+
+        app_cursor = pane.terminal.screen.app_cursor_keys
+        pane.send(b"".join(encode_key(k, c, app_cursor=app_cursor) or b"" for k, c in keys))
 
     async def action_console(self, n: int) -> None:
         if self.area.guest is None:

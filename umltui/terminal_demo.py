@@ -27,9 +27,10 @@ from textual.widgets import Footer, Label
 
 from .core.kernel import KernelMissing, kernel_path
 from .core.rootfs import RootfsError, ensure_template
-from .screens.dialogs import PrefixScreen
+from .screens.dialogs import PrefixChoice, PrefixScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import PtyConnection
+from .terminal.keys import encode_key
 from .widgets.terminal import TerminalView, freeze_startup_objects
 
 PREFIX = "ctrl+b"
@@ -124,11 +125,14 @@ class TerminalDemo(App[None]):
         self.sub_title = event.title
 
     def action_prefix(self) -> None:
-        if not isinstance(self.screen, PrefixScreen):
+        if isinstance(self.screen, PrefixScreen):  # prefix, prefix: a literal one for the program
+            self.screen.choose(PREFIX)
+        else:
             self.push_screen(DemoPrefix(PREFIX, {}), self._after_prefix)
 
-    def _after_prefix(self, key: str | None) -> None:
+    def _after_prefix(self, choice: PrefixChoice | None) -> None:
         view = self.view
+        key = choice.key if choice else None
         if key == PREFIX:
             view.send(b"\x02")
         elif key == "q":
@@ -139,6 +143,8 @@ class TerminalDemo(App[None]):
             search_in_scrollback(self, view)
         elif key == "s":
             view.tell_size()
+        for k, c in choice.after if choice else []:  # typed in the same burst: for the program
+            view.send(encode_key(k, c, app_cursor=view.terminal.screen.app_cursor_keys) or b"")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,3 +260,43 @@ async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: 
         assert "back-42" in text(pane)
         assert "crashed" in str(app.guest_tree.root.children[0].children[1].label)
         await pilot.pause(0.1)
+
+
+def burst(app: UmlApp, keys: list[str]) -> None:
+    """Keys arriving all at once, as a fast typist, a paste or SSH deliver them."""
+    from textual import events
+
+    for key in keys:
+        app.post_message(events.Key(key, {"space": " ", "enter": "\r"}.get(key, key if len(key) == 1 else None)))
+
+
+async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env) -> None:
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        # con2 shown once first: its prompt's cursor query answered (keys typed while busybox
+        # waits for that answer are issue 13's race, not this test's)
+        await prefix(pilot, "2")
+        con2 = app.area.current
+        assert con2 is not None and con2 is not pane
+        con2.send(b"\r")
+        await until(lambda: text(con2).rstrip().endswith("#"), "a prompt on con2", extra=lambda: text(con2))
+        await prefix(pilot, "1")
+        await pilot.pause(0.3)
+        # prefix 2 and a command line, in one burst: the first key after the prefix is the
+        # command, the rest go to the console it leaves focused (this crashed the app)
+        burst(app, ["ctrl+b", "2", *"echo", "space", *"fast$((40+2))", "enter"])
+        await until(lambda: app.area.console == "con2", "con2 shown")
+        assert app.area.current is con2
+        await until(
+            lambda: "fast42" in text(con2),
+            "the burst's command line run on con2",
+            extra=lambda: text(con2) + "\n--- con1:\n" + text(pane),
+        )
+        assert app.is_running
+        # prefix, prefix: one literal ctrl+b for the guest (its line editor: cursor back one),
+        # and the key after it is typed, not taken as a command
+        burst(app, [*"echo", "space", *"ab", "ctrl+b", "ctrl+b", "X", "enter"])
+        await until(lambda: "aXb" in text(con2), "a literal ctrl+b in the shell", extra=lambda: text(con2))
+        assert app.area.console == "con2" and app.is_running

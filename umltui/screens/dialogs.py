@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from rich.table import Table
 from textual import events, on
 from textual.app import ComposeResult
@@ -42,7 +44,20 @@ def key_label(key: str) -> str:
     return names.get(key, key)
 
 
-class PrefixScreen(ModalScreen[str | None]):
+@dataclass
+class PrefixChoice:
+    """What followed the prefix: the command's key, and keys typed after it in the same burst.
+
+    Keys that arrive before the prefix screen is gone (a fast typist, a paste, SSH sending
+    them in one packet) are not commands: the app hands them to the console after the
+    command has run, in order.
+    """
+
+    key: str
+    after: list[tuple[str, str | None]] = field(default_factory=list)  # (key, character)
+
+
+class PrefixScreen(ModalScreen[PrefixChoice | None]):
     """After the prefix key: the next key is an app command (the footer lists them)."""
 
     DEFAULT_CSS = """
@@ -55,6 +70,7 @@ class PrefixScreen(ModalScreen[str | None]):
         super().__init__()
         self.prefix = prefix
         self.keymap = keymap
+        self.choice: PrefixChoice | None = None
 
     def compose(self) -> ComposeResult:
         shown = "  ".join(
@@ -69,10 +85,20 @@ class PrefixScreen(ModalScreen[str | None]):
         event.prevent_default()
         if event.key in ("shift", "ctrl", "alt"):
             return
-        self.dismiss(event.key)
+        self.choose(event.key, event.character)
+
+    def choose(self, key: str, character: str | None = None) -> None:
+        """The first key is the command; any after it (before this screen is gone) are for the console."""
+        if self.choice is not None:
+            self.choice.after.append((key, character))
+            return
+        self.choice = PrefixChoice(key)
+        self.dismiss(self.choice)
 
     def on_click(self) -> None:
-        self.dismiss(None)
+        if self.choice is None:
+            self.choice = PrefixChoice("")
+            self.dismiss(None)
 
 
 class ConfirmScreen(ModalScreen[bool]):
