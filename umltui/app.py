@@ -21,7 +21,15 @@ from textual.widgets import Footer
 from .config import Config, load_config
 from .core.client import SupervisorError
 from .core.protocol import GuestInfo, GuestState, SwitchInfo
-from .screens.dialogs import ACTION_HELP, ConfirmScreen, HelpScreen, PrefixChoice, PrefixScreen, QuitScreen
+from .screens.dialogs import (
+    ACTION_HELP,
+    ConfirmScreen,
+    HelpScreen,
+    PrefixChoice,
+    PrefixKeys,
+    PrefixScreen,
+    QuitScreen,
+)
 from .screens.network import NetworkScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
@@ -53,7 +61,7 @@ class UmlApp(App[str | None]):
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
-        self._prefix: PrefixScreen | None = None  # open, or its command still running
+        self.prefix_keys = PrefixKeys()
         self._tree_timer: Any = None
         self.area = ConsoleArea(
             self.hub,
@@ -235,33 +243,15 @@ class UmlApp(App[str | None]):
     # -- the prefix and its commands ------------------------------------------------------------------
 
     def action_prefix(self) -> None:
-        if self._prefix is not None:  # (keys are taken in on_event while one is open)
-            return
-        self._prefix = PrefixScreen(self.config.prefix, self.config.keymap)
-        self.push_screen(self._prefix, self._after_prefix)
+        self.prefix_keys.start(self, PrefixScreen(self.config.prefix, self.config.keymap), self._after_prefix)
 
     async def on_event(self, event: events.Event) -> None:
-        """From the prefix until its command has run, every key is the app's, in order.
+        if not self.prefix_keys.take(event):  # from the prefix until its command has run, keys wait for it
+            await super().on_event(event)
 
-        The first is the command, the prefix again is a literal prefix for the console (as
-        in tmux), and the rest wait for the command: a burst (a fast typist, a paste, SSH)
-        may hold ``prefix 2 ls Enter``, where ``2`` shows con2 and ``ls Enter`` is for con2.
-        Taken here, not by the prefix screen, so no key waits in a screen that is closing.
-        """
-        prefix = self._prefix
-        if isinstance(event, events.Key) and prefix is not None and event.key not in ("shift", "ctrl", "alt"):
-            prefix.choose(event.key, event.character)
-            return
-        await super().on_event(event)
-
-    async def _after_prefix(self, choice: PrefixChoice | None) -> None:
-        try:
-            if choice is not None:
-                await self._prefix_command(choice.key)
-        finally:
-            self._prefix = None
-        if choice is not None:
-            self._deliver(choice.after)
+    async def _after_prefix(self, choice: PrefixChoice) -> None:
+        await self._prefix_command(choice.key)
+        self._deliver(choice.after)
 
     async def _prefix_command(self, key: str) -> None:
         if key == self.config.prefix:

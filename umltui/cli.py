@@ -42,12 +42,6 @@ def _fail(exc: SupervisorError) -> int:
     return 2 if exc.kind in USER_ERROR_KINDS else 1
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
-
-
 def _print_guests(guests: list[GuestInfo]) -> None:
     if not guests:
         print("no guests")
@@ -58,7 +52,7 @@ def _print_guests(guests: list[GuestInfo]) -> None:
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
         rows.append([g["umid"], g["lab"] or "-", state, str(g["pid"] or "-"), nics or "-", cons or "-"])
-    print(_table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
+    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
 
 
 async def _up(lab: str, detach: bool, timeout: float) -> int:

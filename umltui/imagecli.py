@@ -36,6 +36,13 @@ _WEIGHTS = {
 _BAR = 24
 
 
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Columns padded to their widest cell, as ``ls`` and ``image ls`` print them."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.1f} GiB"
 
@@ -174,7 +181,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not rows:
         print("no images (umltui image build, or a lab with root: debian, builds one)")
         return 0
-    table = [
+    rows_out = [
         [
             str(r["name"]) + (" (stale)" if r["stale"] else ""),
             str(r["key"]),
@@ -185,10 +192,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    header = ["NAME", "KEY", "SUITE", "EXTRA PACKAGES", "DISK / SIZE", "GUESTS (COW over it)"]
-    widths = [max(len(x[i]) for x in [header, *table]) for i in range(len(header))]
-    for line in [header, *table]:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    print(table(rows_out, ["NAME", "KEY", "SUITE", "EXTRA PACKAGES", "DISK / SIZE", "GUESTS (COW over it)"]))
     if any(r["stale"] for r in rows):
         print("(stale: built by an older umltui or for another kernel; `umltui image rm --stale` removes them)")
     return 0

@@ -21,13 +21,14 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Label
 
 from .core.kernel import KernelMissing, kernel_path
 from .core.rootfs import RootfsError, ensure_template
-from .screens.dialogs import PrefixChoice, PrefixScreen
+from .screens.dialogs import PrefixChoice, PrefixKeys, PrefixScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import PtyConnection
 from .terminal.keys import encode_key
@@ -98,6 +99,7 @@ class TerminalDemo(App[None]):
 
     def __init__(self, argv: list[str]) -> None:
         super().__init__()
+        self.prefix_keys = PrefixKeys()
         self.argv = argv
         self.view = TerminalView(passthrough=frozenset({PREFIX}))
 
@@ -125,14 +127,15 @@ class TerminalDemo(App[None]):
         self.sub_title = event.title
 
     def action_prefix(self) -> None:
-        if isinstance(self.screen, PrefixScreen):  # prefix, prefix: a literal one for the program
-            self.screen.choose(PREFIX)
-        else:
-            self.push_screen(DemoPrefix(PREFIX, {}), self._after_prefix)
+        self.prefix_keys.start(self, DemoPrefix(PREFIX, {}), self._after_prefix)
 
-    def _after_prefix(self, choice: PrefixChoice | None) -> None:
+    async def on_event(self, event: events.Event) -> None:
+        if not self.prefix_keys.take(event):
+            await super().on_event(event)
+
+    async def _after_prefix(self, choice: PrefixChoice) -> None:
         view = self.view
-        key = choice.key if choice else None
+        key = choice.key
         if key == PREFIX:
             view.send(b"\x02")
         elif key == "q":
@@ -143,7 +146,7 @@ class TerminalDemo(App[None]):
             search_in_scrollback(self, view)
         elif key == "s":
             view.tell_size()
-        for k, c in choice.after if choice else []:  # typed in the same burst: for the program
+        for k, c in choice.after:  # typed in the same burst: for the program
             view.send(encode_key(k, c, app_cursor=view.terminal.screen.app_cursor_keys) or b"")
 
 

@@ -603,7 +603,7 @@ class Guest:
 
     def _tell_size(self, console: str) -> None:
         """Have the agent set a console's size in the guest; only the latest size is sent."""
-        if not self.ready_word or self._no_winsize or console in ("con0", AGENT_LINE) or not console.startswith("con"):
+        if not self.ready_word or self._no_winsize or console == "con0" or not console.startswith("con"):
             return
         self._sizes_due.add(console)
         if self.state == RUNNING and (self._sizes_task is None or self._sizes_task.done()):

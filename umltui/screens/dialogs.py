@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.table import Table
 from textual import events, on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
@@ -99,6 +101,42 @@ class PrefixScreen(ModalScreen[PrefixChoice | None]):
         if self.choice is None:
             self.choice = PrefixChoice("")
             self.dismiss(None)
+
+
+class PrefixKeys:
+    """An app's keys from the prefix until its command has run, taken by the app itself, in order.
+
+    The first key is the command, the prefix again is a literal prefix (as in tmux), and the
+    rest wait in ``choice.after`` for the command to hand on: a burst (a fast typist, a paste,
+    SSH) may hold ``prefix 2 ls Enter``, where ``2`` shows con2 and ``ls Enter`` is for con2.
+    Taken in the app's ``on_event`` (:meth:`take`), not by the prefix screen, whose queue is
+    dropped with the last keys in it when it closes.
+    """
+
+    def __init__(self) -> None:
+        self.screen: PrefixScreen | None = None  # open, or its command still running
+
+    def start(self, app: App[Any], screen: PrefixScreen, command: Callable[[PrefixChoice], Awaitable[None]]) -> None:
+        """Open ``screen``; ``command`` gets the choice once it is made (not when it is dismissed by a click)."""
+        if self.screen is not None:
+            return
+        self.screen = screen
+
+        async def done(choice: PrefixChoice | None) -> None:
+            try:
+                if choice is not None:
+                    await command(choice)
+            finally:
+                self.screen = None
+
+        app.push_screen(screen, done)
+
+    def take(self, event: events.Event) -> bool:
+        """Whether ``event`` was a key for the open prefix (then the app passes it on no further)."""
+        if isinstance(event, events.Key) and self.screen is not None and event.key not in ("shift", "ctrl", "alt"):
+            self.screen.choose(event.key, event.character)
+            return True
+        return False
 
 
 class ConfirmScreen(ModalScreen[bool]):
