@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import locations
-from .core import images
+from .core import hostfpu, images
 from .core.client import SupervisorError, call
 from .core.lab import LabError, load_lab
 from .core.protocol import ALIVE_STATES, GuestInfo
@@ -126,6 +126,10 @@ def ensure_lab_images(lab_path: str) -> int:
     recipes: dict[images.Recipe, str] = {}
     for guest in lab.guests.values():
         if guest.root.kind == "debian":
+            if why := hostfpu.debian_unsupported():
+                print(f"umltui: {guest.umid}: {why}", file=sys.stderr)
+                print("umltui: no guest was started", file=sys.stderr)
+                return 2
             try:
                 recipes.setdefault(images.Recipe.for_root(guest.root), guest.umid)
             except images.ImageError as exc:

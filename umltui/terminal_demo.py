@@ -26,6 +26,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Label
 
+from .core import hostfpu
 from .core.kernel import KernelMissing, kernel_path
 from .core.rootfs import RootfsError, ensure_template
 from .screens.dialogs import PrefixChoice, PrefixKeys, PrefixScreen
@@ -68,18 +69,20 @@ def guest_command(folder: Path) -> list[str]:
     init = root / "demo-init"
     init.write_text(_INIT)
     init.chmod(0o755)
-    return [
-        kernel,
-        f"umid=umltui-demo-{os.getpid()}",
-        "mem=64M",
-        f"uml_dir={folder}",
-        "rootfstype=hostfs",
-        f"rootflags={root}",
-        "rw",
-        "init=/demo-init",
-        "con=null",
-        "con0=fd:0,fd:1",
-    ]
+    return hostfpu.launch(
+        [
+            kernel,
+            f"umid=umltui-demo-{os.getpid()}",
+            "mem=128M",
+            f"uml_dir={folder}",
+            "rootfstype=hostfs",
+            f"rootflags={root}",
+            "rw",
+            "init=/demo-init",
+            "con=null",
+            "con0=fd:0,fd:1",
+        ]
+    )
 
 
 class DemoPrefix(PrefixScreen):

@@ -40,7 +40,7 @@ def test_the_issue_lab_parses(tmp_path: Path) -> None:
     assert (a.umid, a.mem, a.consoles, a.root.kind) == ("twohosts-a", "64M", 6, "busybox")
     assert a.disks[0].image == tmp_path / "data.img"  # relative to the lab file
     assert a.nics[0].ip == "10.0.0.1/24" and a.startup == "echo hello > /tmp/hello\n"
-    assert (b.mem, b.consoles) == ("64M", 6) and [n.target for n in b.nics] == ["lan0", "hub0"]
+    assert (b.mem, b.consoles) == ("128M", 6) and [n.target for n in b.nics] == ["lan0", "hub0"]
 
 
 @pytest.mark.parametrize(

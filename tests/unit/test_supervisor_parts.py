@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from umltui.core import hostfpu
 from umltui.core.cmdline import mac_for, plan_boot
 from umltui.core.guest import Guest
 from umltui.core.lab import parse_lab
@@ -202,7 +203,8 @@ def test_plan_boot_for_a_hostfs_guest_in_a_namespace(tmp_path: Path) -> None:
         netns="t-ns",
     )
     mac = mac_for("t-a", "eth0")
-    assert plan.argv[:5] == ["ip", "netns", "exec", "t-ns", "/usr/bin/linux.uml"]
+    assert plan.argv[:4] == ["ip", "netns", "exec", "t-ns"]
+    assert plan.argv[4:] == hostfpu.launch(plan.argv[plan.argv.index("/usr/bin/linux.uml") :])
     assert f"eth0=daemon,{mac},unix,{tmp_path / 'lan0.ctl'}" in plan.argv
     assert f"eth1=tuntap,tap0,{mac_for('t-a', 'eth1')}" in plan.argv
     assert {"mem=96M", f"rootflags={tmp_path / 'root'}", "init=/sbin/init", "con=pts"} <= set(plan.argv)

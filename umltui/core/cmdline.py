@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import hostfpu
 from .lab import GuestSpec
 from .protocol import DiskInfo, NicInfo
 
@@ -121,7 +122,7 @@ class KernelCommandLine:
     """Everything that goes on ``linux.uml``'s command line, typed."""
 
     umid: str
-    mem: str = "64M"
+    mem: str = "128M"
     uml_dir: Path | None = None
     hostfs_root: Path | None = None
     root_device: str | None = None  # e.g. /dev/ubda when ubd0 is the root image
@@ -260,7 +261,7 @@ def plan_boot(
                 "netns": netns if n.kind == "tap" else None,
             }
         )
-    argv = cmd.argv(kernel)
+    argv = hostfpu.launch(cmd.argv(kernel))
     if netns:
         argv = [ip_tool, "netns", "exec", netns, *argv]
     disks: list[DiskInfo] = [

@@ -83,7 +83,7 @@ class RootSpec:
 class GuestSpec:
     name: str
     umid: str
-    mem: str = "64M"
+    mem: str = "128M"
     consoles: int = MAX_CONSOLES
     root: RootSpec = field(default_factory=lambda: RootSpec("busybox"))
     nics: list[NicSpec] = field(default_factory=list)

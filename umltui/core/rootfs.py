@@ -104,6 +104,13 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
+def _write_login_scripts(root: Path) -> None:
+    # login -p keeps init's environment: where the host needs it, that holds the settings
+    # that keep the guest's programs off the AVX registers (see core/hostfpu.py).
+    _write(root / "etc/umltui/autologin", "#!/bin/sh\nexec /bin/login -p -f root\n", 0o755)
+    _write(root / "etc/umltui/login", '#!/bin/sh\nexec /bin/login -p "$@"\n', 0o755)
+
+
 def _write_static_files(root: Path) -> None:
     _write(root / "etc/passwd", "root::0:0:root:/root:/bin/sh\n")
     _write(root / "etc/group", "root:x:0:\n")
@@ -112,7 +119,7 @@ def _write_static_files(root: Path) -> None:
         root / "etc/profile",
         "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='$USER@\\h:\\w\\$ '\nexport HOME=/root\ncd /root\n",
     )
-    _write(root / "etc/umltui/autologin", "#!/bin/sh\nexec /bin/login -f root\n", 0o755)
+    _write_login_scripts(root)
     _write(root / "etc/umltui/agent", AGENT_SCRIPT, 0o755)
     _write(
         root / "etc/init.d/rcS",
@@ -185,6 +192,7 @@ def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     _write(folder / "etc/hosts", *files.pop("hosts"))
     _write(folder / "etc/inittab", _inittab(spec))
     _write(folder / "etc/umltui/agent", AGENT_SCRIPT, 0o755)  # (a root copied before the agent existed)
+    _write_login_scripts(folder)  # (and before login kept the environment)
     shutil.rmtree(folder / "etc/umltui/nic", ignore_errors=True)
     for rel, (text, mode) in files.items():
         _write(folder / "etc/umltui" / rel, text, mode)
@@ -197,7 +205,7 @@ def _inittab(spec: GuestSpec) -> str:
         if spec.login == "auto":
             lines.append(f"tty{n}::respawn:/sbin/getty -n -l /etc/umltui/autologin 0 tty{n} {TERM}")
         else:
-            lines.append(f"tty{n}::respawn:/sbin/getty 0 tty{n} {TERM}")
+            lines.append(f"tty{n}::respawn:/sbin/getty -l /etc/umltui/login 0 tty{n} {TERM}")
     lines += ["::ctrlaltdel:/sbin/poweroff", "::shutdown:/bin/sync", ""]
     return "\n".join(lines)
 
