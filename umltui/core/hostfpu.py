@@ -117,7 +117,9 @@ DEBIAN_UNSUPPORTED = (
 
 @functools.cache
 def debian_unsupported() -> str | None:
-    """Why a Debian guest cannot boot on this host, or None where it can."""
+    """Why a Debian guest cannot boot on this host, or None where it can (or UMLTUI_TRY_DEBIAN=1 is set)."""
+    if os.environ.get("UMLTUI_TRY_DEBIAN") == "1":
+        return None
     try:
         return DEBIAN_UNSUPPORTED if uml_restore_fails() else None
     except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,14 @@ class PrefixKeys:
 
         async def done(choice: PrefixChoice | None) -> None:
             try:
+                # Textual calls this before the prefix screen has left the stack; a command run
+                # now would see it still on top, and focus would go back to the pane under it
+                # after the command chose another. So: wait for it to go (keys meanwhile are
+                # still taken, and queue in choice.after), at most a second.
+                for _ in range(100):
+                    if screen not in app.screen_stack:
+                        break
+                    await asyncio.sleep(0.01)
                 if choice is not None:
                     await command(choice)
             finally:
