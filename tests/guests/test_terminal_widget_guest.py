@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import Env, requires_uml
 from helpers import OneView as One
@@ -56,5 +58,43 @@ async def test_real_guest_prompt_command_vi_and_resize(env: Env) -> None:
             view.tell_size()
             view.send(b"stty size\r")
             await until(lambda: f"{rows} {cols}" in text(), timeout=5, what=f"stty size {rows} {cols}", extra=text)
+    finally:
+        await hub.close()
+
+
+@requires_uml
+@pytest.mark.uml
+async def test_answers_to_queries_keep_their_place_among_typed_keys_and_replays_get_none(env: Env) -> None:
+    # busybox's line editor asks for the cursor position (CSI 6 n) after every prompt: the
+    # pane answers, while keys typed ahead are on their way.
+    env.run("demo", "--detach", check=True, timeout=120)
+    hub = await ConsoleHub().connect()
+    try:
+        view = TerminalView()
+        async with One(view).run_test(size=(100, 30)):
+            view.attach(await hub.console("demo-a", "con1"))
+
+            def text() -> str:
+                return "\n".join(view.terminal.screen.history_text() + view.screen_text())
+
+            view.send(b"\r")
+            await until(lambda: "a:/root#" in text(), what="a prompt", extra=text)
+            for i in range(1, 21):  # typed ahead: each line's prompt (and its query) comes after it was sent
+                view.send(f"echo n$(({i}*1))x\r".encode())
+            await until(lambda: "n20x" in text(), what="all twenty commands", extra=text)
+            out = re.findall(r"^n(\d+)x$", text(), re.MULTILINE)
+            assert out == [str(i) for i in range(1, 21)], text()
+            assert not re.search(r"\d+;\d+R", text()), text()  # no answer ended up as typed text
+            # A second pane replays the scrollback, queries and all: it must answer none of them.
+            view.send(b'read -t 3 x; echo "got[$x]"\r')
+            await until(lambda: "read -t" in text(), what="the read to start")
+            other, hub2 = TerminalView(), await ConsoleHub().connect()  # (a hub routes a console to one pane)
+            try:
+                async with One(other).run_test(size=(100, 30)):
+                    other.attach(await hub2.console("demo-a", "con1"))
+                    await until(lambda: re.search(r"^got\[", text(), re.M), timeout=10, what="the read", extra=text)
+            finally:
+                await hub2.close()
+            assert re.search(r"^got\[\]$", text(), re.M), text()
     finally:
         await hub.close()

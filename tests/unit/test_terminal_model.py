@@ -1,10 +1,9 @@
-"""The terminal model's fast paths render exactly what stock pyte renders."""
+"""The terminal model: its fast paths agree with its slow one (tmux is the reference: test_terminal_tmux.py)."""
 
 from __future__ import annotations
 
 import random
 
-import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,48 +72,26 @@ PIECES = st.sampled_from(
 )
 
 
-class Reference(pyte.Screen):
-    """Stock pyte, less two quirks the model does not keep (its docstring says which)."""
-
-    def erase_in_display(self, how: int = 0, *args: object, **kwargs: object) -> None:
-        rows = {0: range(self.cursor.y + 1, self.lines), 1: range(self.cursor.y)}.get(how, range(self.lines))
-        for y in rows:  # whole rows, not only the cells that were written
-            for x in range(self.columns):
-                self.buffer[y][x] = self.cursor.attrs
-        if how in (0, 1):
-            self.erase_in_line(how)
-
-    def delete_lines(self, count: int | None = None) -> None:
-        top, bottom = self.margins or pyte.screens.Margins(0, self.lines - 1)
-        if top <= self.cursor.y <= bottom:
-            count = min(count or 1, bottom - self.cursor.y + 1)
-            rows = [self.buffer.pop(y, None) for y in range(self.cursor.y, bottom + 1)]
-            for y, row in enumerate(rows[count:], self.cursor.y):  # blank rows move up too
-                if row is not None:
-                    self.buffer[y] = row
-            self.carriage_return()
-
-    def insert_characters(self, count: int | None = None) -> None:
-        super().insert_characters(count)
-        self.buffer[self.cursor.y].pop(self.columns, None)  # what was pushed off the edge stays off
-
-
-def render(screen: pyte.Screen) -> list[tuple[tuple[object, ...], ...]]:
-    """Every cell as pyte's nine fields (data, colours, the six flags): dim and hidden are ours alone."""
-    return [tuple(tuple(screen.buffer[y][x])[:9] for x in range(screen.columns)) for y in range(screen.lines)]
+def render(term: Terminal) -> list[list[tuple[object, ...]]]:
+    """Every cell, characters and attributes."""
+    screen = term.screen
+    return [[tuple(screen.buffer[y][x]) for x in range(screen.columns)] for y in range(screen.lines)]
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(PIECES, max_size=60), st.integers(1, 7))
-def test_same_screen_as_pyte(pieces: list[bytes], split: int) -> None:
+def test_any_split_gives_the_same_screen(pieces: list[bytes], split: int) -> None:
+    # tmux is the reference for what the screen should be (test_terminal_tmux.py); here the
+    # fast paths (whole lines, tokens) and pyte's state machine for cut sequences must agree.
     data = b"".join(pieces)
-    ref = Reference(20, 6)
-    pyte.ByteStream(ref).feed(data)
-    ours = Terminal(20, 6, history=100)
-    for i in range(0, len(data), split):  # any split, UTF-8 sequences included
-        ours.feed(data[i : i + split])
-    assert render(ours.screen) == render(ref)
-    assert (ours.screen.cursor.x, ours.screen.cursor.y) == (ref.cursor.x, ref.cursor.y)
+    whole = Terminal(20, 6, history=100)
+    whole.feed(data)
+    cut = Terminal(20, 6, history=100)
+    for i in range(0, len(data), split):  # any split, UTF-8 sequences and escapes cut included
+        cut.feed(data[i : i + split])
+    assert render(cut) == render(whole)
+    assert (cut.screen.cursor.x, cut.screen.cursor.y) == (whole.screen.cursor.x, whole.screen.cursor.y)
+    assert cut.screen.history_text() == whole.screen.history_text()
 
 
 def test_scrollback_ring_keeps_the_last_lines() -> None:
@@ -124,10 +101,10 @@ def test_scrollback_ring_keeps_the_last_lines() -> None:
     assert term.screen.rows_text() == ["line18", "line19", ""]
 
 
-def test_scroll_region_does_not_feed_history() -> None:
+def test_scroll_region_feeds_history_as_tmux_does() -> None:
     term = Terminal(10, 4, history=5)
     term.feed(b"\x1b[2;3r\x1b[3;1H" + b"x\n" * 5)
-    assert term.screen.history_text() == []
+    assert term.screen.history_text() == ["", "x", " x", "  x", "   x"]  # the region's top line, each time
 
 
 @settings(max_examples=200, deadline=None)
@@ -236,7 +213,7 @@ def test_whole_lines_fast_path_matches_the_token_path(seed: int) -> None:
         fast.feed(data[i : i + 4096])
     for i in range(len(data)):
         slow.feed(data[i : i + 1])
-    assert render(fast.screen) == render(slow.screen)
+    assert render(fast) == render(slow)
     assert fast.screen.history_text() == slow.screen.history_text()
     assert [[repr(line[x]) for x in range(40)] for line in fast.screen.history] == [
         [repr(line[x]) for x in range(40)] for line in slow.screen.history

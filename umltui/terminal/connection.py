@@ -28,6 +28,13 @@ class Connection(Protocol):
 
     on_output: Callable[[bytes], None]
     on_closed: Callable[[str], None]
+    replayed: int
+    """How many of the first bytes given to ``on_output`` are a replay (scrollback), not live output.
+
+    The pane answers the guest's queries (cursor position, attributes) only in live output:
+    an answer to a query replayed from the scrollback would reach whatever reads the
+    console now, as if typed.
+    """
 
     def write(self, data: bytes) -> None: ...
 
@@ -64,7 +71,7 @@ class ConsoleHub:
         if msg.get("event") == "output":
             con = self.consoles.get((msg.get("guest", ""), msg.get("console", "")))
             if con is not None:
-                con.on_output(base64.b64decode(msg["data"]))
+                con.deliver(base64.b64decode(msg["data"]))
             return
         self.on_event(msg)
 
@@ -77,6 +84,7 @@ class ConsoleHub:
         except Exception:
             self.consoles.pop((guest, console), None)
             raise
+        con.live = True  # the scrollback came before the answer; what follows is live
         return con
 
     def forget(self, con: SupervisorConsole) -> None:
@@ -102,6 +110,14 @@ class SupervisorConsole:
         self._early: list[bytes] = []  # the scrollback arrives before anyone listens: kept for them
         self._on_output: Callable[[bytes], None] = self._early.append
         self.on_closed: Callable[[str], None] = _ignore_closed
+        self.live = False
+        self.replayed = 0  # bytes that came before ``live``: the scrollback
+
+    def deliver(self, data: bytes) -> None:
+        """Bytes from the supervisor for this console."""
+        if not self.live:
+            self.replayed += len(data)
+        self._on_output(data)
 
     @property
     def on_output(self) -> Callable[[bytes], None]:
@@ -132,6 +148,7 @@ class PtyConnection:
 
         self.on_output: Callable[[bytes], None] = _ignore_output
         self.on_closed: Callable[[str], None] = _ignore_closed
+        self.replayed = 0
         self.process = PtyProcess.spawn(argv, dimensions=(rows, cols), env=env)
         self.fd = self.process.fd
         os.set_blocking(self.fd, False)

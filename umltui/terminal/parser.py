@@ -39,7 +39,7 @@ LINES = re.compile(r"(?:(?:[ -~]++|\x1b\[[0-9;]*+m|\r\x1b\[0?K)*+\r\n)+")
 _SPECIAL = "\x1b\x9b\x9d\x00\x7f\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
 TOKEN = re.compile(
     "(?P<text>[^" + re.escape(_SPECIAL) + "]+)"
-    r"|\x1b\[(?P<private>\??)(?P<params>[0-9;]*)(?P<final>[@-~])"
+    r"|\x1b\[(?P<private>[?>]?)(?P<params>[0-9;]*)(?P<final>[@-~])"
     "|(?P<crlf>\r\n)"
     "|(?P<ctrl>[\r\n\x08\x07\t])"
     r"|\x1b(?P<esc>[78DEHMc])"
@@ -60,8 +60,12 @@ def parameters(raw: str) -> list[int]:
     return [min(int(p or 0), 9999) for p in raw.split(";")]
 
 
-def split_lines(block: str) -> list[ParsedLine]:
-    """Take a :data:`LINES` block apart into :data:`ParsedLine` rows."""
+def split_lines(block: str, columns: int) -> list[ParsedLine] | None:
+    """Take a :data:`LINES` block apart into :data:`ParsedLine` rows.
+
+    None when a line wraps before its ``CR EL``: the CR then goes back to the start of the
+    last row it wrapped onto, not of the line, and only the screen's own operations know that.
+    """
     out: list[ParsedLine] = []
     add = out.append
     for raw in block.split("\r\n")[:-1]:
@@ -71,14 +75,36 @@ def split_lines(block: str) -> list[ParsedLine]:
         head = None
         if "\r" in raw:
             before, _, raw = raw.rpartition("\r\x1b[")
+            if len(before) >= columns and any(len(SGR_SPLIT.sub("", s)) >= columns for s in before.split("\r")):
+                return None
             raw = raw[1:] if raw[0] == "K" else raw[2:]
             head = SGR_SPLIT.findall(before)
         add((head, SGR_SPLIT.split(raw)))
     return out
 
 
+# pyte's CSI table, less its HPA (on the wrong final, an apostrophe), plus the sequences of
+# tmux's table (input.c) that pyte lacks. CHT (``CSI n I``) is not in tmux 3.3's table, and
+# tmux ignores it: so does the model.
+CSI_TABLE = {
+    # HPR (a) and VPR (e) are not in tmux's table either: ignored.
+    **{k: v for k, v in pyte.ByteStream.csi.items() if k not in ("'", "a", "e")},
+    "`": "cursor_to_column",  # HPA
+    "S": "scroll_up",  # SU
+    "T": "scroll_down",  # SD
+    "s": "save_cursor_ansi",  # SCOSC
+    "u": "restore_cursor_ansi",  # SCORC
+    "b": "repeat_character",  # REP
+    "Z": "tab_backward",  # CBT
+    "t": "window_op",  # XTWINOPS (18 only)
+}
+
+
 class FastByteStream(pyte.ByteStream):
     """pyte's ByteStream, with whole lines and the common tokens handled without its per-byte parser."""
+
+    csi = CSI_TABLE
+    escape = {**pyte.ByteStream.escape, "E": "next_line"}  # NEL is CR LF (pyte: LF alone)
 
     def __init__(self, screen: TerminalScreen) -> None:
         super().__init__(screen)
@@ -87,6 +113,7 @@ class FastByteStream(pyte.ByteStream):
         self._params: dict[str, list[int]] = {}
         self._open_for = 0
         self._basic_methods = {char: getattr(screen, name) for char, name in self.basic.items()}
+        self._gt_methods = {"c": screen.report_secondary_attributes}
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.use_utf8 else "".join(map(chr, data))
@@ -94,6 +121,7 @@ class FastByteStream(pyte.ByteStream):
         draw = screen.draw
         crlf_cr, crlf_lf = screen.carriage_return, screen.linefeed
         csi = self._csi_methods
+        gt = self._gt_methods
         basic = self._basic_methods
         escape = self._esc_methods
         param_cache = self._params
@@ -115,9 +143,12 @@ class FastByteStream(pyte.ByteStream):
                     if cursor.x == 0:
                         m = lines_at(text, offset)
                         if m is not None and screen.accepts_lines:
-                            put_lines(split_lines(m.group()))
-                            offset = m.end()
-                            continue
+                            block = split_lines(m.group(), screen.columns)
+                            if block is not None:
+                                put_lines(block)
+                                screen.last_char = ""
+                                offset = m.end()
+                                continue
                 m = match(text, offset)
                 if m is not None:
                     offset = m.end()
@@ -127,11 +158,14 @@ class FastByteStream(pyte.ByteStream):
                     elif kind == "crlf":
                         crlf_cr()
                         crlf_lf()
+                        screen.last_char = ""  # REP repeats only what came just before it, as in tmux
                         try_lines = True
                     elif kind == "ctrl":
                         basic[m.group("ctrl")]()
+                        screen.last_char = ""
                     elif kind == "esc":
                         escape[m.group("esc")]()
+                        screen.last_char = ""
                         cursor = screen.cursor  # restore_cursor and reset replace it
                         try_lines = True  # a restored cursor is often back at column 0
                     else:
@@ -140,20 +174,23 @@ class FastByteStream(pyte.ByteStream):
                         private = m.group("private")
                         if final == "m" and not private:
                             cursor.attrs = sgr(cursor.attrs, raw)
+                            screen.last_char = ""
                             continue
-                        method = csi.get(final, debug)
+                        # CSI > ...: only DA2 (CSI > c) is answered; CSI > 4;2 m and the rest are ignored
+                        method = csi.get(final, debug) if private != ">" else gt.get(final, debug)
                         params = param_cache.get(raw)
                         if params is None:
                             params = parameters(raw)
                             if len(param_cache) < 4096:
                                 param_cache[raw] = params
                         try:
-                            if private:
+                            if private == "?":
                                 method(*params, private=True)
                             else:
                                 method(*params)
                         except (TypeError, ValueError, KeyError, IndexError):
                             pass  # a sequence the screen cannot take (e.g. CSI ? H): ignored, as xterm does
+                        screen.last_char = ""
                         cursor = screen.cursor
                     continue
             # Anything else: pyte's state machine, until it is back at ground state.
@@ -170,10 +207,15 @@ class FastByteStream(pyte.ByteStream):
                     continue
             else:
                 self._open_for = 0
+                if char not in "\x1b\x9b\x9d":  # a control at ground state
+                    screen.last_char = ""
+            was_ground = ground
             try:
                 ground = bool(send(char))
             except (TypeError, ValueError, KeyError, IndexError):
                 ground = True  # pyte gave up on the sequence and starts afresh; the rest of the chunk goes on
+            if ground and not was_ground:  # a sequence ended
+                screen.last_char = ""
             cursor = screen.cursor
             try_lines = ground
         self._taking_plain_text = ground

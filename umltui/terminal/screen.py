@@ -40,6 +40,18 @@ MOUSE_SGR = 1006 << 5
 _ALT_MODES = {ALT_47, ALT_1047, ALT_1049}
 
 
+def _unpair(chars: list[str], start: int, end: int) -> None:
+    """Before cells ``start:end`` are written: a wide character cut in half there loses its other half too.
+
+    A wide character's second column holds ``""``. Writing over its first column leaves the
+    second a blank, and writing over its second column blanks the first, as tmux does.
+    """
+    if start < len(chars) and chars[start] == "" and start > 0:
+        chars[start - 1] = " "
+    if end < len(chars) and chars[end] == "":
+        chars[end] = " "
+
+
 class AttrsCursor(Cursor):
     """pyte's cursor, carrying our :data:`~.attrs.Attrs` rather than a pyte ``Char``."""
 
@@ -70,6 +82,8 @@ class TerminalScreen(pyte.Screen):
         self._main: tuple[list[Line], tuple[int, int, Attrs] | None] | None = None
         self.bells = 0
         self.scrolled = 0  # lines that went into the history, ever (lets a viewer keep its place)
+        self.replies: list[str] = []  # answers to the guest's queries (DSR, DA, window size), in order
+        self.last_char = ""  # the last graphic character drawn, for REP
         super().__init__(columns, lines)
 
     # -- state the widget asks about ------------------------------------------------
@@ -127,6 +141,7 @@ class TerminalScreen(pyte.Screen):
                 line.width = x + n
                 return
         chars, attrs = line.cells(self.columns)
+        _unpair(chars, x, x + n)
         chars[x : x + n] = text
         attrs[x : x + n] = [a] * n
 
@@ -134,6 +149,8 @@ class TerminalScreen(pyte.Screen):
         charset = self.g1_charset if self.charset else self.g0_charset
         if charset is not _LAT1:
             data = data.translate(charset)
+        if data:
+            self.last_char = data[-1]
         if not (data.isascii() and data.isprintable()) or mo.IRM in self.mode:
             self._draw_cells(data)
             return
@@ -162,6 +179,8 @@ class TerminalScreen(pyte.Screen):
             put(buffer[cursor.y], x, data[:n], a)
             cursor.x = columns
             data = data[n:]
+        if cursor.x >= columns and mo.DECAWM not in self.mode:
+            cursor.x = columns - 1  # no wrap pending without autowrap: the cursor stays on the last column
         self.dirty.add(cursor.y)
 
     def _draw_cells(self, data: str) -> None:
@@ -179,6 +198,17 @@ class TerminalScreen(pyte.Screen):
                     self.linefeed()
                 elif width > 0:
                     cursor.x = max(0, columns - width)
+            if width == 2 and cursor.x == columns - 1:
+                # A wide character does not fit in the last column: as tmux does, the
+                # column is left blank and the character goes on the next line.
+                if mo.DECAWM not in self.mode:
+                    continue
+                chars, _ = self.buffer[cursor.y].cells(columns)
+                _unpair(chars, columns - 1, columns)
+                chars[columns - 1] = " "
+                self.dirty.add(cursor.y)
+                cursor.x = 0
+                self.linefeed()
             if mo.IRM in self.mode and width > 0:
                 self.insert_characters(width)
             x = cursor.x
@@ -188,6 +218,7 @@ class TerminalScreen(pyte.Screen):
                 self._put(line, x, char, a)
             elif width == 2:
                 chars, attrs = line.cells(columns)
+                _unpair(chars, x, x + 2)
                 chars[x], attrs[x] = char, a
                 if x + 1 < columns:
                     chars[x + 1], attrs[x + 1] = "", a
@@ -200,6 +231,8 @@ class TerminalScreen(pyte.Screen):
                 self.dirty.add(cursor.y - 1)
             if width > 0:
                 cursor.x = min(x + width, columns)
+        if cursor.x >= columns and mo.DECAWM not in self.mode:
+            cursor.x = columns - 1
         self.dirty.add(cursor.y)
 
     @property
@@ -362,7 +395,7 @@ class TerminalScreen(pyte.Screen):
             return
         line = self.buffer.pop(top)
         self.buffer.insert(bottom, Line())
-        if top == 0 and self._main is None:
+        if self._main is None:  # as in tmux, a scroll region's top line goes to the history too
             line.freeze()
             self.history.append(line)
             self.scrolled += 1
@@ -378,13 +411,12 @@ class TerminalScreen(pyte.Screen):
         self._all_dirty()
 
     def _line_span(self, count: int | None) -> tuple[int, int, int] | None:
-        """(cursor row, rows to move, bottom margin) for IL and DL; None outside the margins."""
+        """(cursor row, rows to move, bottom margin) for IL and DL."""
         top, bottom = self.margins or Margins(0, self.lines - 1)
         y = self.cursor.y
         if not top <= y <= bottom:
-            return None
-        self.dirty.update(range(y, self.lines))
-        self.carriage_return()
+            bottom = self.lines - 1  # outside the region: the rest of the screen moves, as in tmux
+        self.dirty.update(range(y, self.lines))  # the cursor stays where it is, as in tmux (xterm goes to column 1)
         return y, min(count or 1, bottom - y + 1), bottom
 
     def insert_lines(self, count: int | None = None) -> None:
@@ -462,11 +494,21 @@ class TerminalScreen(pyte.Screen):
 
     def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
         y = self.cursor.y
+        if how == 3:  # the scrollback only, as in tmux and xterm
+            self.history.clear()
+            return
+        if self._main is None and (how == 2 or (how == 0 and y == 0 and self.cursor.x == 0)):
+            # tmux's scroll-on-clear: clearing the whole screen keeps its rows in the scrollback.
+            used = max((i + 1 for i, row in enumerate(self.buffer) if not row.blank), default=0)
+            if used:
+                self._to_history(self.buffer, used)
+                self.buffer.extend(Line() for _ in range(used))
+                self._all_dirty()
         if how == 0:
             rows = range(y + 1, self.lines)
         elif how == 1:
             rows = range(y)
-        elif how in (2, 3):
+        elif how == 2:
             rows = range(self.lines)
         else:
             return
@@ -480,10 +522,148 @@ class TerminalScreen(pyte.Screen):
             self.erase_in_line(how)
 
     def alignment_display(self) -> None:
+        """DECALN: the screen full of E, no margins, the cursor home (as in tmux)."""
         self._all_dirty()
-        for line in self.buffer:
-            chars, _ = line.cells(self.columns)
-            chars[:] = "E" * self.columns
+        self.buffer[:] = [Line((("E" * self.columns, BLANK),), self.columns) for _ in range(self.lines)]
+        self.margins = None
+        self.cursor.x = self.cursor.y = 0
+
+    # -- sequences pyte lacks (from tmux's input.c table) ------------------------------------
+
+    def cursor_up(self, count: int | None = None) -> None:
+        """CUU: stops at the top margin, or at the top of the screen when above the region (tmux)."""
+        top, _ = self.margins or Margins(0, self.lines - 1)
+        limit = top if self.cursor.y >= top else 0
+        self.cursor.y = max(self.cursor.y - (count or 1), limit)
+
+    def cursor_down(self, count: int | None = None) -> None:
+        """CUD: stops at the bottom margin, or at the bottom of the screen when below the region (tmux)."""
+        _, bottom = self.margins or Margins(0, self.lines - 1)
+        limit = bottom if self.cursor.y <= bottom else self.lines - 1
+        self.cursor.y = min(self.cursor.y + (count or 1), limit)
+
+    def set_margins(self, top: int | None = None, bottom: int | None = None, **kwargs: Any) -> None:
+        """DECSTBM; with no region (``CSI r``) the margins go and the cursor goes home, as in tmux."""
+        if kwargs.get("private"):
+            return
+        if (top is None or top == 0) and bottom is None:
+            self.margins = None
+            self.cursor_position()
+            return
+        super().set_margins(top, bottom)
+
+    def next_line(self) -> None:
+        """NEL (``ESC E``): to the start of the next line, scrolling at the bottom."""
+        self.carriage_return()
+        self.index()
+
+    def scroll_up(self, count: int | None = None, *, private: bool = False) -> None:
+        """SU (``CSI n S``): the scroll region moves up ``n`` lines, as if the cursor were at its bottom."""
+        if private:  # CSI ? ... S is XTSMGRAPHICS, a query about sixel graphics: not supported
+            return
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        saved = self.cursor.y
+        for _ in range(min(count or 1, bottom - top + 1)):
+            self.cursor.y = bottom
+            self.index()
+        self.cursor.y = saved
+        self._all_dirty()
+
+    def scroll_down(self, count: int | None = None, *, private: bool = False) -> None:
+        """SD (``CSI n T``): the scroll region moves down ``n`` lines (blank ones come in at its top)."""
+        if private:
+            return
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        n = min(count or 1, bottom - top + 1)
+        del self.buffer[bottom - n + 1 : bottom + 1]
+        self.buffer[top:top] = [Line() for _ in range(n)]
+        self._all_dirty()
+
+    def save_cursor(self) -> None:
+        """DECSC and SCOSC: one saved cursor, as in tmux and xterm (pyte keeps a stack)."""
+        self.savepoints.clear()
+        super().save_cursor()
+
+    def restore_cursor(self) -> None:
+        """DECRC and SCORC: back to the saved cursor, which stays saved (restoring twice works)."""
+        if self.savepoints:
+            saved = self.savepoints[-1]
+            super().restore_cursor()
+            self.savepoints.append(saved)
+            attrs: Attrs = saved.cursor.attrs  # type: ignore[assignment]  # ours: an AttrsCursor was saved
+            self.cursor = AttrsCursor(saved.cursor.x, saved.cursor.y, attrs)
+            self.ensure_hbounds()
+            self.ensure_vbounds(use_margins=True)
+        else:
+            super().restore_cursor()
+
+    def save_cursor_ansi(self, *params: int, private: bool = False) -> None:
+        """``CSI s`` (SCOSC); ``CSI ? ... s`` saves private modes in xterm, which tmux ignores too."""
+        if not private:
+            self.save_cursor()
+
+    def restore_cursor_ansi(self, *params: int, private: bool = False) -> None:
+        """``CSI u`` (SCORC)."""
+        if not private:
+            self.restore_cursor()
+
+    def repeat_character(self, count: int | None = None, *, private: bool = False) -> None:
+        """REP (``CSI n b``): the last graphic character, ``n`` more times."""
+        if not private and self.last_char:
+            self.draw(self.last_char * min(count or 1, self.columns * self.lines))
+
+    def tab(self) -> None:
+        """HT: on a wrap pending at the end of the line (or in the last column), the cursor stays, as in tmux."""
+        if self.cursor.x < self.columns - 1:
+            super().tab()
+
+    def tab_backward(self, count: int | None = None, *, private: bool = False) -> None:
+        """CBT (``CSI n Z``): ``n`` tab stops back (column 0 at the most)."""
+        if private:
+            return
+        x = min(self.cursor.x, self.columns - 1)
+        for _ in range(min(count or 1, self.columns)):
+            x = max((t for t in self.tabstops if t < x), default=0)
+        self.cursor.x = x
+
+    # -- answers to the guest's queries --------------------------------------------------------
+
+    def write_process_input(self, data: str) -> None:
+        self.replies.append(data)
+
+    def report_device_attributes(self, mode: int = 0, **kwargs: bool) -> None:
+        """DA (``CSI c``): what tmux answers, a VT100 with advanced video."""
+        if mode == 0 and not kwargs.get("private"):
+            self.replies.append("\x1b[?1;2c")
+
+    def report_secondary_attributes(self, mode: int = 0) -> None:
+        """DA2 (``CSI > c``): tmux answers that it is a VT220-class terminal, ``84;0;0``."""
+        if mode == 0:
+            self.replies.append("\x1b[>84;0;0c")
+
+    def report_device_status(self, mode: int = 0, **kwargs: bool) -> None:
+        """DSR: 5 (status, ``CSI 0 n``) and 6 (the cursor, ``CSI row ; column R``)."""
+        if kwargs.get("private"):
+            return
+        if mode == 5:
+            self.replies.append("\x1b[0n")
+        elif mode == 6:
+            x = min(self.cursor.x, self.columns - 1) + 1
+            y = self.cursor.y + 1
+            if mo.DECOM in self.mode and self.margins is not None:
+                y -= self.margins.top
+            self.replies.append(f"\x1b[{y};{x}R")
+
+    def window_op(self, *params: int, private: bool = False) -> None:
+        """XTWINOPS (``CSI n t``): 18, the text area's size, is answered; the rest are ignored, as in tmux."""
+        if not private and params and params[0] == 18:
+            self.replies.append(f"\x1b[8;{self.lines};{self.columns}t")
+
+    def take_replies(self) -> str:
+        """The answers not yet sent, once."""
+        out = "".join(self.replies)
+        self.replies.clear()
+        return out
 
     # -- modes -------------------------------------------------------------------------
 

@@ -88,6 +88,9 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+KEY_DRAIN = 65536  # queued output a key waits to have parsed (and its queries answered) before it goes
+
+
 @dataclass
 class _PaneMessage(Message):
     """A message about one pane; ``control`` lets ``@on(..., selector)`` match it."""
@@ -191,6 +194,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._selecting = False
         self.bytes_in = 0
+        self._fed = 0  # bytes parsed since the connection was attached (its replay first)
         self._early_keys: list[bytes] = []
         self._app_context: contextvars.Context | None = None
         if connection is not None:
@@ -203,6 +207,8 @@ class TerminalView(ScrollView, can_focus=True):
         if self.connection is not None:
             self.connection.close()
         self.connection = connection
+        self._fed = -sum(len(d) for d in self._inbox)  # what is still queued came before it
+        self.terminal.screen.replies.clear()
         connection.on_output = self.feed
         connection.on_closed = self._connection_closed
         keys, self._early_keys = self._early_keys, []
@@ -246,9 +252,13 @@ class TerminalView(ScrollView, can_focus=True):
         except RuntimeError:
             return None
 
-    def _ingest(self) -> None:
+    def _ingest(self, budget: float | None = None) -> None:
+        if self._ingest_handle is not None and budget is not None:
+            self._ingest_handle.cancel()
         self._ingest_handle = None
-        deadline = time.perf_counter() + (INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3)
+        if budget is None:
+            budget = INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3
+        deadline = time.perf_counter() + budget
         feed = self.terminal.feed
         inbox = self._inbox
         while inbox:
@@ -257,12 +267,25 @@ class TerminalView(ScrollView, can_focus=True):
                 inbox.appendleft(chunk[SLICE:])
                 chunk = chunk[:SLICE]
             feed(chunk)
+            self._fed += len(chunk)
+            if self.terminal.screen.replies:
+                self._answer()
             if time.perf_counter() > deadline:
                 break
         loop = self._running_loop() if inbox else None
         if loop is not None:
             self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
         self._after_output()
+
+    def _answer(self) -> None:
+        """Send the guest the answers to its queries (DSR, DA, size), where they were live output.
+
+        Answers go out through the same ``write`` as keys, on the same loop, so an answer can
+        never land inside a key's bytes, and keys typed before the query was read stay before it.
+        """
+        replies = self.terminal.screen.take_replies()
+        if self.connection is not None and self._fed > getattr(self.connection, "replayed", 0):
+            self.connection.write(replies.encode())
 
     def _after_output(self) -> None:
         screen = self.terminal.screen
@@ -381,6 +404,11 @@ class TerminalView(ScrollView, can_focus=True):
     def send(self, data: bytes) -> None:
         """Send bytes to the guest as typed, and go back to the live bottom."""
         if self.connection is not None and data:
+            if self._inbox and sum(map(len, self._inbox)) <= KEY_DRAIN:
+                # Output that came before this key is parsed first, so the answers to its
+                # queries (a prompt's cursor-position request) go out before the key, as they
+                # would from a terminal that had already read them.
+                self._ingest(budget=1.0)
             self.connection.write(data)
         elif data:
             self._early_keys.append(data)  # typed before the console was attached: sent on attach

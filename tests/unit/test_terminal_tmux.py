@@ -1,0 +1,171 @@
+"""tmux is the reference: the same bytes go to the model and to a detached tmux pane of the same
+size, and the text on screen, the scrollback and the cursor must be the same.
+
+Deliberate differences (documented in :mod:`umltui.terminal.screen`), kept out of the random
+table and tested on their own below:
+
+- an ASCII character written over the second half of a wide character: tmux 3.3's fast path
+  for ASCII leaves the first half standing (its capture shows both); the model blanks it, as
+  tmux's own path for other characters and xterm do.
+- blank rows in the scrollback: when the whole screen is cleared, tmux moves it to the
+  scrollback down to its last "used" row, and a row is used once any edit touched it (a
+  delete on an empty row, say). The model counts rows with text. The scrollback is compared
+  without its blank rows; the screen is compared row for row.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tmux_oracle import Capture, Tmux, available  # noqa: E402
+
+from umltui.terminal.model import Terminal  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not available(), reason="needs tmux")
+
+COLUMNS, LINES = 20, 6
+
+# Pieces from tmux's table of the sequences a guest can send (input.c), text and controls.
+TABLE = [
+    b"hello",
+    b"x" * 25,
+    b"wrap me " * 6,
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\t",
+    b"\x08",
+    b"\x1b[1;31m",
+    b"\x1b[0m",
+    b"\x1b[2J",
+    b"\x1b[H",
+    b"\x1b[5;10H",
+    b"\x1b[3;2f",
+    b"\x1b[K",
+    b"\x1b[1K",
+    b"\x1b[2K",
+    b"\x1b[J",
+    b"\x1b[1J",
+    b"\x1b[3J",
+    b"\x1b[3L",
+    b"\x1b[2M",
+    b"\x1b[3P",
+    b"\x1b[2@",
+    b"\x1b[4X",
+    b"\x1b[4h",
+    b"\x1b[4l",
+    b"\x1b[?7l",
+    b"\x1b[?7h",
+    b"\x1b[2;5r",
+    b"\x1b[r",
+    b"\x1b[3G",
+    b"\x1b[4`",  # HPA
+    b"\x1b[2d",  # VPA
+    b"\x1b[2a",  # HPR
+    b"\x1b[e",  # VPR
+    b"\x1b[2A",
+    b"\x1b[B",
+    b"\x1b[9C",
+    b"\x1b[3D",
+    b"\x1b[2E",  # CNL
+    b"\x1b[F",  # CPL
+    b"\x1b[2S",  # SU
+    b"\x1b[T",  # SD
+    b"\x1b[s",  # SCOSC
+    b"\x1b[u",  # SCORC
+    b"\x1b7",  # DECSC
+    b"\x1b8",  # DECRC
+    b"\x1b[3b",  # REP
+    b"\x1b[2I",  # CHT
+    b"\x1b[Z",  # CBT
+    b"\x1bH",  # HTS
+    b"\x1b[g",  # TBC
+    b"\x1b[3g",
+    b"\x1bD",  # IND
+    b"\x1bM",  # RI
+    b"\x1bE",  # NEL
+    b"\x1b#8",  # DECALN
+    b"\x1b(0lqk\x1b(B",  # line drawing
+    b"\xc3\xa9",
+    b"\x1b[6n",  # queries: answered, nothing drawn
+    b"\x1b[c",
+    b"\x1b[>c",
+    b"\x1b[18t",
+    b"\x1b]0;title\x07",  # OSC
+    b"ok\r\n" * 3,
+    b"\x1b[32mgreen\x1b[0m line\r\n",
+    b"y" * 19 + b"\r\n",
+    b"\r\x1b[K50%",
+]
+
+
+@pytest.fixture(scope="module")
+def tmux() -> Iterator[Tmux]:
+    server = Tmux()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _text(rows: list[str]) -> list[str]:
+    return [r for r in rows if r]
+
+
+def model(data: bytes, columns: int = COLUMNS, lines: int = LINES, split: int = 0) -> Capture:
+    term = Terminal(columns, lines, history=1000)
+    step = split or len(data) or 1
+    for i in range(0, len(data), step):
+        term.feed(data[i : i + step])
+    s = term.screen
+    return Capture(s.rows_text(), s.history_text(), (s.cursor.x, s.cursor.y))
+
+
+def same(data: bytes, tmux: Tmux, columns: int = COLUMNS, lines: int = LINES) -> None:
+    want = tmux.screen(data, columns, lines)
+    got = model(data, columns, lines)
+    assert (got.rows, _text(got.history), got.cursor) == (want.rows, _text(want.history), want.cursor), data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TABLE), max_size=30), st.integers(1, 7))
+def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int) -> None:
+    data = b"".join(pieces)
+    want = tmux.screen(data, COLUMNS, LINES)
+    got = model(data, split=split)  # any split of the bytes, escape sequences cut included
+    assert (got.rows, _text(got.history), got.cursor) == (want.rows, _text(want.history), want.cursor), data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "1234567890123456789\u4e2d".encode(),  # a wide character that does not fit: next line
+        "\u4e2d\u6587\x1b[1GX".encode(),  # over the first half of a wide character
+        "ab\u4e2d\x1b[3G\u6587".encode(),  # a wide character over a wide character
+        b"\x1b[?7l" + b"z" * 30,  # no autowrap: the cursor stays on the last column
+        b"1\r\n2\r\n3\r\n4\r\n5\r\n6\r\n7\x1b[2;4r\x1b[4;1H\n\n",  # a region's top line goes to history
+        b"a" * 20 + b"\tb",  # a tab with a wrap pending leaves it pending
+        b"ab\x1b7\x1b[3;3Hc\x1b8d\x1b8e",  # one saved cursor, restored twice
+    ],
+)
+def test_edge_cases_match_tmux(tmux: Tmux, data: bytes) -> None:
+    same(data, tmux)
+
+
+def test_the_model_blanks_the_first_half_of_a_wide_character_written_over() -> None:
+    # The deliberate difference: tmux 3.3 shows "中X文" here (see the module's docstring).
+    assert model("\u4e2d\u6587\x1b[2GX".encode()).rows[0] == " X\u6587"
+
+
+def test_queries_are_answered_in_order() -> None:
+    term = Terminal(20, 6)
+    term.feed(b"ab\x1b[6n\x1b[c\x1b[>c\x1b[5n\x1b[18t\x1b[?6n\x1b[2;3H\x1b[6n")
+    assert term.screen.take_replies() == "\x1b[1;3R\x1b[?1;2c\x1b[>84;0;0c\x1b[0n\x1b[8;6;20t\x1b[2;3R"
+    assert term.screen.take_replies() == ""
