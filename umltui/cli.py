@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import termios
@@ -26,6 +27,7 @@ from .core.client import Client, SupervisorError, call
 from .core.protocol import USER_ERROR_KINDS, GuestInfo, GuestState
 
 DETACH_KEY = b"\x1d"  # ctrl+]
+QUERIES = re.compile(rb"\x1b\[(?:[56]n|\??6n|>?0?c|18t)")  # DSR, DA, DA2, the text area size
 
 
 def labs_dir() -> Path:
@@ -186,11 +188,25 @@ def cmd_console(args: argparse.Namespace) -> int:
 async def _console(guest: str, console: str, *, history: bool, linger: float) -> int:
     out = sys.stdout.buffer
     done = asyncio.Event()
+    replay: list[bytes] | None = []  # the scrollback, held until the banner is out
+    to_terminal = sys.stdout.isatty()
+
+    def write(data: bytes, *, replayed: bool) -> None:
+        # The guest's queries (cursor position, attributes, size) are for a terminal to
+        # answer: a terminal would answer a replayed one into the guest as if typed, and a
+        # pipe or file only gets escape codes nobody reads. So those are left out.
+        if replayed or not to_terminal:
+            data = QUERIES.sub(b"", data)
+        out.write(data)
+        out.flush()
 
     def on_event(msg: dict[str, Any]) -> None:
         if msg.get("event") == "output" and msg.get("console") == console:
-            out.write(base64.b64decode(msg["data"]))
-            out.flush()
+            data = base64.b64decode(msg["data"])
+            if replay is not None:
+                replay.append(data)
+            else:
+                write(data, replayed=False)
         elif msg.get("event") == "error":
             print(f"\r\numltui: {msg['error']}\r", file=sys.stderr)
 
@@ -205,8 +221,11 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd) if interactive else None
     if interactive:
-        print(f"[umltui: {umid} {console} — detach with ctrl+]]", file=sys.stderr)
+        print(f"[umltui: {umid} {console} — detach with ctrl+]]", file=sys.stderr, flush=True)
         tty.setraw(fd)
+    held, replay = replay or [], None
+    write(b"".join(held), replayed=True)
+    if interactive:
 
         def send_size() -> None:  # at once, and on every resize of this terminal, as tmux does
             with contextlib.suppress(OSError):

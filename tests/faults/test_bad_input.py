@@ -126,6 +126,8 @@ def test_console_with_stdin_from_a_file_or_dev_null_ends_cleanly(env: Env, tmp_p
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     if stdin == "file":
         assert "from-a-file" in proc.stdout
+    # The prompt's cursor-position query (CSI 6 n) is for a terminal to answer: a pipe gets none.
+    assert "\x1b[6n" not in proc.stdout and "root@a" in proc.stdout, repr(proc.stdout[-300:])
 
 
 def test_output_into_a_closed_pipe_ends_without_a_traceback(env: Env) -> None:

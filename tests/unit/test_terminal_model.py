@@ -240,3 +240,20 @@ def test_reverse_video_is_a_flag_and_cells_keep_their_colours() -> None:
     assert not term.screen.buffer[0][0].reverse
     term.feed(b"\x1b[?5l")
     assert not term.screen.reverse_video
+
+
+def test_narrowing_and_widening_again_loses_no_text() -> None:
+    # The grid makes panes narrower and going back widens them: nothing is cut for good.
+    term = Terminal(20, 4, history=10)
+    term.feed(b"0123456789abcdefghij\r\n\x1b[31mred text that is long\x1b[0m\r\n")
+    term.resize(8, 4)
+    assert term.screen.rows_text()[:2] == ["01234567", "red text"]
+    term.resize(20, 4)
+    assert term.screen.rows_text()[:2] == ["0123456789abcdefghij", "red text that is lon"]
+
+
+def test_newline_mode_turns_a_log_s_bare_line_feeds_into_lines() -> None:
+    term = Terminal(20, 4)
+    term.screen.set_newline_mode(True)  # the kernel log pane (con0): a file, not a tty
+    term.feed(b"Linux version 6.1\nMemory: 42M\nRun /init\n")
+    assert term.screen.rows_text()[:3] == ["Linux version 6.1", "Memory: 42M", "Run /init"]

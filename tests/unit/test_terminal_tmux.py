@@ -125,7 +125,7 @@ def model(data: bytes, columns: int = COLUMNS, lines: int = LINES, split: int = 
     for i in range(0, len(data), step):
         term.feed(data[i : i + step])
     s = term.screen
-    return Capture(s.rows_text(), s.history_text(), (s.cursor.x, s.cursor.y))
+    return Capture(s.rows_text(), s.history_text(), (s.cursor_column, s.cursor.y))
 
 
 def same(data: bytes, tmux: Tmux, columns: int = COLUMNS, lines: int = LINES) -> None:
@@ -150,6 +150,8 @@ def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int
         "\u4e2d\u6587\x1b[1GX".encode(),  # over the first half of a wide character
         "ab\u4e2d\x1b[3G\u6587".encode(),  # a wide character over a wide character
         b"\x1b[?7l" + b"z" * 30,  # no autowrap: the cursor stays on the last column
+        b"\x1b[?7l" + b"x" * 25 + "\u4e2d".encode(),  # ... and a wide character that does not fit is dropped
+        b"\x1b[?7l" + b"x" * 18 + "\u4e2d".encode() + b"y",
         b"1\r\n2\r\n3\r\n4\r\n5\r\n6\r\n7\x1b[2;4r\x1b[4;1H\n\n",  # a region's top line goes to history
         b"a" * 20 + b"\tb",  # a tab with a wrap pending leaves it pending
         b"ab\x1b7\x1b[3;3Hc\x1b8d\x1b8e",  # one saved cursor, restored twice

@@ -67,3 +67,26 @@ async def test_program_on_its_own_pty_output_resize_and_end() -> None:
         await until(lambda: "got-ok" in "\n".join(view.screen_text()), what="the echo", extra=view.screen_text)
         await until(lambda: bool(closed), what="the Closed message")
         assert closed == ["the program ended"]
+
+
+async def test_scrollback_mode_starts_at_the_bottom_and_holds_still_and_search_sees_the_screen() -> None:
+    from umltui.screens.scrollback import ScrollbackScreen
+
+    view = TerminalView(history=1000)
+    app = One(view)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view.feed(b"".join(b"line %d\r\n" % i for i in range(50)) + b"on screen now\r\n")
+        await pilot.pause(0.1)
+        bottom = view.scroll_offset.y
+        app.push_screen(ScrollbackScreen(view))
+        await pilot.pause(0.1)
+        assert view.scroll_offset.y == bottom and not view.following  # not a page up: where the user was
+        view.feed(b"more\r\n" * 5)
+        await pilot.pause(0.1)
+        assert view.scroll_offset.y == bottom  # holds still while the guest prints
+        assert view.search("on screen now") and view.current_match is not None
+        assert view.current_match[0] >= len(view.terminal.screen.history) - 5  # found near the bottom
+        await pilot.press("q")
+        await pilot.pause(0.1)
+        assert view.following

@@ -42,8 +42,9 @@ class ScrollbackScreen(ModalScreen[None]):
         yield Label("SCROLLBACK  ↑↓ PgUp PgDn Home End · / search · n N · q back to live")
 
     def on_mount(self) -> None:
-        if self.view.following:
-            self.view.page(-1)
+        # As tmux's copy mode: it starts where the pane is (the bottom, the screen the user
+        # was looking at), and the view holds still while the guest prints on.
+        self.view.following = False
 
     async def on_key(self, event: events.Key) -> None:
         event.stop()

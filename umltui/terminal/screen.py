@@ -4,7 +4,7 @@ Built on pyte's :class:`pyte.Screen`: its cursor, modes, charsets, margins and t
 are used as they are; the operations that touch cells are ours, on :class:`~.rows.Line`
 rows, and so are whole lines at a time (:meth:`TerminalScreen.put_lines`), the alternate
 screen (``?1049``, ``?1047``, ``?47``), reverse video as a flag, the title, a bell counter,
-and resize that keeps the rows it cuts in the scrollback. Nothing here parses bytes: the
+and resize that keeps the rows it cuts in the scrollback and the columns it hides. Nothing here parses bytes: the
 parser (:mod:`.parser`) calls these methods.
 
 Three pyte quirks are not kept: erasing the display fills whole rows (pyte fills only cells
@@ -179,8 +179,6 @@ class TerminalScreen(pyte.Screen):
             put(buffer[cursor.y], x, data[:n], a)
             cursor.x = columns
             data = data[n:]
-        if cursor.x >= columns and mo.DECAWM not in self.mode:
-            cursor.x = columns - 1  # no wrap pending without autowrap: the cursor stays on the last column
         self.dirty.add(cursor.y)
 
     def _draw_cells(self, data: str) -> None:
@@ -197,10 +195,11 @@ class TerminalScreen(pyte.Screen):
                     cursor.x = 0
                     self.linefeed()
                 elif width > 0:
-                    cursor.x = max(0, columns - width)
+                    cursor.x = columns - 1
             if width == 2 and cursor.x == columns - 1:
                 # A wide character does not fit in the last column: as tmux does, the
-                # column is left blank and the character goes on the next line.
+                # column is left blank and the character goes on the next line (without
+                # autowrap, it is dropped).
                 if mo.DECAWM not in self.mode:
                     continue
                 chars, _ = self.buffer[cursor.y].cells(columns)
@@ -231,8 +230,6 @@ class TerminalScreen(pyte.Screen):
                 self.dirty.add(cursor.y - 1)
             if width > 0:
                 cursor.x = min(x + width, columns)
-        if cursor.x >= columns and mo.DECAWM not in self.mode:
-            cursor.x = columns - 1
         self.dirty.add(cursor.y)
 
     @property
@@ -552,6 +549,23 @@ class TerminalScreen(pyte.Screen):
             return
         super().set_margins(top, bottom)
 
+    @property
+    def cursor_column(self) -> int:
+        """The cursor's column as a terminal reports it.
+
+        After the last column is written, ``cursor.x`` is the width: with autowrap that is a
+        wrap pending (tmux says so too); without, the cursor is on the last column.
+        """
+        x = self.cursor.x
+        return x if mo.DECAWM in self.mode else min(x, self.columns - 1)
+
+    def set_newline_mode(self, on: bool) -> None:
+        """LNM: a LF is also a CR (for a log written to a file, whose lines end in a bare LF)."""
+        if on:
+            self.mode.add(mo.LNM)
+        else:
+            self.mode.discard(mo.LNM)
+
     def next_line(self) -> None:
         """NEL (``ESC E``): to the start of the next line, scrolling at the bottom."""
         self.carriage_return()
@@ -648,7 +662,7 @@ class TerminalScreen(pyte.Screen):
         if mode == 5:
             self.replies.append("\x1b[0n")
         elif mode == 6:
-            x = min(self.cursor.x, self.columns - 1) + 1
+            x = min(self.cursor.x, self.columns - 1) + 1  # (a wrap pending reports the last column)
             y = self.cursor.y + 1
             if mo.DECOM in self.mode and self.margins is not None:
                 y -= self.margins.top
@@ -748,10 +762,8 @@ class TerminalScreen(pyte.Screen):
         else:
             for buffer in (self.buffer, self._main[0] if self._main else []):
                 buffer.extend(Line() for _ in range(lines - self.lines))
-        if columns < self.columns:
-            for buffer in (self.buffer, self._main[0] if self._main else []):
-                for line in buffer:
-                    line.truncate(columns)
+        # Narrower: rows keep their cells past the new edge (they are cropped when read), so
+        # going back to a wider pane shows them whole again; nothing a guest printed is lost.
         self.lines, self.columns = lines, columns
         self.margins = None
         self.dirty.clear()

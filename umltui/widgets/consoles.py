@@ -37,6 +37,10 @@ class ConsolePane(TerminalView):
         self.umid, self.console = umid, console
         self.border_title = f"{umid} · {'kernel log' if console == 'con0' else console}"
         self.also: list[ConsolePane] = []  # broadcast: the other panes that get the same keys
+        if console == "con0":
+            # The kernel's log is a file, not a tty: its lines end in a bare LF, which a
+            # terminal takes as "down one" (a staircase). LNM makes LF a new line.
+            self.terminal.screen.set_newline_mode(True)
 
     def send(self, data: bytes) -> None:
         super().send(data)
