@@ -250,7 +250,13 @@ class UmlApp(App[str | None]):
             await super().on_event(event)
 
     async def _after_prefix(self, choice: PrefixChoice) -> None:
+        before = self.area.current
         await self._prefix_command(choice.key)
+        pane = self.area.current
+        if len(self.screen_stack) == 1 and pane is not None and pane is not before and self.focused is not pane:
+            # The console the command left in front has the keys from now on, at once (a
+            # widget's focus() lands later, after keys already queued behind the command).
+            self.set_focus(pane)
         self._deliver(choice.after)
 
     async def _prefix_command(self, key: str) -> None:

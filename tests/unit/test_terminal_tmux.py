@@ -155,10 +155,27 @@ def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int
         b"1\r\n2\r\n3\r\n4\r\n5\r\n6\r\n7\x1b[2;4r\x1b[4;1H\n\n",  # a region's top line goes to history
         b"a" * 20 + b"\tb",  # a tab with a wrap pending leaves it pending
         b"ab\x1b7\x1b[3;3Hc\x1b8d\x1b8e",  # one saved cursor, restored twice
+        b"\x1b[2;5r\x1b[s\x1b[u",  # restored where it was, above the region
     ],
 )
 def test_edge_cases_match_tmux(tmux: Tmux, data: bytes) -> None:
     same(data, tmux)
+
+
+RECORDINGS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "terminal").glob("*.bin"))
+
+
+@pytest.mark.parametrize("recording", RECORDINGS, ids=[p.stem for p in RECORDINGS])
+def test_recordings_of_full_screen_programs_match_tmux(tmux: Tmux, recording: Path) -> None:
+    # vim with split windows and syntax colours, htop, nano, mc, dialog, procps top and less,
+    # recorded on an 80x24 pty (tests/fixtures/terminal/record.py makes them again).
+    data = recording.read_bytes()
+    want = tmux.screen(data, 80, 24)
+    for split in (0, 7):  # whole, and cut into small reads
+        got = model(data, 80, 24, split=split)
+        diff = [f"{a!r}\n{b!r}" for a, b in zip(got.rows, want.rows, strict=True) if a != b]
+        assert got.rows == want.rows, "\n".join(diff)
+        assert (_text(got.history), got.cursor) == (_text(want.history), want.cursor)
 
 
 def test_the_model_blanks_the_first_half_of_a_wide_character_written_over() -> None:

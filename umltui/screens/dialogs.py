@@ -123,20 +123,27 @@ class PrefixKeys:
             return
         self.screen = screen
 
-        async def done(choice: PrefixChoice | None) -> None:
+        async def run(choice: PrefixChoice) -> None:
             try:
-                # Textual calls this before the prefix screen has left the stack; a command run
-                # now would see it still on top, and focus would go back to the pane under it
-                # after the command chose another. So: wait for it to go (keys meanwhile are
-                # still taken, and queue in choice.after), at most a second.
-                for _ in range(100):
+                # Textual calls ``done`` before the prefix screen has left the stack, from its
+                # message loop: waiting there would hold the loop (the burst's keys with it),
+                # and a command run then sees the prefix screen still on top, and focus goes
+                # back to the pane under it after the command chose another. So the command
+                # runs in a task of its own once the screen is gone; keys meanwhile are still
+                # taken, and queue in choice.after.
+                for _ in range(200):
                     if screen not in app.screen_stack:
                         break
-                    await asyncio.sleep(0.01)
-                if choice is not None:
-                    await command(choice)
+                    await asyncio.sleep(0.005)
+                await command(choice)
             finally:
                 self.screen = None
+
+        def done(choice: PrefixChoice | None) -> None:
+            if choice is None:
+                self.screen = None
+            else:
+                app.run_worker(run(choice), group="prefix", exit_on_error=False)
 
         app.push_screen(screen, done)
 

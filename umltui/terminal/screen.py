@@ -80,6 +80,7 @@ class TerminalScreen(pyte.Screen):
         self._interned: dict[Attrs, Attrs] = {BLANK: BLANK}
         # The main screen's rows and saved cursor while the alternate screen is on.
         self._main: tuple[list[Line], tuple[int, int, Attrs] | None] | None = None
+        self._alt_cursor: tuple[int, int, Attrs] | None = None  # what the last ?1049h saved
         self.bells = 0
         self.scrolled = 0  # lines that went into the history, ever (lets a viewer keep its place)
         self.replies: list[str] = []  # answers to the guest's queries (DSR, DA, window size), in order
@@ -602,12 +603,13 @@ class TerminalScreen(pyte.Screen):
         """DECRC and SCORC: back to the saved cursor, which stays saved (restoring twice works)."""
         if self.savepoints:
             saved = self.savepoints[-1]
-            super().restore_cursor()
-            self.savepoints.append(saved)
+            x, y = saved.cursor.x, saved.cursor.y  # (pyte moves the saved cursor itself into the margins)
             attrs: Attrs = saved.cursor.attrs  # type: ignore[assignment]  # ours: an AttrsCursor was saved
-            self.cursor = AttrsCursor(saved.cursor.x, saved.cursor.y, attrs)
+            super().restore_cursor()
+            self.savepoints.append(saved._replace(cursor=AttrsCursor(x, y, attrs)))
+            self.cursor = AttrsCursor(x, y, attrs)
             self.ensure_hbounds()
-            self.ensure_vbounds(use_margins=True)
+            self.ensure_vbounds()  # where it was, margins or not (pyte moves it into them)
         else:
             super().restore_cursor()
 
@@ -706,6 +708,12 @@ class TerminalScreen(pyte.Screen):
             modes = self._private_modes(modes, False)
             if {m << 5 for m in modes} & _ALT_MODES and self._main is not None:
                 self._leave_alternate(restore_cursor=1049 in modes)
+            elif 1049 in modes and self._alt_cursor is not None:
+                # Out of the alternate screen already: the cursor saved by the last ?1049h is
+                # restored all the same, as in tmux (dialog does this on its way out).
+                self.cursor.x, self.cursor.y, self.cursor.attrs = self._alt_cursor
+                self.ensure_hbounds()
+                self.ensure_vbounds()
         super().reset_mode(*modes, **kwargs)
 
     def _blank_rows(self) -> list[Line]:
@@ -721,6 +729,8 @@ class TerminalScreen(pyte.Screen):
         assert self._main is not None
         self.buffer, cursor = self._main
         self._main = None
+        if cursor is not None:
+            self._alt_cursor = cursor
         if restore_cursor and cursor is not None:
             self.cursor.x, self.cursor.y, self.cursor.attrs = cursor
             self.ensure_hbounds()
