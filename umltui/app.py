@@ -20,7 +20,7 @@ from textual.widgets import Footer
 
 from .config import Config, load_config
 from .core.client import SupervisorError
-from .core.protocol import GuestInfo, GuestState, SwitchInfo
+from .core.protocol import GuestInfo, GuestState, SwitchInfo, guest_order
 from .screens.dialogs import (
     ACTION_HELP,
     ConfirmScreen,
@@ -295,7 +295,7 @@ class UmlApp(App[str | None]):
         await self.show(self.area.guest, con)
 
     async def _step_guest(self, step: int) -> None:
-        order = sorted(self.guests, key=lambda u: (self.guests[u]["lab"], u))
+        order = sorted(self.guests, key=lambda u: guest_order(self.guests[u]))
         if not order:
             return
         i = order.index(self.area.guest) if self.area.guest in order else -1
@@ -322,7 +322,8 @@ class UmlApp(App[str | None]):
         if self.area.layout_mode == "grid" and not self.area.zoomed:
             self.area.set_tabs()
         else:
-            keys = self.area.grid or [(u, "con1") for u, g in self.guests.items() if g["state"] != GuestState.HALTED]
+            alive = [g for g in self.guests.values() if g["state"] != GuestState.HALTED]
+            keys = self.area.grid or [(g["umid"], "con1") for g in sorted(alive, key=guest_order)]
             await self.area.set_grid(keys)
         if self.area.current:
             self.area.current.focus()

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import imagecli
 from .core.client import Client, SupervisorError, call
-from .core.protocol import USER_ERROR_KINDS, GuestInfo, GuestState
+from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
 
 DETACH_KEY = b"\x1d"  # ctrl+]
 QUERIES = re.compile(rb"\x1b\[(?:[56]n|\??6n|>?0?c|18t)")  # DSR, DA, DA2, the text area size
@@ -53,8 +53,10 @@ def _print_guests(guests: list[GuestInfo]) -> None:
         cons = " ".join(f"{k}={v.removeprefix('/dev/')}" for k, v in g["consoles"].items() if v)
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
-        rows.append([g["umid"], g["lab"] or "-", state, str(g["pid"] or "-"), nics or "-", cons or "-"])
-    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "CONSOLES"]))
+        pid = str(g["pid"]) if g["pid"] and g["state"] in ALIVE_STATES else "-"  # a halted guest's pid is gone
+        disks = " ".join(f"{d['name']}:{Path(d['image']).name}" for d in g.get("disks", []))
+        rows.append([g["umid"], g["lab"] or "-", state, pid, nics or "-", disks or "-", cons or "-"])
+    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "DISKS", "CONSOLES"]))
 
 
 async def _up(lab: str, detach: bool, timeout: float) -> int:

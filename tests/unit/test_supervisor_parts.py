@@ -276,3 +276,12 @@ async def test_a_boot_banner_read_late_is_not_a_reboot(tmp_path: Path) -> None:
     assert (guest.state, guest.reason) == (GuestState.BOOTING, "rebooting")
     guest.close(keep_logs=True)
     await asyncio.sleep(0)
+
+
+def test_guests_sort_naturally_by_lab_then_name() -> None:
+    from umltui.core.protocol import guest_order, natural_key
+
+    names = ["g10", "g2", "g1", "g11", "g0", "g15", "g3"]
+    assert sorted(names, key=natural_key) == ["g0", "g1", "g2", "g3", "g10", "g11", "g15"]
+    infos = [{"umid": u, "lab": lab} for u, lab in [("b-g10", "b"), ("a-x", "a"), ("b-g9", "b"), ("solo", None)]]
+    assert [i["umid"] for i in sorted(infos, key=guest_order)] == ["a-x", "b-g9", "b-g10", "solo"]  # type: ignore[arg-type]

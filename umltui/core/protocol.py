@@ -16,6 +16,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -39,7 +40,19 @@ class GuestState(StrEnum):
         return self in ALIVE_STATES
 
 
+_DIGITS = re.compile(r"(\d+)")
 ALIVE_STATES = frozenset({GuestState.BOOTING, GuestState.RUNNING, GuestState.PAUSED, GuestState.HUNG})
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort names as people count: ``g2`` before ``g10`` (digit runs compare as numbers)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(name) if part)
+
+
+def guest_order(info: GuestInfo) -> tuple[object, ...]:
+    """The one order of guests everywhere (``ls``, the tree, the grid): by lab, then name, naturally."""
+    return (natural_key(info.get("lab") or "~"), natural_key(info["umid"]))
+
 
 ErrorKind = Literal[
     "error",

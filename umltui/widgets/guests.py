@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ..core.protocol import GuestInfo, GuestState
+from ..core.protocol import GuestInfo, GuestState, guest_order
 
 STATE_STYLE = {
     GuestState.BOOTING: "yellow",
@@ -55,7 +55,7 @@ class GuestTree(Tree[dict[str, Any]]):
         first = not any(self.root.children)
         self.clear()
         labs: dict[str, TreeNode[dict[str, Any]]] = {}
-        for umid in sorted(guests, key=lambda u: (guests[u]["lab"] or "~", u)):
+        for umid in sorted(guests, key=lambda u: guest_order(guests[u])):
             g = guests[umid]
             lab = g["lab"] or "(not started by umltui)"
             if lab not in labs:

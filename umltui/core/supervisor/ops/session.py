@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ...process import memory_kib, session_processes
-from ...protocol import GuestInfo, MemoryInfo, PingResult
+from ...protocol import GuestInfo, MemoryInfo, PingResult, guest_order
 from .lab import down
 
 if TYPE_CHECKING:
@@ -20,14 +20,14 @@ async def ping(sup: Supervisor, client: ClientConnection) -> PingResult:
 
 
 async def ls(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:
-    """Every guest (:class:`GuestInfo`)."""
-    return [g.to_info() for g in sup.guests.values()]
+    """Every guest (:class:`GuestInfo`), by lab and then name, naturally (g2 before g10)."""
+    return sorted((g.to_info() for g in sup.guests.values()), key=guest_order)
 
 
 async def watch(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:
     """Every guest now, and from now on a ``guest`` event at each change (and ``net`` events)."""
     client.watching = True
-    return [g.to_info() for g in sup.guests.values()]
+    return sorted((g.to_info() for g in sup.guests.values()), key=guest_order)
 
 
 async def memory(sup: Supervisor, client: ClientConnection, guest: str) -> MemoryInfo:
