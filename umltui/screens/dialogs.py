@@ -143,7 +143,7 @@ class PrefixKeys:
             if choice is None:
                 self.screen = None
             else:
-                app.run_worker(run(choice), group="prefix", exit_on_error=False)
+                app.run_worker(run(choice), group="prefix")  # a command that fails still ends the app, as before
 
         app.push_screen(screen, done)
 
