@@ -7,6 +7,8 @@ leaves the guests running. Keys go to the focused console; app commands take a p
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 from collections.abc import Iterable
 from typing import Any
@@ -15,6 +17,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -46,7 +49,13 @@ class UmlApp(App[str | None]):
     Screen { layout: vertical; }
     #main { height: 1fr; }
     .title { text-style: bold; color: $primary; }
+    /* A side that does not fit beside an 80-column console comes over it, on demand. */
+    #main > .-overlay { overlay: screen; position: absolute; height: 100%; }
+    GuestTree.-overlay { border-right: tall $primary; }
+    MconsolePanel.-overlay { border-left: tall $primary; }
     """
+    CONSOLE_ROOM = 82
+    """Columns the console pane keeps (80 inside its border) before a side goes over it."""
     COMMAND_PALETTE_BINDING = "f20"  # ctrl+p belongs to the guest; the palette is prefix :
 
     def __init__(self, config: Config | None = None, *, focus_guest: str | None = None) -> None:
@@ -57,11 +66,17 @@ class UmlApp(App[str | None]):
         self._bindings.bind(
             self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
         )
+        zoom_key = self.config.keymap.get("zoom", "z")
+        self._bindings.bind(
+            "f24", "unzoom", "zoomed, to unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}"
+        )
         self.hub = ConsoleHub(self._on_supervisor_event)
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
         self.prefix_keys = PrefixKeys()
+        self._keys: collections.deque[events.Key] = collections.deque()  # keys waiting for the one before
+        self._key_pump: asyncio.Task[None] | None = None
         self._tree_timer: Any = None
         self.area = ConsoleArea(
             self.hub,
@@ -73,6 +88,10 @@ class UmlApp(App[str | None]):
         )
         self.panel = MconsolePanel(self.hub.client, id="mconsole")
         self.guest_tree = GuestTree(id="guests")
+        # Which sides the user wants shown, and which fit beside the console (else they overlay it).
+        self.want_tree = True
+        self.want_panel = self.config.mconsole_panel
+        self._docked: tuple[bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -95,7 +114,8 @@ class UmlApp(App[str | None]):
             self.notify(f"no theme {wanted!r}; using {DEFAULT_THEME}", severity="warning")
             wanted = DEFAULT_THEME
         self.theme = wanted
-        self.panel.display = self.config.mconsole_panel
+        self._fit_sides()
+        self.watch(self.screen, "focused", self._focus_moved, init=False)
         if not self.is_headless:  # (tests run many apps in one process: nothing of theirs is frozen)
             self.call_after_refresh(freeze_startup_objects)
         self.connect()
@@ -246,8 +266,52 @@ class UmlApp(App[str | None]):
         self.prefix_keys.start(self, PrefixScreen(self.config.prefix, self.config.keymap), self._after_prefix)
 
     async def on_event(self, event: events.Event) -> None:
-        if not self.prefix_keys.take(event):  # from the prefix until its command has run, keys wait for it
-            await super().on_event(event)
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._keys.append(event)
+            if self._key_pump is None or self._key_pump.done():
+                self._key_pump = asyncio.create_task(self._pump_keys())
+            return
+        await super().on_event(event)
+
+    async def _pump_keys(self) -> None:
+        """Hand keys on one at a time, each once the one before it has landed.
+
+        Textual posts a key to the focused widget's queue and checks the bindings (Tab's
+        focus_next among them) only when the key has bubbled back to the app: keys of a
+        burst (a paste, SSH, tmux send-keys, a fast typist) would all be posted to the
+        widget that had the focus at the first, and ``name<Tab>eth1`` would land in one
+        field. So each key is followed up its way (the widget, its ancestors, the app,
+        where its binding runs); only then the next goes.
+        """
+        while self._keys:
+            key = self._keys.popleft()
+            if self.prefix_keys.take(key):  # from the prefix until its command has run, keys wait for it
+                continue
+            target = self.focused or self.screen
+            await super().on_event(key)
+            if not key.is_forwarded:
+                continue  # a priority binding (the prefix) took it
+            chain: list[MessagePump] = []
+            node: MessagePump | None = target
+            while node is not None and node is not self:
+                chain.append(node)
+                node = node._parent
+            # Every hop, whether the key went on or not (Textual's stop flag does not say:
+            # it is set on the way to the app too): a handful of turns of the loop.
+            for node in [*chain, self]:  # last the app, where the bindings are checked
+                await self._landed(node)
+
+    async def _landed(self, node: MessagePump) -> None:
+        """Until ``node`` has handled what was posted to it before now (at most half a second)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def land() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        if node.call_later(land):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done, 0.5)
 
     async def _after_prefix(self, choice: PrefixChoice) -> None:
         before = self.area.current
@@ -261,7 +325,7 @@ class UmlApp(App[str | None]):
 
     async def _prefix_command(self, key: str) -> None:
         if key == self.config.prefix:
-            self._deliver([(key, None)])
+            self._deliver([(key, None)], literal=True)
         elif (action := self.config.keys.get(key)) is None:
             self.notify(
                 f"{self.config.prefix} {key}: no such command ({self.config.prefix} ? lists them)",
@@ -271,12 +335,22 @@ class UmlApp(App[str | None]):
         else:
             await self.run_action(action)
 
-    def _deliver(self, keys: list[tuple[str, str | None]]) -> None:
-        """Keys for whatever the command left in front: the focused console, or a screen it opened."""
+    def _deliver(self, keys: list[tuple[str, str | None]], *, literal: bool = False) -> None:
+        """Keys for whatever the command left in front: the focused console, or a screen it opened.
+
+        From a prefix on (a second command in the same burst), they go round again as keys
+        (the prefix's own literal is sent with ``literal``).
+        """
         if not keys:
             return
+        cut = next((i for i, (k, _) in enumerate(keys) if k == self.config.prefix), None) if not literal else None
+        if cut is not None:
+            self._deliver(keys[:cut])
+            for key, character in keys[cut:]:
+                self.post_message(events.Key(key, character))
+            return
         pane = self.area.current
-        if self.screen is not self.screen_stack[0] or pane is None:
+        if self.screen is not self.screen_stack[0] or pane is None or self.focused is not pane:
             for key, character in keys:
                 self.post_message(events.Key(key, character))
             return
@@ -313,10 +387,22 @@ class UmlApp(App[str | None]):
             self.sub_title = f"{pane.umid} {pane.console}"
             self._update_panel()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unzoom":  # the footer's hint is there while zoomed
+            return self.area.zoomed
+        return True
+
+    def action_unzoom(self) -> None:
+        if self.area.zoomed:
+            self.action_zoom()
+
     def action_zoom(self) -> None:
+        """The pane takes the whole screen (tabs, list and panel go), as in tmux; again to unzoom."""
         self.area.toggle_zoom()
+        self.refresh_bindings()
+        self._fit_sides()
         if self.area.current:
-            self.area.current.focus()
+            self.set_focus(self.area.current)  # at once: keys of the same burst follow
 
     async def action_grid(self) -> None:
         if self.area.layout_mode == "grid" and not self.area.zoomed:
@@ -326,10 +412,10 @@ class UmlApp(App[str | None]):
             keys = self.area.grid or [(g["umid"], "con1") for g in sorted(alive, key=guest_order)]
             await self.area.set_grid(keys)
         if self.area.current:
-            self.area.current.focus()
+            self.set_focus(self.area.current)  # at once: keys of the same burst follow
 
     def action_toggle_mconsole(self) -> None:
-        self.panel.display = not self.panel.display
+        self._toggle_side(self.panel)
 
     def action_network(self) -> None:
         self.push_screen(NetworkScreen(self.hub.client, lambda: self.guests, lambda: self.area.guest))
@@ -379,7 +465,75 @@ class UmlApp(App[str | None]):
             self.area.current.tell_size()
 
     def action_focus_guests(self) -> None:
-        self.guest_tree.focus()
+        self._toggle_side(self.guest_tree)
+
+    def action_close_side(self) -> None:
+        """Escape in a side that came over the console: it goes, the console has the keys again."""
+        for side in (self.guest_tree, self.panel):
+            if side.has_class("-overlay") and side.display:
+                self._set_side(side, False)
+        if self.area.current:
+            self.set_focus(self.area.current)  # at once: keys of the same burst follow
+
+    # -- the sides: the guest list (left) and the mconsole panel (right) -----------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_sides()
+
+    def _fit_sides(self) -> None:
+        """Dock each side that leaves the console :attr:`CONSOLE_ROOM` columns; the others come
+        over the console when asked for (and go when it has the focus again). A zoomed pane
+        has the whole screen: docked sides hide, and one asked for comes over it."""
+        width = self.size.width
+        tree_w, panel_w = GuestTree.WIDTH, MconsolePanel.WIDTH
+        docked = (width - tree_w >= self.CONSOLE_ROOM, width - tree_w - panel_w >= self.CONSOLE_ROOM)
+        if docked != self._docked:  # first fit, or the window crossed a width: start from what fits
+            self.want_tree = docked[0]
+            self.want_panel = docked[1] and self.config.mconsole_panel
+            self._docked = docked
+        zoomed = self.area.zoomed
+        for side, dock, want in (
+            (self.guest_tree, docked[0], self.want_tree),
+            (self.panel, docked[1], self.want_panel),
+        ):
+            side.set_class(not dock or zoomed, "-overlay")
+            side.display = want and not zoomed
+        self.panel.styles.width = min(panel_w, width)
+        self.panel.styles.offset = (max(0, width - panel_w), 0) if self.panel.has_class("-overlay") else (0, 0)
+
+    def _set_side(self, side: GuestTree | MconsolePanel, shown: bool) -> None:
+        """Show or hide a side; what is wanted is remembered, except over a zoomed pane."""
+        side.display = shown
+        if self.area.zoomed:
+            return
+        if side is self.guest_tree:
+            self.want_tree = shown
+        else:
+            self.want_panel = shown
+
+    def _toggle_side(self, side: GuestTree | MconsolePanel) -> None:
+        """Show a side (and give it the keys if it comes over the console, or is the list), or
+        hide it when it is shown and has them (or is the docked panel)."""
+        over = side.has_class("-overlay")  # (always, over a zoomed pane)
+        focus_it = over or side is self.guest_tree
+        if side.display and (side.has_focus_within or not focus_it):
+            self._set_side(side, False)
+            if self.area.current is not None:
+                self.set_focus(self.area.current)  # at once: keys of the same burst follow
+            return
+        self._set_side(side, True)
+        if focus_it:
+            self.set_focus(side)  # at once: keys of the same burst are for it
+
+    def _focus_moved(self, focused: Any) -> None:
+        """A side over the console goes when the focus leaves it (a console chosen, a click)."""
+        for side in (self.guest_tree, self.panel):
+            if side.display and side.has_class("-overlay") and not side.has_focus_within:
+                self.call_after_refresh(self._drop_overlay, side)
+
+    def _drop_overlay(self, side: GuestTree | MconsolePanel) -> None:
+        if side.has_class("-overlay") and not side.has_focus_within and self.screen is self.screen_stack[0]:
+            self._set_side(side, False)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import imagecli
 from .core.client import Client, SupervisorError, call
+from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
 
 DETACH_KEY = b"\x1d"  # ctrl+]
@@ -135,6 +136,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_mconsole(args: argparse.Namespace) -> int:
     command = " ".join(args.words)
+    words = command.split()
+    if words[:1] == ["sysrq"] and len(words) == 2 and words[1] in SYSRQ_DESTRUCTIVE and not args.yes:
+        # The panel asks first; so does the command line, at a terminal (a script is told, on stderr).
+        warning = f"sysrq {words[1]}: {dict(SYSRQ)[words[1]]}"
+        if sys.stdin.isatty():
+            if input(f"{warning}. Send it to {args.guest}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("not sent", file=sys.stderr)
+                return 1
+        else:
+            print(f"umltui: warning: {warning} (sent; --yes says you meant it)", file=sys.stderr)
     try:
         answer = asyncio.run(call("mconsole", guest=args.guest, command=command, timeout=60))
     except SupervisorError as exc:
@@ -164,22 +175,52 @@ def cmd_net(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(net, indent=2))
         return 0
+    ips = {f"{n['guest']}:{n['name']}": n.get("ip") or "" for n in net["nics"]}
+
+    def branches(ports: list[str]) -> None:
+        for i, port in enumerate(ports or ["(no NICs)"]):
+            print(
+                f"  {'└' if i == len(ports) - 1 or not ports else '├'} {port}"
+                + (f"  {ips[port]}" if ips.get(port) else "")
+            )
+
     for sw in net["switches"]:
         kind = "hub" if sw["hub"] else "switch"
         status = "" if sw["alive"] else "  (not running)"
         print(f"{kind} {sw['lab']}/{sw['name']}  {sw['ctl']}{status}")
-        for port in sw["ports"] or ["(no NICs)"]:
-            print(f"  └ {port}")
+        branches(sw["ports"])
     for tap in net["taps"]:
         where = f"netns {tap['netns']}" if tap["netns"] else "host namespace"
         print(f"tap {tap['name']} in {where}" + (f"  {tap['ip']}" if tap["ip"] else ""))
-        for port in tap["ports"] or ["(no NICs)"]:
-            print(f"  └ {port}")
+        branches(tap["ports"])
     if not net["switches"] and not net["taps"]:
         print("no switches or taps")
-    other = [n for n in net["nics"] if n["kind"] not in ("switch", "tap")]
-    for nic in other:
-        print(f"{nic['kind']} {nic['guest']}:{nic['name']}  {nic['target']}")
+    for nic in net["nics"]:
+        if nic["state"] in (GuestState.HALTED, GuestState.CRASHED):
+            print(f"{nic['guest']}:{nic['name']}  on no segment ({nic['guest']} is {nic['state']})")
+        elif nic["kind"] not in ("switch", "hub", "tap"):
+            print(f"{nic['kind']} {nic['guest']}:{nic['name']}  {nic['target']}")
+    return 0
+
+
+def cmd_plug(args: argparse.Namespace) -> int:
+    try:
+        nic = asyncio.run(call("plug", guest=args.guest, nic=args.nic, switch=args.switch, ip=args.ip, timeout=30))
+    except SupervisorError as exc:
+        if exc.kind == "guest":
+            print(f"umltui: {exc}", file=sys.stderr)
+            return 1
+        return _fail(exc)
+    print(f"{args.guest}:{nic['name']} on {args.switch}  mac {nic['mac']}" + (f"  {nic['ip']}" if nic["ip"] else ""))
+    return 0
+
+
+def cmd_unplug(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(call("unplug", guest=args.guest, nic=args.nic, timeout=30))
+    except SupervisorError as exc:
+        return _fail(exc)
+    print(f"{args.guest}:{args.nic} unplugged")
     return 0
 
 
@@ -218,6 +259,13 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
     except SupervisorError as exc:
         return _fail(exc)
     umid = info["guest"]
+    if info["state"] != GuestState.RUNNING:
+        said = {
+            GuestState.PAUSED: f"{umid} is paused: it prints and reads nothing until `umltui mconsole {umid} go`",
+            GuestState.HALTED: f"{umid} is halted: this is its last output; `umltui up` boots it again",
+            GuestState.CRASHED: f"{umid} crashed: this is its last output",
+        }.get(info["state"], f"{umid} is {info['state']}")
+        print(f"[umltui: {said}]", file=sys.stderr, flush=True)
     interactive = sys.stdin.isatty()
     loop = asyncio.get_running_loop()
     fd = sys.stdin.fileno()
@@ -327,6 +375,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("mconsole", help="send a management console command and print the answer")
+    s.add_argument("--yes", "-y", action="store_true", help="send a destructive sysrq without asking")
     s.add_argument("guest")
     s.add_argument(
         "words", nargs=argparse.REMAINDER, metavar="COMMAND", help="e.g. sysrq m, config ubd1=disk.img, proc meminfo"
@@ -341,6 +390,18 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("net", help="switches, taps and which NIC is where")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_net)
+
+    s = sub.add_parser("plug", help="plug a new NIC of a running guest into a switch, live")
+    s.add_argument("guest")
+    s.add_argument("nic", help="ethN")
+    s.add_argument("switch", help="a switch or hub of the guest's lab")
+    s.add_argument("--ip", help="the address the guest gives it, e.g. 10.0.0.5/24")
+    s.set_defaults(func=cmd_plug)
+
+    s = sub.add_parser("unplug", help="take a NIC out of a running guest")
+    s.add_argument("guest")
+    s.add_argument("nic")
+    s.set_defaults(func=cmd_unplug)
 
     s = sub.add_parser("console", help="attach this terminal to one console (detach: ctrl+])")
     s.add_argument("guest")

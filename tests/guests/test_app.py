@@ -300,3 +300,103 @@ async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env) -> N
         burst(app, [*"echo", "space", *"ab", "ctrl+b", "ctrl+b", "X", "enter"])
         await until(lambda: "aXb" in text(con2), "a literal ctrl+b in the shell", extra=lambda: text(con2))
         assert app.area.console == "con2" and app.is_running
+
+
+def keys_of(line: str) -> list[str]:
+    """A command line as keys for :func:`burst` (a one-character key is its own character)."""
+    return ["space" if ch == " " else ch for ch in line] + ["enter"]
+
+
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_prefix_command_in_a_burst(env: Env, size: tuple[int, int]) -> None:
+    """Each prefix command with keys after it in the same burst, at both sizes: nothing
+    crashes, and the keys land where the command leaves the focus, in order."""
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    n = iter(range(100, 1000))
+    async with app.run_test(size=size) as pilot:
+        pane = await started(pilot, app)
+        if size[0] == 80:  # the console has the width; the sides come over it on demand
+            assert pane.size.width >= 76 and not app.guest_tree.display and not app.panel.display
+
+        async def typed_into(command: list[str]) -> ConsolePane:
+            """prefix + command + `echo mark-N` Enter in one burst; the echo must show in the pane then in front."""
+            mark = next(n)
+            burst(app, ["ctrl+b", *command, *keys_of(f"echo mark-$(({mark}+0))")])
+            target: ConsolePane | None = None
+
+            def landed() -> bool:
+                nonlocal target
+                target = app.area.current
+                return target is not None and f"mark-{mark}\n" in text(target) + "\n"
+
+            await until(landed, f"{command} then the echo", extra=lambda: text(app.area.current))
+            assert app.is_running and target is not None
+            return target
+
+        for con in "23456":
+            shown = await typed_into([con])
+            assert shown.console == f"con{con}", shown.console
+        await typed_into(["1"])
+        b = await typed_into(["n"])
+        assert b.umid == "demo-b"
+        a = await typed_into(["p"])
+        assert a.umid == "demo-a"
+        await typed_into(["o"])
+        zoomed = await typed_into(["z"])
+        assert app.area.zoomed and not app.guest_tree.display and not app.panel.display
+        assert zoomed.size.width == size[0] and zoomed.size.height == size[1] - 1  # the footer stays, as tmux's bar
+        await typed_into(["z"])
+        assert not app.area.zoomed
+        await typed_into(["g"])
+        assert len(app.area.visible_panes()) >= 2
+        await typed_into(["g"])
+        await typed_into(["s"])
+        # broadcast: the line goes to every console shown
+        await typed_into(["g"])
+        await typed_into(["b"])
+        await typed_into(["b"])
+        await typed_into(["g"])
+        # the sides: m shows the panel (over the console at 80), Esc gives the keys back;
+        # at 160 it is docked, shown from the start, and m hides it and shows it again
+        if size[0] == 80:
+            burst(app, ["ctrl+b", "m"])
+            await until(lambda: app.panel.display, "the panel")
+            await until(lambda: app.panel.has_focus_within, "the panel over the console has the keys")
+            burst(app, ["escape", *keys_of("echo back-$((1+1))")])
+            await until(lambda: "back-2" in text(app.area.current), "keys to the console after Esc")
+            assert not app.panel.display
+        else:
+            assert app.panel.display
+            burst(app, ["ctrl+b", "m", "ctrl+b", "m", *keys_of("echo panel-$((0+1))")])
+            await until(lambda: "panel-1" in text(app.area.current), "m twice, then the console")
+            assert app.panel.display and not app.panel.has_focus_within
+        burst(app, ["ctrl+b", "l"])
+        await until(lambda: app.guest_tree.display and app.guest_tree.has_focus, "the guest list with the keys")
+        burst(app, ["escape", *keys_of("echo list-$((2+1))")])
+        await until(
+            lambda: "list-3" in text(app.area.current),
+            "keys to the console after the list",
+            extra=lambda: f"{app.focused} {app.area.current}\n{text(app.area.current)}",
+        )
+        # screens: the keys after the command are that screen's
+        burst(app, ["ctrl+b", "question_mark", "down", "escape", *keys_of("echo help-$((3+1))")])
+        await until(lambda: "help-4" in text(app.area.current), "help seen and closed")
+        burst(app, ["ctrl+b", "w", "t", "escape", *keys_of("echo net-$((4+1))")])
+        await until(lambda: "net-5" in text(app.area.current), "the network view seen and closed")
+        burst(app, ["ctrl+b", "left_square_bracket", "up", "up", "q", *keys_of("echo scroll-$((5+1))")])
+        await until(lambda: "scroll-6" in text(app.area.current), "scrollback entered and left")
+        burst(app, ["ctrl+b", "slash", *"mark", "enter", "q", *keys_of("echo found-$((6+1))")])
+        await until(lambda: "found-7" in text(app.area.current), "a search, then back")
+        burst(app, ["ctrl+b", "q", "escape", *keys_of("echo stay-$((7+1))")])
+        await until(lambda: "stay-8" in text(app.area.current), "the quit question cancelled")
+        burst(app, ["ctrl+b", "colon", "escape", *keys_of("echo palette-$((8+1))")])
+        await until(lambda: "palette-9" in text(app.area.current), "the palette opened and closed")
+        burst(app, ["ctrl+b", "0"])
+        await until(lambda: app.area.console == "con0", "the kernel log")
+        burst(app, ["ctrl+b", "1", *keys_of("echo last-$((9+1))")])
+        await until(lambda: "last-10" in text(app.area.current), "con1 after the kernel log")
+        assert app.is_running
+        burst(app, ["ctrl+b", "d"])
+        await until(lambda: not app.is_running, "detached")
+    assert app.return_value == "detach"

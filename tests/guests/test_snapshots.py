@@ -20,7 +20,7 @@ from umltui.config import Config
 
 pytestmark = [requires_uml, pytest.mark.uml]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-SIZE = (160, 48)
+SIZES = [(160, 48), (80, 24)]
 
 
 def normalise(svg: str) -> str:
@@ -49,32 +49,38 @@ def no_blink(app: UmlApp) -> None:
         widget.cursor_blink = False
 
 
-async def test_snapshots(env: Env) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_snapshots(env: Env, size: tuple[int, int]) -> None:
     env.run("demo", "--detach", check=True)
     app = make_app(Config(), focus_guest="demo-a")
-    async with app.run_test(size=SIZE) as pilot:
+    tag = f"{size[0]}x{size[1]}"
+    async with app.run_test(size=size) as pilot:
         await until(lambda: app.area.current is not None and app.area.current.connection is not None)
         pane = app.area.current
         pane.send(b"clear\r")
         await until(lambda: [r for r in pane.screen_text() if r] == ["root@a:/root#"])
         await pilot.pause(0.5)
         no_blink(app)
-        check(app, "main")
+        check(app, f"main-{tag}")
+        if not app.panel.display:  # at 80 columns it comes over the console when asked for
+            await app.run_action("toggle_mconsole")
         app.panel.query_one("#mc-disks").collapsed = False
         app.panel.query_one("#mc-nics").collapsed = False
         app.panel.focus()
         # The panel's scrollbar thumb lands a fraction of a cell apart from run to run.
         app.panel.styles.scrollbar_size_vertical = 0
+        await pilot.pause(0.3)
         app.panel.scroll_home(animate=False)
-        await pilot.pause(0.5)
+        await pilot.pause(0.3)
         no_blink(app)
-        check(app, "mconsole-panel")
+        check(app, f"mconsole-panel-{tag}")
+        await app.run_action("close_side")
         await app.run_action("network")
         await until(lambda: bool(getattr(app.screen, "net", None)))
         await pilot.pause(0.5)
         no_blink(app)
-        check(app, "network")
+        check(app, f"network-{tag}")
         await pilot.press("escape")
         await app.run_action("help")
         await pilot.pause(0.3)
-        check(app, "help")
+        check(app, f"help-{tag}")

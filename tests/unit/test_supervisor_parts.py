@@ -46,7 +46,7 @@ class Sent:
 def test_every_operation_is_in_the_table_with_wire_types() -> None:
     assert set(OPERATIONS) == {
         "ping", "ls", "watch", "memory", "shutdown", "up", "down", "halt", "mconsole", "net",
-        "switch_add", "switch_del", "subscribe", "unsubscribe", "input", "resize",
+        "switch_add", "switch_del", "plug", "unplug", "subscribe", "unsubscribe", "input", "resize",
     }  # fmt: skip
     assert {name for name, op in OPERATIONS.items() if op.quick} == {"input", "resize"}
     assert OPERATIONS["resize"].params["cols"] == (int, True)
@@ -172,6 +172,15 @@ def test_topology_puts_each_nic_on_its_segment() -> None:
         ("l-b", "paused"),
         ("m-a", "running"),
     ]
+
+
+def test_topology_halted_guests_are_on_no_segment_and_hub_nics_say_hub() -> None:
+    nic = {"name": "eth0", "kind": "switch", "target": "hub0", "ip": None, "mac": None}
+    guests = [_info("l-a", "l", [nic]), _info("l-b", "l", [nic], "halted"), _info("l-c", "l", [nic], "crashed")]
+    switches = [{"lab": "l", "name": "hub0", "ctl": "/h.ctl", "hub": True, "pid": 1, "alive": True}]
+    net = topology(guests, switches, [])  # type: ignore[arg-type]
+    assert net["switches"][0]["ports"] == ["l-a:eth0"]
+    assert [(n["guest"], n["kind"]) for n in net["nics"]] == [("l-a", "hub"), ("l-b", "hub"), ("l-c", "hub")]
 
 
 # -- the kernel command line ------------------------------------------------------------------------

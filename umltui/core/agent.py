@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 READY_WORD = "umltui-ready"  # what a root of ours reports (through /proc/mconsole) when its boot is done
 LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
-VERBS = ("ping", "nic-down", "nic-up", "winsize")
+VERBS = ("ping", "nic-down", "nic-up", "nic-ip", "winsize")
 _ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")
-_NAME = re.compile(r"[A-Za-z0-9_.-]{0,15}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{0,40}")
 
 
 class AgentError(Exception):
@@ -102,6 +102,18 @@ while true; do
             if stty -F "/dev/$tty" rows "$rows" cols "$cols" 2>/dev/null; then echo "$id ok"
             else echo "$id err cannot size $tty"; fi;; esac;;
           *) echo "$id err bad size";;
+        esac;;
+      nic-ip)
+        nic=${name%%-*}; rest=${name#*-}; addr=${rest%-*}; len=${rest##*-}
+        case "$addr:$len" in
+          [0-9]*.*.*.*:[0-9]*) case "$addr$len" in *[!0-9.]*) echo "$id err bad address";; *)
+            ip addr flush dev "$nic" 2>/dev/null
+            if ip addr add "$addr/$len" dev "$nic" 2>/dev/null && ip link set "$nic" up 2>/dev/null; then
+              printf 'ip addr add %s/%s dev %s 2>/dev/null\nip link set %s up 2>/dev/null\n' \
+                "$addr" "$len" "$nic" "$nic" > "/etc/umltui/nic/$nic" 2>/dev/null
+              echo "$id ok"
+            else echo "$id err cannot set $addr/$len on $nic"; fi;; esac;;
+          *) echo "$id err bad address";;
         esac;;
       nic-up)
         if [ -f "/etc/umltui/nic/$name" ]; then . "/etc/umltui/nic/$name"; else ip link set "$name" up; fi

@@ -46,6 +46,34 @@ COMMANDS = (
 )
 
 
+# Every sysrq letter the kernel knows, with its name. Destructive ones ask first (the panel and the CLI).
+SYSRQ: list[tuple[str, str]] = [
+    ("m", "show memory"),
+    ("t", "show tasks (panics Debian's 6.1 UML!)"),
+    ("w", "show blocked tasks"),
+    ("l", "show backtrace of all CPUs"),
+    ("p", "show registers"),
+    ("q", "show timers"),
+    ("s", "sync"),
+    ("u", "emergency remount read-only"),
+    ("e", "terminate all tasks (SIGTERM)"),
+    ("i", "kill all tasks (SIGKILL)"),
+    ("f", "OOM kill"),
+    ("k", "SAK (kill the console's programs)"),
+    ("j", "thaw frozen filesystems"),
+    ("n", "nice real-time tasks"),
+    ("z", "dump ftrace buffer"),
+    ("0", "log level 0"),
+    ("4", "log level 4"),
+    ("7", "log level 7"),
+    ("9", "log level 9"),
+    ("b", "reboot at once"),
+    ("c", "crash (panic)"),
+    ("o", "power off"),
+]
+SYSRQ_DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
+
+
 class MconsoleError(Exception):
     """The guest answered with an error; ``str()`` is the guest's own words."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..locations import private_dir
 from .process import is_alive, process_matches, reap, spawn_detached
-from .protocol import GuestInfo, NetReport, SegmentNic, SwitchInfo, TapInfo
+from .protocol import GuestInfo, GuestState, NetReport, SegmentNic, SwitchInfo, TapInfo
 
 
 class NetworkError(Exception):
@@ -111,16 +111,28 @@ def _ports(guests: list[GuestInfo], lab: str, kind: str, target: str) -> list[st
 
 def topology(guests: Iterable[GuestInfo], switches: Iterable[SwitchInfo], labs: Iterable[LabRecord]) -> NetReport:
     """Which NIC is on which segment: the ``net`` report, from what the supervisor knows."""
-    guests, labs = list(guests), list(labs)
+    guests, labs, switches = list(guests), list(labs), list(switches)
+    # A halted or crashed guest's NIC is on no segment (its kernel is gone), though it is still listed.
+    live = [g for g in guests if g["state"] not in (GuestState.HALTED, GuestState.CRASHED)]
     report_switches: list[SwitchInfo] = [
-        {**sw, "ports": _ports(guests, sw["lab"], "switch", sw["name"])} for sw in switches
+        {**sw, "ports": _ports(live, sw["lab"], "switch", sw["name"])} for sw in switches
     ]
     taps: list[TapInfo] = [
-        {"name": tap, "ip": ip, "netns": rec.netns, "lab": rec.name, "ports": _ports(guests, rec.name, "tap", tap)}
+        {"name": tap, "ip": ip, "netns": rec.netns, "lab": rec.name, "ports": _ports(live, rec.name, "tap", tap)}
         for rec in labs
         for tap, ip in rec.taps.items()
     ]
-    nics: list[SegmentNic] = [{"guest": g["umid"], "state": g["state"], **n} for g in guests for n in g["nics"]]
+    hubs = {(sw["lab"], sw["name"]) for sw in switches if sw["hub"]}
+    nics: list[SegmentNic] = [
+        {
+            "guest": g["umid"],
+            "state": g["state"],
+            **n,
+            "kind": "hub" if n.get("kind") == "switch" and (g["lab"], n.get("target")) in hubs else n["kind"],
+        }
+        for g in guests
+        for n in g["nics"]
+    ]
     return {
         "switches": report_switches,
         "taps": taps,

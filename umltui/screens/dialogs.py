@@ -11,7 +11,7 @@ from rich.table import Table
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -26,9 +26,9 @@ ACTION_HELP = {
     "next_guest": "next guest",
     "previous_guest": "previous guest",
     "next_pane": "next pane",
-    "zoom": "zoom the pane / unzoom",
+    "zoom": "zoom: the pane takes the screen / back",
     "grid": "grid of consoles / tabs",
-    "toggle_mconsole": "mconsole panel",
+    "toggle_mconsole": "mconsole panel: show / hide",
     "network": "network view",
     "scrollback": "scrollback (keys move, q leaves)",
     "search": "search the scrollback",
@@ -38,8 +38,20 @@ ACTION_HELP = {
     "help": "this help",
     "quit": "quit: detach or halt all",
     "tell_size": "tell the guest's shell the pane size (stty)",
-    "focus_guests": "focus the guest list",
+    "focus_guests": "guest list: show and focus / hide",
 }
+
+SHORT_HELP = {
+    "next_guest": "next",
+    "previous_guest": "previous",
+    "next_pane": "pane",
+    "toggle_mconsole": "mconsole",
+    "network": "network",
+    "scrollback": "scroll",
+    "focus_guests": "guests",
+    "tell_size": "stty",
+}
+"""The prefix bar's words: one or two per command, so the bar fits 80 columns in three lines."""
 
 
 def key_label(key: str) -> str:
@@ -66,7 +78,7 @@ class PrefixScreen(ModalScreen[PrefixChoice | None]):
     DEFAULT_CSS = """
     PrefixScreen { background: transparent; align: center bottom; }
     PrefixScreen > Label { background: $accent; color: $background; text-style: bold; padding: 0 1;
-        margin-bottom: 2; }
+        margin-bottom: 2; max-width: 100%; }
     """
 
     def __init__(self, prefix: str, keymap: dict[str, str]) -> None:
@@ -76,12 +88,10 @@ class PrefixScreen(ModalScreen[PrefixChoice | None]):
         self.choice: PrefixChoice | None = None
 
     def compose(self) -> ComposeResult:
-        shown = "  ".join(
-            f"{key_label(k)} {ACTION_HELP.get(a, a).split(' (')[0]}"
-            for a, k in self.keymap.items()
-            if not a.startswith("console(")
+        shown = " · ".join(
+            f"{key_label(k)} {SHORT_HELP.get(a, a)}" for a, k in self.keymap.items() if not a.startswith("console(")
         )
-        yield Label(f"{self.prefix} … 1-6 console · {shown} · {self.prefix} sends {self.prefix}")
+        yield Label(f"{self.prefix} … 0-6 console · {shown} · {self.prefix} sends {self.prefix}")
 
     def on_key(self, event: events.Key) -> None:
         event.stop()
@@ -233,12 +243,12 @@ class QuitScreen(ModalScreen[str | None]):
 class SearchScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     SearchScreen { align: center bottom; background: transparent; }
-    SearchScreen > Input { width: 70; margin-bottom: 2; border: tall $accent; }
+    SearchScreen > Input { width: 70; max-width: 100%; margin-bottom: 2; border: tall $accent; }
     """
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search the scrollback (enter: find; n/N in scrollback: next/previous)")
+        yield Input(placeholder="search the scrollback (Enter finds; then n N: next, previous)")
 
     @on(Input.Submitted)
     def _done(self, event: Input.Submitted) -> None:
@@ -251,8 +261,8 @@ class SearchScreen(ModalScreen[str | None]):
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 80; height: auto; max-height: 90%; border: thick $primary;
-        background: $surface; padding: 1 2; }
+    HelpScreen > VerticalScroll { width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
 
@@ -272,10 +282,13 @@ class HelpScreen(ModalScreen[None]):
         table.add_row(
             "in scrollback", "↑ ↓ PgUp PgDn Home End move, / search, n N next/previous, q or Esc back to live"
         )
-        with Vertical():
-            yield Label("umltui keys", classes="title")
+        with VerticalScroll():  # ↑ ↓ PgUp PgDn scroll it where it does not fit (80x24)
+            yield Label("umltui keys  (Esc closes)", classes="title")
             yield Static(table)
             yield Label("Remap keys in ~/.config/umltui/config.yaml (keymap: {zoom: f}).")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -56,7 +56,7 @@ def draw_topology(net: NetReport | dict[str, Any]) -> Text:
                 out.append(f"  ({state})", style="yellow")
             out.append("\n")
         out.append("\n")
-    others = [n for n in net.get("nics", []) if n.get("kind") not in ("switch", "tap")]
+    others = [n for n in net.get("nics", []) if n.get("kind") not in ("switch", "hub", "tap")]
     for n in others:
         out.append(f"{n['kind']}: {n['guest']}:{n['name']} {n.get('target')}\n", style="dim")
     return out
@@ -64,17 +64,26 @@ def draw_topology(net: NetReport | dict[str, Any]) -> Text:
 
 class NetworkScreen(Screen[None]):
     DEFAULT_CSS = """
-    NetworkScreen > Horizontal { height: 1fr; }
-    NetworkScreen #net-left { width: 1fr; }
-    NetworkScreen #net-table { height: 1fr; }
+    NetworkScreen #net-top { height: 1fr; }
+    NetworkScreen #net-table { width: 1fr; height: 1fr; }
     NetworkScreen #net-draw { width: 60; border-left: tall $panel; padding: 0 1; }
+    NetworkScreen.-narrow #net-draw { width: 1fr; border-left: none; display: none; }
+    NetworkScreen.-narrow.-drawing #net-draw { display: block; }
+    NetworkScreen.-narrow.-drawing #net-table { display: none; }
     NetworkScreen #net-forms { height: auto; border-top: tall $panel; padding: 0 1; }
     NetworkScreen #net-forms Horizontal { height: auto; }
     NetworkScreen #net-forms Input { width: 1fr; }
-    NetworkScreen #net-forms Button { margin-left: 1; }
-    NetworkScreen #net-forms Label { padding: 1 1 0 0; }
+    NetworkScreen #net-forms Button { margin-left: 1; min-width: 8; width: auto; }
+    NetworkScreen #net-forms Label { padding: 1 1 0 0; width: 7; }
+    NetworkScreen.-narrow #net-forms Label { width: auto; }
     """
-    BINDINGS = [Binding("escape,q", "close", "back to consoles"), Binding("r", "refresh", "refresh")]
+    BINDINGS = [
+        Binding("escape,q", "close", "back to consoles"),
+        Binding("r", "refresh", "refresh"),
+        Binding("t", "drawing", "table / drawing"),
+    ]
+    NARROW = 120
+    """Below this width the drawing takes the table's place (``t``) instead of standing beside it."""
 
     def __init__(
         self, client: Client, guests: Callable[[], Mapping[str, GuestInfo]], current: Callable[[], str | None]
@@ -87,31 +96,37 @@ class NetworkScreen(Screen[None]):
         self.net: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            with Vertical(id="net-left"):
-                yield Label(" Guest NICs and the segment each is on", classes="title")
-                yield DataTable(id="net-table", cursor_type="row", zebra_stripes=True)
-                with Vertical(id="net-forms"):
-                    with Horizontal():
-                        yield Label("new switch")
-                        yield Input(placeholder="name (lan1)", id="sw-name")
-                        yield Checkbox("hub", id="sw-hub")
-                        yield Button("create", id="sw-add", variant="primary")
-                        yield Button("delete", id="sw-del", variant="error")
-                    with Horizontal():
-                        yield Label("plug")
-                        yield Input(placeholder="guest (demo-a)", id="plug-guest")
-                        yield Input(placeholder="NIC (eth1)", id="plug-nic")
-                        yield Input(placeholder="switch (lan1)", id="plug-switch")
-                        yield Button("connect", id="plug-add", variant="primary")
-                        yield Button("disconnect", id="plug-del", variant="warning")
+        yield Label(" Guest NICs and their segments · Enter in a field runs its form", classes="title")
+        with Horizontal(id="net-top"):
+            yield DataTable(id="net-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="net-draw"):
                 yield Static(id="net-drawing")
+        with Vertical(id="net-forms"):
+            with Horizontal():
+                yield Label("switch")
+                yield Input(placeholder="name (lan1)", id="sw-name")
+                yield Checkbox("hub", id="sw-hub")
+                yield Button("create", id="sw-add", variant="primary")
+                yield Button("delete", id="sw-del", variant="error")
+            with Horizontal():
+                yield Label("plug")
+                yield Input(placeholder="guest", id="plug-guest")
+                yield Input(placeholder="NIC ethN", id="plug-nic")
+                yield Input(placeholder="switch", id="plug-switch")
+                yield Input(placeholder="IP/len", id="plug-ip")
+                yield Button("plug", id="plug-add", variant="primary")
+                yield Button("unplug", id="plug-del", variant="warning")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < self.NARROW, "-narrow")
+
+    def action_drawing(self) -> None:
+        self.toggle_class("-drawing")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("guest", "NIC", "kind", "segment", "address", "MAC", "namespace", "state")
+        table.add_columns("guest", "NIC", "kind", "segment", "address", "MAC", "state")
         self.action_refresh()
         self.set_interval(2.0, self.action_refresh)
 
@@ -129,10 +144,9 @@ class NetworkScreen(Screen[None]):
                 n["guest"],
                 n["name"],
                 n.get("kind") or "",
-                n.get("target") or "",
+                (n.get("target") or "") + (f" in {n['netns']}" if n.get("netns") else ""),
                 n.get("ip") or "",
                 n.get("mac") or "",
-                n.get("netns") or "",
                 n.get("state", ""),
             )
         self.query_one("#net-drawing", Static).update(draw_topology(self.net))
@@ -141,17 +155,12 @@ class NetworkScreen(Screen[None]):
         row = event.data_table.get_row(event.row_key)
         self.query_one("#plug-guest", Input).value = str(row[0])
         self.query_one("#plug-nic", Input).value = str(row[1])
-        if row[2] == "switch":
+        if row[2] in ("switch", "hub"):
             self.query_one("#plug-switch", Input).value = str(row[3])
+        self.query_one("#plug-ip", Input).value = str(row[4])
 
     def _value(self, selector: str) -> str:
         return self.query_one(selector, Input).value.strip()
-
-    def _guest_lab(self, guest: str) -> str | None:
-        for g in self.guests().values():
-            if guest in (g["umid"], f"{g['lab']}/{g['name']}"):
-                return str(g["lab"])
-        return None
 
     def _current_lab(self) -> str | None:
         guests = self.guests()
@@ -161,16 +170,29 @@ class NetworkScreen(Screen[None]):
         labs = sorted({g["lab"] for g in guests.values() if g["lab"]})
         return labs[0] if labs else None
 
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field does what its form's first button does."""
+        event.stop()
+        self._do("sw-add" if event.input.id == "sw-name" else "plug-add")
+
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        bid = event.button.id
+        self._do(event.button.id or "")
+
+    def _do(self, bid: str) -> None:
         if bid == "sw-add":
             self.switch_add(self._value("#sw-name"), self.query_one("#sw-hub", Checkbox).value)
         elif bid == "sw-del":
             self.switch_del(self._value("#sw-name"))
         elif bid == "plug-add":
-            self.plug(self._value("#plug-guest"), self._value("#plug-nic"), self._value("#plug-switch"))
+            self.plug(
+                self._value("#plug-guest"),
+                self._value("#plug-nic"),
+                self._value("#plug-switch"),
+                self._value("#plug-ip"),
+            )
         elif bid == "plug-del":
             self.unplug(self._value("#plug-guest"), self._value("#plug-nic"))
 
@@ -199,24 +221,17 @@ class NetworkScreen(Screen[None]):
             self.notify(f"switch {lab}/{name} deleted")
 
     @work(group="net-change", exit_on_error=False)
-    async def plug(self, guest: str, nic: str, switch: str) -> None:
-        lab = self._guest_lab(guest)
-        if lab is None:
-            self.notify(f"no guest {guest!r}", severity="error")
+    async def plug(self, guest: str, nic: str, switch: str, ip: str) -> None:
+        if not guest or not nic or not switch:
+            self.notify("plug needs a guest, a NIC (eth1) and a switch", severity="error")
             return
-        match = [s for s in self.net.get("switches", []) if s["lab"] == lab and s["name"] == switch]
-        if not match:
-            self.notify(f"no switch {switch!r} in lab {lab}", severity="error")
-            return
-        if not nic.startswith("eth") or not nic[3:].isdigit():
-            self.notify("a switch NIC is ethN", severity="error")
-            return
-        if await self._call("mconsole", guest=guest, command=f"config {nic}=daemon,,unix,{match[0]['ctl']}"):
-            self.notify(f"{guest}:{nic} plugged into {switch}")
+        result = await self._call("plug", guest=guest, nic=nic, switch=switch, ip=ip or None)
+        if result:
+            self.notify(f"{guest}:{nic} plugged into {switch}" + (f" with {result['ip']}" if result.get("ip") else ""))
 
     @work(group="net-change", exit_on_error=False)
     async def unplug(self, guest: str, nic: str) -> None:
-        if await self._call("mconsole", guest=guest, command=f"remove {nic}"):
+        if await self._call("unplug", guest=guest, nic=nic):
             self.notify(f"{guest}:{nic} unplugged")
 
     def action_close(self) -> None:

@@ -30,8 +30,10 @@ def search_in_scrollback(app: App[Any], view: TerminalView) -> None:
 
 class ScrollbackScreen(ModalScreen[None]):
     DEFAULT_CSS = """
-    ScrollbackScreen { background: transparent; align: right top; }
-    ScrollbackScreen > Label { background: $accent; color: $background; text-style: bold; padding: 0 1; }
+    ScrollbackScreen { background: transparent; }
+    /* Over the footer (whose prefix hint means nothing here), not over the pane or its tabs. */
+    ScrollbackScreen > Label { dock: bottom; width: 100%; background: $accent; color: $background;
+        text-style: bold; padding: 0 1; }
     """
 
     def __init__(self, view: TerminalView) -> None:

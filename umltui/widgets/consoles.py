@@ -30,6 +30,7 @@ class ConsolePane(TerminalView):
     ConsolePane { border: round $panel; border-title-color: $text-muted; border-subtitle-color: $warning; }
     ConsolePane:focus { border: round $primary; border-title-color: $text; border-title-style: bold; }
     ConsolePane.-broadcast { border: heavy $warning; }
+    ConsolePane.-zoomed { border: none; scrollbar-size-vertical: 0; }
     """
 
     def __init__(self, umid: str, console: str, **kw: Any) -> None:
@@ -183,7 +184,9 @@ class ConsoleArea(Vertical):
         self.query_one("#empty").display = not shown
         if self._unattached:
             self.call_after_refresh(self.attach_shown)
-        self.query_one(Tabs).display = not (self.layout_mode == "grid" and not self.zoomed) and bool(self.guest)
+        self.query_one(Tabs).display = self.layout_mode == "tabs" and not self.zoomed and bool(self.guest)
+        for key, pane in self.panes.items():  # zoomed: the whole screen is the guest's, as in tmux
+            pane.set_class(self.zoomed and key in shown, "-zoomed")
         self._apply_broadcast()
 
     def toggle_broadcast(self) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -34,9 +35,11 @@ STATE_MARK = {
 class GuestTree(Tree[dict[str, Any]]):
     """Guests by lab; selecting a guest or one of its consoles says so with a message."""
 
-    DEFAULT_CSS = """
-    GuestTree { width: 30; border-right: tall $panel; background: $surface; }
+    WIDTH = 30
+    DEFAULT_CSS = f"""
+    GuestTree {{ width: {WIDTH}; border-right: tall $panel; background: $surface; scrollbar-size-horizontal: 0; }}
     """
+    BINDINGS = [Binding("escape", "app.close_side", "back to the console", show=False)]
 
     @dataclass
     class Chosen(Message):
@@ -93,13 +96,16 @@ class GuestTree(Tree[dict[str, Any]]):
                 data={"key": f"con:{umid}:con0", "umid": umid, "console": "con0"},
             )
             for nic in g.get("nics", []):
+                # Short enough for the list's width: a switch by its name alone (the network
+                # view has the rest), other kinds with theirs.
                 where = nic.get("target") or "?"
+                kind = nic.get("kind")
                 node.add_leaf(
                     Text.assemble(
                         ("⇄ ", "cyan"),
                         f"{nic['name']} ",
-                        (f"{nic.get('kind')}:{where}", "dim"),
-                        f"  {nic['ip']}" if nic.get("ip") else "",
+                        (where if kind == "switch" else f"{kind}:{where}", "dim"),
+                        f" {nic['ip']}" if nic.get("ip") else "",
                     ),
                     data={"key": f"nic:{umid}:{nic['name']}", "umid": umid},
                 )

@@ -14,39 +14,15 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
 
 from ..core.client import Client, SupervisorError
+from ..core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from ..core.protocol import GuestInfo, SwitchInfo
 
-# Every sysrq letter the kernel knows, with its name. Destructive ones ask first.
-SYSRQ: list[tuple[str, str]] = [
-    ("m", "show memory"),
-    ("t", "show tasks (panics Debian's 6.1 UML!)"),
-    ("w", "show blocked tasks"),
-    ("l", "show backtrace of all CPUs"),
-    ("p", "show registers"),
-    ("q", "show timers"),
-    ("s", "sync"),
-    ("u", "emergency remount read-only"),
-    ("e", "terminate all tasks (SIGTERM)"),
-    ("i", "kill all tasks (SIGKILL)"),
-    ("f", "OOM kill"),
-    ("k", "SAK (kill the console's programs)"),
-    ("j", "thaw frozen filesystems"),
-    ("n", "nice real-time tasks"),
-    ("z", "dump ftrace buffer"),
-    ("0", "log level 0"),
-    ("4", "log level 4"),
-    ("7", "log level 7"),
-    ("9", "log level 9"),
-    ("b", "reboot at once"),
-    ("c", "crash (panic)"),
-    ("o", "power off"),
-]
-DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
 DISK_RE = re.compile(r"ubd([0-9]|[a-h])")
 NIC_RE = re.compile(r"(eth|vec)[0-9]{1,2}")
 
@@ -61,13 +37,16 @@ class Confirm(Message):
 
 
 class MconsolePanel(VerticalScroll):
+    WIDTH = 46
+    BINDINGS = [Binding("escape", "app.close_side", "back to the console", show=False)]
     DEFAULT_CSS = """
     MconsolePanel { width: 46; border-left: tall $panel; background: $surface; padding: 0 1; }
     MconsolePanel Label.title { text-style: bold; color: $primary; margin: 1 0 0 0; }
     MconsolePanel Horizontal { height: auto; }
     MconsolePanel Button { min-width: 6; margin: 0 1 0 0; }
     MconsolePanel Input { width: 1fr; }
-    MconsolePanel #result { height: 16; border: round $panel; }
+    MconsolePanel Label { width: 100%; }
+    MconsolePanel #result { height: 16; min-height: 8; border: round $panel; }
     MconsolePanel Select { width: 1fr; }
     """
 
@@ -77,6 +56,7 @@ class MconsolePanel(VerticalScroll):
         self.umid: str | None = None
         self.guest: GuestInfo | None = None
         self.switches: list[SwitchInfo] = []
+        self._filled: dict[str, str] = {}  # field -> the device name it was given (not typed)
 
     def compose(self) -> ComposeResult:
         yield Label("no guest chosen", id="mc-title", classes="title")
@@ -98,7 +78,7 @@ class MconsolePanel(VerticalScroll):
         with Collapsible(title="disks (hot-plug)", collapsed=True, id="mc-disks"):
             yield Label("", id="mc-disk-list")
             with Horizontal():
-                yield Input(placeholder="ubd1", id="disk-dev")
+                yield Input(placeholder="device (ubdN)", id="disk-dev")
                 yield Button("remove", id="disk-remove")
             yield Input(placeholder="image path (on the host)", id="disk-image")
             yield Input(placeholder="COW file (optional)", id="disk-cow")
@@ -106,7 +86,7 @@ class MconsolePanel(VerticalScroll):
         with Collapsible(title="NICs (hot-plug)", collapsed=True, id="mc-nics"):
             yield Label("", id="mc-nic-list")
             with Horizontal():
-                yield Input(placeholder="eth1", id="nic-dev")
+                yield Input(placeholder="NIC (ethN, vecN)", id="nic-dev")
                 yield Button("remove", id="nic-remove")
             yield Select(
                 [("switch", "switch"), ("tap", "tap"), ("vector", "vector")],
@@ -117,7 +97,8 @@ class MconsolePanel(VerticalScroll):
             yield Input(placeholder="switch name / tap name / vector options", id="nic-target")
             yield Button("add NIC", id="nic-add", variant="primary")
         yield Label("answers", classes="title")
-        yield RichLog(id="result", wrap=True, markup=False, highlight=False, max_lines=5000)
+        # min_width: RichLog renders a line at 78 columns at least, which the panel cuts at 40.
+        yield RichLog(id="result", wrap=True, markup=False, highlight=False, max_lines=5000, min_width=20)
 
     # -- what the app tells us -------------------------------------------------------------
 
@@ -140,13 +121,34 @@ class MconsolePanel(VerticalScroll):
         nics = ", ".join(f"{n['name']} on {n.get('kind')}:{n.get('target')}" for n in guest.get("nics", [])) or "none"
         self.query_one("#mc-disk-list", Label).update(f"now: {disks}")
         self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
+        # The device fields hold the first free name, as a value (not a placeholder that looks like one).
+        self._fill("#disk-dev", "ubd", {d["name"] for d in guest.get("disks", [])}, 1)
+        kind = self.query_one("#nic-kind", Select).value
+        self._fill("#nic-dev", "vec" if kind == "vector" else "eth", {n["name"] for n in guest.get("nics", [])}, 0)
+
+    def _fill(self, selector: str, stem: str, used: set[str], first: int) -> None:
+        field = self.query_one(selector, Input)
+        if (field.value and field.value != self._filled.get(selector)) or field.has_focus:
+            return  # the user's own
+        free = next((f"{stem}{n}" for n in range(first, 10) if f"{stem}{n}" not in used), "")
+        field.value = free
+        self._filled[selector] = free
+
+    @on(Select.Changed, "#nic-kind")
+    def _kind_changed(self) -> None:
+        if self.guest is not None:
+            kind = self.query_one("#nic-kind", Select).value
+            self._fill("#nic-dev", "vec" if kind == "vector" else "eth", {n["name"] for n in self.guest["nics"]}, 0)
 
     def show_answer(self, command: str, answer: str, ok: bool = True) -> None:
         log = self.query_one("#result", RichLog)
         from rich.text import Text
 
         log.write(Text(f"{self.umid} $ {command}", style="bold " + ("green" if ok else "red")))
-        log.write(Text(answer.rstrip("\n") or "(no answer)", style="" if ok else "red"))
+        # The guest says nothing when config, remove or log worked: that is a success.
+        log.write(Text(answer.rstrip("\n") or ("ok" if ok else "(no answer)"), style="" if ok else "red"))
+        log.scroll_end(animate=False)
+        self.scroll_to_widget(log, animate=False)  # the newest answer in sight, forms open or not
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -186,7 +188,9 @@ class MconsolePanel(VerticalScroll):
                 self.notify("choose a sysrq letter", severity="warning")
                 return
             name = dict(SYSRQ)[value]
-            self.request(f"sysrq {value}", confirm=f"sysrq {value}: {name}. Send it?" if value in DESTRUCTIVE else None)
+            self.request(
+                f"sysrq {value}", confirm=f"sysrq {value}: {name}. Send it?" if value in SYSRQ_DESTRUCTIVE else None
+            )
         elif bid == "disk-add":
             self._disk_add()
         elif bid == "disk-remove":
@@ -232,7 +236,7 @@ class MconsolePanel(VerticalScroll):
     def _disk_add(self) -> None:
         dev, image, cow = self._field("#disk-dev"), self._field("#disk-image"), self._field("#disk-cow")
         if not DISK_RE.fullmatch(dev):
-            self._bad(f"{dev or '(empty)'}: a disk is ubd0..ubd9 (ubd1 is the first free one usually)")
+            self._bad(f"{dev or '(empty)'}: a disk is ubd0..ubd9")
             return
         if self.guest and any(d["name"] == dev for d in self.guest["disks"]):
             self._bad(f"{dev} is in use already: remove it first")

@@ -131,6 +131,8 @@ OPERATIONS: dict[str, Operation] = {
     "net": Operation(net.op_net),
     "switch_add": Operation(net.switch_add),
     "switch_del": Operation(net.switch_del),
+    "plug": Operation(net.plug),
+    "unplug": Operation(net.unplug),
     "subscribe": Operation(consoles.subscribe),
     "unsubscribe": Operation(consoles.unsubscribe),
     "input": Operation(consoles.input, quick=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -9,10 +10,10 @@ from typing import TYPE_CHECKING
 from .... import locations
 from ... import network
 from ...agent import AgentError
-from ...cmdline import Nic
+from ...cmdline import Nic, mac_for
 from ...mconsole import MconsoleError
 from ...network import Switch
-from ...protocol import GuestState, NetReport, SwitchInfo
+from ...protocol import GuestState, NetReport, NicInfo, SwitchInfo
 from ..errors import OpError
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("umltui.supervisor")
 SWITCH_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
+SWITCH_NIC = re.compile(r"eth[0-9]{1,2}")
 
 
 async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
@@ -95,5 +97,70 @@ async def switch_del(sup: Supervisor, client: ClientConnection, lab: str, name: 
     await network.kill_switch(sw.pid, sw.ctl)
     del sup.switches[key]
     sup.save()
+    sup.net_changed()
+    return True
+
+
+async def plug(
+    sup: Supervisor, client: ClientConnection, guest: str, nic: str, switch: str, ip: str | None = None
+) -> NicInfo:
+    """Plug a new NIC of a running guest into a switch (or hub) of its lab, live.
+
+    It gets the MAC it would have had in the lab file (stable per guest and NIC), and, when
+    ``ip`` is given (``10.0.0.5/24``), that address, set by the guest's agent.
+    """
+    g = sup.find_guest(guest)
+    if g.state != GuestState.RUNNING:
+        raise OpError(f"{g.umid} is {g.state}: a NIC is plugged into a running guest", "usage")
+    if not SWITCH_NIC.fullmatch(nic):
+        raise OpError(f"bad NIC {nic!r}: a NIC on a switch is ethN (eth1, eth2, ...)", "usage")
+    if any(n["name"] == nic for n in g.nics):
+        raise OpError(f"{g.umid} has {nic} already (unplug it first)", "conflict")
+    sw = sup.switches.get(f"{g.lab}/{switch}")
+    if sw is None or not sw.alive:
+        names = ", ".join(s.name for s in sup.switches.values() if s.lab == g.lab and s.alive) or "none"
+        raise OpError(f"no switch {switch!r} in lab {g.lab} (its switches: {names})", "usage")
+    address = None
+    if ip:
+        try:
+            iface = ipaddress.ip_interface(ip)
+        except ValueError:
+            raise OpError(f"{ip!r} is not an IP address with a prefix, such as 10.0.0.5/24", "usage") from None
+        if "/" not in ip or iface.version != 4:
+            raise OpError(f"{ip!r}: give an IPv4 address with its prefix, such as {ip.split('/')[0]}/24", "usage")
+        address = str(iface)
+    mac = mac_for(g.umid, nic)
+    await g.mconsole.request(f"config {nic}={Nic(nic, 'switch', str(sw.ctl), mac).config()}")
+    info: NicInfo = {"name": nic, "kind": "switch", "target": sw.name, "ip": address, "mac": mac}
+    g.nics = [*g.nics, info]
+    sup.guest_changed(g)
+    sup.net_changed()
+    try:
+        if address:
+            addr, length = address.split("/")
+            await g.agent.request("nic-ip", f"{nic}-{addr}-{length}")
+        else:
+            await g.agent.request("nic-up", nic)
+    except AgentError as exc:
+        what = f"its address {address}" if address else "its link"
+        raise OpError(f"{g.umid}:{nic} is plugged into {switch}, but {what} was not set: {exc}", "guest") from None
+    return info
+
+
+async def unplug(sup: Supervisor, client: ClientConnection, guest: str, nic: str) -> bool:
+    """Take a NIC out of a running guest (the agent brings it down first, which the kernel needs)."""
+    g = sup.find_guest(guest)
+    if not any(n["name"] == nic for n in g.nics):
+        have = ", ".join(n["name"] for n in g.nics) or "none"
+        raise OpError(f"{g.umid} has no NIC {nic!r} (its NICs: {have})", "usage")
+    if g.state != GuestState.RUNNING:
+        raise OpError(f"{g.umid} is {g.state}: a NIC is unplugged from a running guest", "usage")
+    try:
+        await g.agent.request("nic-down", nic)
+    except AgentError as exc:
+        log.info("%s: %s not brought down first: %s", g.umid, nic, exc)
+    await g.mconsole.request(f"remove {nic}")
+    g.nics = [n for n in g.nics if n["name"] != nic]
+    sup.guest_changed(g)
     sup.net_changed()
     return True
