@@ -3,8 +3,8 @@
 One private tmux server (its own socket in a temporary folder) runs each sample in a new
 detached session of the given size. The pane's program puts its pty in raw mode (so the bytes reach
 tmux as they are, with no CR added to LF), writes the sample, waits a moment for tmux to
-read it all, then signals the test. ``capture-pane -p`` gives the text, and
-``#{cursor_x},#{cursor_y}`` the cursor.
+read it all, then signals the test. ``capture-pane -p`` gives the text,
+``#{cursor_x},#{cursor_y}`` the cursor, and ``capture-pane -e -N`` the attributes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Capture:
     rows: list[str]  # the screen, trailing blanks removed
     history: list[str]  # the scrollback, oldest first, trailing blanks removed
     cursor: tuple[int, int]  # (x, y)
+    styled: list[str] | None = None  # the screen with its attributes (capture-pane -e -N), when asked
 
 
 class Tmux:
@@ -40,7 +41,7 @@ class Tmux:
         )
         return out.stdout
 
-    def screen(self, data: bytes, columns: int = 80, lines: int = 24) -> Capture:
+    def screen(self, data: bytes, columns: int = 80, lines: int = 24, *, styled: bool = False) -> Capture:
         self.count += 1
         name = f"w{self.count}"
         sample = self.dir / f"{name}.bin"
@@ -53,8 +54,11 @@ class Tmux:
         rows = [r.rstrip() for r in text.split("\n")[:-1]]
         size = int(self._run("display", "-p", "-t", target, "#{history_size}").strip())
         x, y = self._run("display", "-p", "-t", target, "#{cursor_x},#{cursor_y}").strip().split(",")
+        # -e: SGR sequences where the attributes change (carried from row to row); -N: every
+        # cell written, trailing blanks too (a coloured background on spaces counts).
+        colours = self._run("capture-pane", "-p", "-e", "-N", "-t", target).split("\n")[:-1] if styled else None
         self._run("kill-session", "-t", name)
-        return Capture(rows[size:], rows[:size], (int(x), int(y)))
+        return Capture(rows[size:], rows[:size], (int(x), int(y)), colours)
 
     def close(self) -> None:
         subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, timeout=30)

@@ -41,7 +41,10 @@ def demo_lab_path(debian: bool = False) -> Path:
 
 
 def _fail(exc: SupervisorError) -> int:
-    print(f"umltui: {exc}", file=sys.stderr)
+    lines = str(exc).splitlines() or [""]  # (a lab with several problems: one line each)
+    print("\n".join(f"umltui: {line}" for line in lines), file=sys.stderr)
+    if len(lines) > 1 and exc.kind == "lab":
+        print(f"umltui: {len(lines)} problems; nothing was started", file=sys.stderr)
     return 2 if exc.kind in USER_ERROR_KINDS else 1
 
 

@@ -12,6 +12,9 @@ pytestmark = [requires_uml, pytest.mark.uml]
 
 def test_plug_unplug_net_paused_console_and_sysrq_warning(env: Env) -> None:
     env.run("demo", "--detach", check=True)
+    # the demo's greeting is on con1, the console the user sees first (not only in a log file)
+    greeting = env.run("console", "demo-a", "--linger", "0.5", input="")
+    assert "guest a is up: try  ping -c 1 10.0.0.2" in greeting.stdout, greeting.stdout
     out = env.run("plug", "demo-a", "eth1", "lan0", "--ip", "10.0.5.1/24", check=True).stdout
     assert "demo-a:eth1 on lan0" in out and "mac 02:" in out and "10.0.5.1/24" in out
     env.run("plug", "demo-b", "eth1", "lan0", "--ip", "10.0.5.2/24", check=True)
@@ -45,3 +48,16 @@ def test_plug_unplug_net_paused_console_and_sysrq_warning(env: Env) -> None:
     lines = env.run("net", check=True).stdout.splitlines()
     assert not any("demo-b" in line and line.strip()[:1] in "├└" for line in lines), lines
     assert any("demo-b:eth0" in line and "halted" in line for line in lines), lines
+
+
+def test_a_lab_with_four_mistakes_reports_all_four_in_one_run(env: Env) -> None:
+    lab = env.write_lab(
+        "four",
+        "guests:\n  a:\n    mem: lots\n    consoels: 2\n  b:\n    consoles: 9\n    nics: {eth0: {switch: nosuch}}\n",
+    )
+    proc = env.run("up", "--detach", str(lab))
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if f"{lab}:" in line]
+    assert [line.split(":")[2] for line in lines] == ["3", "4", "6", "7"], proc.stderr
+    assert "4 problems; nothing was started" in proc.stderr
+    assert env.ls() == []

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from umltui.core.lab import LabError, load_lab, parse_lab
+from umltui.core.lab import LabError, LabErrors, load_lab, parse_lab
 
 GOOD = """\
 name: twohosts
@@ -95,3 +95,35 @@ def test_demo_lab_is_valid() -> None:
     lab = load_lab(demo_lab_path())
     assert lab.name == "demo" and sorted(lab.guests) == ["a", "b"]
     assert [n.ip for g in lab.guests.values() for n in g.nics] == ["10.0.0.1/24", "10.0.0.2/24"]
+
+
+def test_every_problem_of_a_lab_is_reported_at_once(tmp_path: Path) -> None:
+    lab = tmp_path / "bad.yaml"
+    lab.write_text(
+        "name: bad\n"
+        "switches:\n"
+        "  lan0: {}\n"
+        "guests:\n"
+        "  a:\n"
+        "    mem: lots\n"
+        "    nics:\n"
+        "      eth0: {switch: lan9}\n"
+        "    consoels: 2\n"
+        "  b:\n"
+        "    consoles: 9\n"
+        "    disks:\n"
+        "      ubd1: {image: nosuch.img}\n"
+    )
+    with pytest.raises(LabErrors) as caught:
+        load_lab(lab)
+    found = [(e.line, e.field) for e in caught.value.errors]
+    assert found == [
+        (6, "guests.a.mem"),
+        (8, "guests.a.nics.eth0.switch"),
+        (9, "guests.a.consoels"),
+        (11, "guests.b.consoles"),
+        (13, "guests.b.disks.ubd1.image"),
+    ]
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 5 and all(line.startswith(f"{lab}:") for line in lines)
+    assert "did you mean 'consoles'" in lines[2]

@@ -1,5 +1,6 @@
 """tmux is the reference: the same bytes go to the model and to a detached tmux pane of the same
-size, and the text on screen, the scrollback and the cursor must be the same.
+size, and the text on screen, the scrollback, the cursor and every cell's attributes
+(colours, bold, reverse, ...) must be the same.
 
 Deliberate differences (documented in :mod:`umltui.terminal.screen`), kept out of the random
 table and tested on their own below:
@@ -15,6 +16,7 @@ table and tested on their own below:
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +24,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wcwidth import wcwidth
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tmux_oracle import Capture, Tmux, available  # noqa: E402
 
+from umltui.terminal.attrs import Attrs  # noqa: E402
 from umltui.terminal.model import Terminal  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs tmux")
@@ -101,6 +105,19 @@ TABLE = [
     b"\x1b]0;title\x07",  # OSC
     b"ok\r\n" * 3,
     b"\x1b[32mgreen\x1b[0m line\r\n",
+    b"\x1b[4;7m",  # underline, reverse
+    b"\x1b[2;3;9m",  # dim, italic, strikethrough
+    b"\x1b[5;8m",  # blink, hidden
+    b"\x1b[22;23;24;27;29m",  # their resets
+    b"\x1b[38;5;196m",
+    b"\x1b[48;5;21m",
+    b"\x1b[38;2;10;200;30m",
+    b"\x1b[48;2;90;0;90m",
+    b"\x1b[93;104m",  # bright colours
+    b"\x1b[39;49m",
+    b"\x1b[41m\x1b[K",  # an erase fills with the background (BCE)
+    b"\x1b[42m\x1b[2J",
+    b"\x1b[44m\x1b[3X",
     b"y" * 19 + b"\r\n",
     b"\r\x1b[K50%",
 ]
@@ -119,28 +136,73 @@ def _text(rows: list[str]) -> list[str]:
     return [r for r in rows if r]
 
 
+Cells = list[list[tuple[str, Attrs]]]
+
+
+def cells_of(term: Terminal) -> Cells:
+    s = term.screen
+    out = []
+    for line in s.buffer:
+        chars, attrs = line.cells(s.columns)
+        out.append(list(zip(chars[: s.columns], attrs[: s.columns], strict=True)))
+    return out
+
+
 def model(data: bytes, columns: int = COLUMNS, lines: int = LINES, split: int = 0) -> Capture:
     term = Terminal(columns, lines, history=1000)
     step = split or len(data) or 1
     for i in range(0, len(data), step):
         term.feed(data[i : i + step])
     s = term.screen
-    return Capture(s.rows_text(), s.history_text(), (s.cursor_column, s.cursor.y))
+    return Capture(s.rows_text(), s.history_text(), (s.cursor_column, s.cursor.y), cells_of(term))  # type: ignore[arg-type]
+
+
+def tmux_cells(styled: list[str], columns: int, lines: int) -> Cells:
+    """tmux's screen with its attributes, as cells: its ``capture-pane -e -N`` rows, read back by
+    the model's own SGR code (which the random tests check against tmux's text; colours are
+    compared as the same parser makes them of tmux's words for them)."""
+    term = Terminal(columns, lines, history=0)
+    term.feed("\r\n".join(styled[:lines]).encode())
+    return cells_of(term)
+
+
+ESCAPE = re.compile(r"\x1b(\[[0-9;:?]*[A-Za-z]|[()][0-9A-Za-z])")
+
+
+def written(row: str) -> int:
+    """Columns a styled capture row covers: tmux's capture ends a row at its last written cell,
+    so cells an erase cleared past it (with a background colour, say) cannot be compared."""
+    return sum(max(0, wcwidth(ch)) for ch in ESCAPE.sub("", row))
+
+
+def same_attributes(got: Capture, want: Capture, columns: int, lines: int, data: bytes = b"") -> None:
+    assert want.styled is not None
+    theirs, ours = tmux_cells(want.styled, columns, lines), got.styled
+    widths = [written(row) for row in want.styled[:lines]] + [0] * lines
+    diff = [
+        f"row {y} col {x}: model {a!r}, tmux {b!r}"
+        for y, (row_a, row_b) in enumerate(zip(ours, theirs, strict=True))  # type: ignore[arg-type]
+        for x, (a, b) in enumerate(zip(row_a, row_b, strict=True))
+        if x < widths[y] and a != b
+    ]
+    assert not diff, f"{data!r}\n" + "\n".join(diff[:10])
 
 
 def same(data: bytes, tmux: Tmux, columns: int = COLUMNS, lines: int = LINES) -> None:
-    want = tmux.screen(data, columns, lines)
+    want = tmux.screen(data, columns, lines, styled=True)
     got = model(data, columns, lines)
     assert (got.rows, _text(got.history), got.cursor) == (want.rows, _text(want.history), want.cursor), data
+    same_attributes(got, want, columns, lines, data)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TABLE), max_size=30), st.integers(1, 7))
 def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int) -> None:
     data = b"".join(pieces)
-    want = tmux.screen(data, COLUMNS, LINES)
+    want = tmux.screen(data, COLUMNS, LINES, styled=True)
     got = model(data, split=split)  # any split of the bytes, escape sequences cut included
     assert (got.rows, _text(got.history), got.cursor) == (want.rows, _text(want.history), want.cursor), data
+    same_attributes(got, want, COLUMNS, LINES, data)
 
 
 @pytest.mark.parametrize(
@@ -170,12 +232,13 @@ def test_recordings_of_full_screen_programs_match_tmux(tmux: Tmux, recording: Pa
     # vim with split windows and syntax colours, htop, nano, mc, dialog, procps top and less,
     # recorded on an 80x24 pty (tests/fixtures/terminal/record.py makes them again).
     data = recording.read_bytes()
-    want = tmux.screen(data, 80, 24)
+    want = tmux.screen(data, 80, 24, styled=True)
     for split in (0, 7):  # whole, and cut into small reads
         got = model(data, 80, 24, split=split)
         diff = [f"{a!r}\n{b!r}" for a, b in zip(got.rows, want.rows, strict=True) if a != b]
         assert got.rows == want.rows, "\n".join(diff)
         assert (_text(got.history), got.cursor) == (_text(want.history), want.cursor)
+        same_attributes(got, want, 80, 24)  # colours, bold, reverse ... cell by cell
 
 
 def test_the_model_blanks_the_first_half_of_a_wide_character_written_over() -> None:

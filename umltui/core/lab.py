@@ -8,11 +8,13 @@ Relative paths are taken relative to the lab file. Nothing here starts anything.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,19 @@ class LabError(Exception):
         self.path, self.line, self.field, self.message = path, line, field_path, message
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {field_path}: {message}" if field_path else f"{where}: {message}")
+
+
+class LabErrors(LabError):
+    """Every problem a lab file has, found in one reading (sorted by line); ``str()`` lists them."""
+
+    def __init__(self, errors: list[LabError]) -> None:
+        self.errors = sorted(errors, key=lambda e: e.line or 0)
+        first = self.errors[0]
+        super().__init__(first.path, first.line, first.field, first.message)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -117,8 +132,17 @@ class Lab:
 class _Node:
     """A YAML node with the field path that led to it, for error messages."""
 
-    def __init__(self, node: yaml.Node, path: str, file: str) -> None:
+    def __init__(self, node: yaml.Node, path: str, file: str, problems: list[LabError] | None = None) -> None:
         self.node, self.path, self.file = node, path, file
+        self.problems = problems if problems is not None else []  # shared by a file's nodes
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        """A part of the file that may be wrong: its problem is kept, and the reading goes on."""
+        try:
+            yield
+        except LabError as exc:
+            self.problems.append(exc)
 
     @property
     def line(self) -> int:
@@ -128,7 +152,7 @@ class _Node:
         return LabError(self.file, self.line, self.path, message)
 
     def child(self, node: yaml.Node, key: str) -> _Node:
-        return _Node(node, f"{self.path}.{key}" if self.path else key, self.file)
+        return _Node(node, f"{self.path}.{key}" if self.path else key, self.file, self.problems)
 
     def mapping(self, allowed: tuple[str, ...] | None = None) -> dict[str, _Node]:
         if isinstance(self.node, yaml.ScalarNode) and self.node.tag.endswith(":null"):
@@ -137,16 +161,20 @@ class _Node:
             raise self.error("must be a mapping (key: value lines)")
         out: dict[str, _Node] = {}
         for key_node, value_node in self.node.value:
+            # A bad key is a problem of its own: kept, and the other keys are read on.
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Node(key_node, self.path, self.file).error("keys must be plain names")
+                self.problems.append(_Node(key_node, self.path, self.file).error("keys must be plain names"))
+                continue
             key = str(key_node.value)
             child = self.child(value_node, key)
             if key in out:
-                raise _Node(key_node, child.path, self.file).error("given twice")
+                self.problems.append(_Node(key_node, child.path, self.file).error("given twice"))
+                continue
             if allowed is not None and key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)
                 also = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(allowed)})"
-                raise _Node(key_node, child.path, self.file).error(f"unknown field{also}")
+                self.problems.append(_Node(key_node, child.path, self.file).error(f"unknown field{also}"))
+                continue
             out[key] = child
         return out
 
@@ -286,23 +314,49 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
         raise LabError(file, 1, "", "the file is empty")
     if _expanded_size(root, MAX_LAB_NODES) > MAX_LAB_NODES:
         raise LabError(file, 1, "", f"its aliases make it stand for over {MAX_LAB_NODES} YAML nodes")
-    top = _Node(root, "", file).mapping(("name", "switches", "guests", "netns", "taps", "description"))
+    doc = _Node(root, "", file)
+    try:
+        lab = _read_lab(doc, path, default_name)
+    except LabError as exc:
+        doc.problems.append(exc)
+    problems = list({str(e): e for e in doc.problems}.values())  # each once
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise LabErrors(problems)
+    return lab
+
+
+def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
+    """The lab; a part that is wrong is kept in ``doc.problems`` and the rest is read on."""
+    file = str(path)
+    top = doc.mapping(("name", "switches", "guests", "netns", "taps", "description"))
     base = path.resolve().parent
+    name = default_name or path.stem.lower()
     if "name" in top:
-        name = top["name"].name("lab name")
-    else:
-        name = default_name or path.stem.lower()
-        if not NAME_RE.fullmatch(name):
-            raise LabError(file, 1, "name", f"missing, and the file name {path.stem!r} is not a lab name")
+        with doc.collect():
+            name = top["name"].name("lab name")
+    elif not NAME_RE.fullmatch(name):
+        doc.problems.append(LabError(file, 1, "name", f"missing, and the file name {path.stem!r} is not a lab name"))
     lab = Lab(name=name, path=path.resolve())
     if "netns" in top:
-        lab.netns = top["netns"].name("namespace")
-    for key, node in (top["switches"].mapping() if "switches" in top else {}).items():
-        _key_name(node, key, "switch")
-        opts = node.mapping(("hub",))
-        lab.switches[key] = SwitchSpec(key, hub=opts["hub"].boolean() if "hub" in opts else False)
+        with doc.collect():
+            lab.netns = top["netns"].name("namespace")
+    switches: dict[str, _Node] = {}
+    if "switches" in top:
+        with doc.collect():
+            switches = top["switches"].mapping()
+    for key, node in switches.items():
+        with doc.collect():
+            _key_name(node, key, "switch")
+            opts = node.mapping(("hub",))
+            lab.switches[key] = SwitchSpec(key, hub=opts["hub"].boolean() if "hub" in opts else False)
+    taps: dict[str, _Node] = {}
     if "taps" in top:
-        for key, node in top["taps"].mapping().items():
+        with doc.collect():
+            taps = top["taps"].mapping()
+    for key, node in taps.items():
+        with doc.collect():
             if not IFNAME_RE.fullmatch(key):
                 raise node.error(f"tap name {key!r} is not an interface name (up to 15 characters)")
             opts = node.mapping(("ip",))
@@ -310,12 +364,14 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
     if "guests" not in top:
         raise LabError(file, 1, "guests", "a lab needs at least one guest")
     guests = top["guests"].mapping()
-    if not guests:
+    if not guests and not doc.problems:
         raise top["guests"].error("a lab needs at least one guest")
     for key, node in guests.items():
-        _key_name(node, key, "guest")
-        lab.guests[key] = _guest(lab, key, node, base)
-    _check_taps(lab, guests)
+        with doc.collect():
+            _key_name(node, key, "guest")
+            lab.guests[key] = _guest(lab, key, node, base)
+    if guests:
+        _check_taps(lab, guests)
     return lab
 
 
@@ -335,33 +391,36 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
         ("mem", "consoles", "root", "nics", "disks", "hostfs", "startup", "umid", "login", "kernel_args")
     )
     spec = GuestSpec(name=name, umid=f"{lab.name}-{name}")
+    # Each field on its own: a wrong one is kept (node.collect) and the others are read on.
     if "umid" in fields:
-        spec.umid = fields["umid"].name("umid")
+        with node.collect():
+            spec.umid = fields["umid"].name("umid")
     if "mem" in fields:
-        mem = fields["mem"].scalar().upper()
-        if not MEM_RE.fullmatch(mem):
-            raise fields["mem"].error(f"{fields['mem'].scalar()!r} is not a memory size such as 64M")
-        spec.mem = mem
+        with node.collect():
+            spec.mem = _mem(fields["mem"])
     if "consoles" in fields:
-        spec.consoles = fields["consoles"].integer(1, MAX_CONSOLES)
+        with node.collect():
+            spec.consoles = fields["consoles"].integer(1, MAX_CONSOLES)
     if "login" in fields:
-        login = fields["login"].scalar()
-        if login not in ("auto", "prompt"):
-            raise fields["login"].error(f"{login!r}: use auto (a root shell at once) or prompt (login: root)")
-        spec.login = login
+        with node.collect():
+            login = fields["login"].scalar()
+            if login not in ("auto", "prompt"):
+                raise fields["login"].error(f"{login!r}: use auto (a root shell at once) or prompt (login: root)")
+            spec.login = login
     if "root" in fields:
-        spec.root = _root(fields["root"], base)
-    if "nics" in fields:
-        for nic_name, nic_node in fields["nics"].mapping().items():
+        with node.collect():
+            spec.root = _root(fields["root"], base)
+    for nic_name, nic_node in _entries(fields, "nics"):
+        with node.collect():
             spec.nics.append(_nic(lab, nic_name, nic_node))
-    if "disks" in fields:
-        for disk_name, disk_node in fields["disks"].mapping().items():
+    for disk_name, disk_node in _entries(fields, "disks"):
+        with node.collect():
             m = re.fullmatch(r"ubd(\d+)", disk_name)
             if not m or not 1 <= int(m.group(1)) <= 15:
                 raise disk_node.error(f"disk name {disk_name!r}: use ubd1 to ubd15 (ubd0 is the root)")
             spec.disks.append(_disk(disk_name, disk_node, base))
-    if "hostfs" in fields:
-        for mount, host_node in fields["hostfs"].mapping().items():
+    for mount, host_node in _entries(fields, "hostfs"):
+        with node.collect():
             if not mount.startswith("/") or re.search(r"[\s\0]", mount):
                 raise host_node.error(f"mount point {mount!r} must be an absolute guest path")
             host = host_node.file_path(base)
@@ -369,17 +428,40 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
                 raise host_node.error(f"{str(host)!r} is not a folder")
             spec.hostfs[mount] = host
     if "startup" in fields:
-        spec.startup = fields["startup"].text()
+        with node.collect():
+            spec.startup = fields["startup"].text()
     if "kernel_args" in fields:
-        args_node = fields["kernel_args"]
-        if not isinstance(args_node.node, yaml.SequenceNode):
-            raise args_node.error("must be a list of kernel words")
-        for item in args_node.node.value:
-            word = args_node.child(item, "[]").scalar()
-            if re.search(r"[\s\0]", word):
-                raise args_node.child(item, "[]").error(f"{word!r}: one word per item, no spaces")
-            spec.kernel_args.append(word)
+        with node.collect():
+            spec.kernel_args = _kernel_args(fields["kernel_args"])
     return spec
+
+
+def _mem(node: _Node) -> str:
+    mem = node.scalar().upper()
+    if not MEM_RE.fullmatch(mem):
+        raise node.error(f"{node.scalar()!r} is not a memory size such as 64M")
+    return mem
+
+
+def _entries(fields: dict[str, _Node], key: str) -> list[tuple[str, _Node]]:
+    """The entries of a mapping field (none if it is missing, or wrong: that is kept as a problem)."""
+    if key not in fields:
+        return []
+    with fields[key].collect():
+        return list(fields[key].mapping().items())
+    return []
+
+
+def _kernel_args(args_node: _Node) -> list[str]:
+    if not isinstance(args_node.node, yaml.SequenceNode):
+        raise args_node.error("must be a list of kernel words")
+    words = []
+    for item in args_node.node.value:
+        word = args_node.child(item, "[]").scalar()
+        if re.search(r"[\s\0]", word):
+            raise args_node.child(item, "[]").error(f"{word!r}: one word per item, no spaces")
+        words.append(word)
+    return words
 
 
 SUITE_RE = re.compile(r"[a-z][a-z0-9-]{1,30}")

@@ -31,7 +31,7 @@ class RootfsError(Exception):
 
 def _template_id(busybox: Path) -> str:
     st = busybox.stat()
-    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v6".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:v7".encode()).hexdigest()[:12]
 
 
 def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
@@ -98,6 +98,35 @@ def ensure_template(busybox: Path = BUSYBOX) -> Path:
     return target
 
 
+RC_SCRIPT = f"""#!/bin/sh
+# umltui's boot script: mounts, hostname, addresses, hostfs mounts, the lab's startup.
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+hostname -F /etc/hostname
+ip link set lo up
+. /etc/umltui/boot
+/etc/umltui/agent > /dev/null 2>&1 &
+if [ -s /etc/umltui/startup ]; then
+  sh /etc/umltui/startup > /var/log/startup.log 2>&1
+  status=$?
+  echo "umltui: startup script exited with status $status" >> /var/log/startup.log
+  # What it printed greets the user on con1, the console shown first, above the prompt.
+  if [ $status = 0 ]; then sed '$d' /var/log/startup.log; else cat /var/log/startup.log; fi > /dev/tty1 2>/dev/null
+fi
+# Tell the supervisor: a notification now, and a mark it can poll through the mconsole
+# (a notification datagram can be lost).
+echo {READY_WORD} > /proc/sys/kernel/domainname
+echo {READY_WORD} > /proc/mconsole 2>/dev/null
+exit 0
+"""
+"""umltui's boot script in a busybox root (written again at every boot, as the agent is)."""
+
+
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -121,33 +150,7 @@ def _write_static_files(root: Path) -> None:
     )
     _write_login_scripts(root)
     _write(root / "etc/umltui/agent", AGENT_SCRIPT, 0o755)
-    _write(
-        root / "etc/init.d/rcS",
-        f"""#!/bin/sh
-# umltui's boot script: mounts, hostname, addresses, hostfs mounts, the lab's startup.
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-hostname -F /etc/hostname
-ip link set lo up
-. /etc/umltui/boot
-/etc/umltui/agent > /dev/null 2>&1 &
-if [ -s /etc/umltui/startup ]; then
-  sh /etc/umltui/startup > /var/log/startup.log 2>&1
-  echo "umltui: startup script exited with status $?" >> /var/log/startup.log
-fi
-# Tell the supervisor: a notification now, and a mark it can poll through the mconsole
-# (a notification datagram can be lost).
-echo {READY_WORD} > /proc/sys/kernel/domainname
-echo {READY_WORD} > /proc/mconsole 2>/dev/null
-exit 0
-""",
-        0o755,
-    )
+    _write(root / "etc/init.d/rcS", RC_SCRIPT, 0o755)
 
 
 def boot_files(spec: GuestSpec) -> dict[str, tuple[str, int]]:
@@ -192,6 +195,7 @@ def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     _write(folder / "etc/hosts", *files.pop("hosts"))
     _write(folder / "etc/inittab", _inittab(spec))
     _write(folder / "etc/umltui/agent", AGENT_SCRIPT, 0o755)  # (a root copied before the agent existed)
+    _write(folder / "etc/init.d/rcS", RC_SCRIPT, 0o755)  # (or before this boot script)
     _write_login_scripts(folder)  # (and before login kept the environment)
     shutil.rmtree(folder / "etc/umltui/nic", ignore_errors=True)
     for rel, (text, mode) in files.items():

@@ -23,13 +23,14 @@ class Line:
     long as the screen was wide when they were made. Attributes are :data:`Attrs`.
     """
 
-    __slots__ = ("runs", "width", "chars", "attrs")
+    __slots__ = ("runs", "width", "chars", "attrs", "wrapped")
 
     def __init__(self, runs: tuple[tuple[str, Attrs], ...] = (), width: int = 0) -> None:
         self.runs = runs  # a tuple (as Attrs are), which the garbage collector soon stops following
         self.width = width
         self.chars: list[str] | None = None
         self.attrs: list[Attrs] = _NO_CELLS  # type: ignore[assignment]  # no list until there are cells
+        self.wrapped = False  # autowrap went on from this row to the next (tmux's backspace goes back up)
 
     @property
     def blank(self) -> bool:
@@ -155,4 +156,6 @@ def wrap(runs: list[tuple[str, Attrs]], columns: int) -> list[Line]:
                 current, width = [], 0
     if current:
         rows.append(Line(tuple(current), width))
+    for row in rows[:-1]:  # (the last is where the cursor stays, its wrap still pending)
+        row.wrapped = True
     return rows

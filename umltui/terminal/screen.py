@@ -23,7 +23,7 @@ from pyte import modes as mo
 from pyte.screens import Char, Cursor, Margins
 from wcwidth import wcwidth
 
-from .attrs import BLANK, DIM, HIDDEN, Attrs
+from .attrs import BG, BLANK, DIM, HIDDEN, Attrs
 from .parser import ParsedLine, parameters
 from .rows import Line, wrap
 
@@ -113,6 +113,11 @@ class TerminalScreen(pyte.Screen):
     def default_char(self) -> Char:
         return _BLANK_CHAR
 
+    def _fresh(self) -> Line:
+        """A line that comes in (a scroll, an insert): blank, in the current background."""
+        a = self._erased()
+        return Line() if a is BLANK else Line(((" " * self.columns, a),), self.columns)
+
     def _all_dirty(self) -> None:
         if len(self.dirty) < self.lines:
             self.dirty.update(range(self.lines))
@@ -165,6 +170,7 @@ class TerminalScreen(pyte.Screen):
             if x >= columns:
                 if mo.DECAWM in self.mode:
                     self.dirty.add(cursor.y)
+                    buffer[cursor.y].wrapped = True
                     cursor.x = 0
                     self.linefeed()
                     x = 0
@@ -190,11 +196,14 @@ class TerminalScreen(pyte.Screen):
             width = wcwidth(char)
             if width < 0 or (width == 0 and not unicodedata.combining(char)):
                 continue  # pyte drops the rest of the run here; we drop only this character
+            wrapped = False
             if cursor.x >= columns:
                 if mo.DECAWM in self.mode:
                     self.dirty.add(cursor.y)
+                    self.buffer[cursor.y].wrapped = True
                     cursor.x = 0
                     self.linefeed()
+                    wrapped = True
                 elif width > 0:
                     cursor.x = columns - 1
             if width == 2 and cursor.x == columns - 1:
@@ -209,7 +218,8 @@ class TerminalScreen(pyte.Screen):
                 self.dirty.add(cursor.y)
                 cursor.x = 0
                 self.linefeed()
-            if mo.IRM in self.mode and width > 0:
+            if mo.IRM in self.mode and width > 0 and not wrapped:
+                # (the first character after an autowrap overwrites, as in tmux)
                 self.insert_characters(width)
             x = cursor.x
             a = cursor.attrs
@@ -258,14 +268,23 @@ class TerminalScreen(pyte.Screen):
         rows: list[Line] = []
         add = rows.append
         erased: list[int] = []  # rows that a CR EL cleared first: they replace, not overlay
+        starts: list[Attrs] = []  # the attributes when each row began (a row scrolled in takes their background)
+
+        def more(new: list[Line], start: Attrs) -> None:
+            starts.append(start)
+            starts.extend(row.runs[0][1] if row.runs else start for row in new[1:])  # autowrapped
+            rows.extend(new)
+
         for head, pieces in block:
+            start = attrs
             if head is None and len(pieces) == 1:  # plain text
                 text = pieces[0]
                 width = len(text)
                 if width <= columns:
                     add(Line(((text, attrs),) if text else (), width))
+                    starts.append(start)
                 else:
-                    rows.extend(wrap([(text, attrs)], columns))
+                    more(wrap([(text, attrs)], columns), start)
                 continue
             fill = None
             if head is not None:  # only what came after the row's last CR EL is left on it
@@ -291,13 +310,14 @@ class TerminalScreen(pyte.Screen):
                     else:
                         runs.append((text, attrs))
                     width += len(text)
-            if fill is not None and width < columns and fill != BLANK:
-                runs.append((" " * (columns - width), fill))  # EL fills the row with its background
+            if fill is not None and width < columns and (bce := self._erased(fill)) is not BLANK:
+                runs.append((" " * (columns - width), bce))  # EL fills the row with its background
                 width = columns
             if width <= columns:
                 add(Line(tuple(runs), width))
+                starts.append(start)
             else:
-                rows.extend(wrap(runs, columns))
+                more(wrap(runs, columns), start)
         self.cursor.attrs = attrs
         buffer = self.buffer
         lines = self.lines
@@ -312,16 +332,21 @@ class TerminalScreen(pyte.Screen):
             if old.blank or (erased and k in erased):
                 buffer[target] = row
             elif row.width:
+                old.wrapped = old.wrapped or row.wrapped
                 x = 0
                 for text, a in row.runs:
                     self._put(old, x, text, a)
                     x += len(text)
         else:
             k = len(rows)
-        buffer.extend(rows[k:])
+        for row, start in zip(rows[k:], starts[k:], strict=True):  # these scroll in: blank in their background
+            if row.width < columns and (bce := self._erased(start)) is not BLANK:
+                filled = Line((*row.runs, (" " * (columns - row.width), bce)), columns)
+                filled.wrapped, row = row.wrapped, filled
+            buffer.append(row)
         end = y + len(rows)  # the row the cursor ends on
         if end >= len(buffer):
-            buffer.append(Line())
+            buffer.append(self._fresh())
         gone = len(buffer) - lines
         if gone > 0:
             self._to_history(buffer, gone)
@@ -392,7 +417,7 @@ class TerminalScreen(pyte.Screen):
             self.cursor_down()
             return
         line = self.buffer.pop(top)
-        self.buffer.insert(bottom, Line())
+        self.buffer.insert(bottom, self._fresh())
         if self._main is None:  # as in tmux, a scroll region's top line goes to the history too
             line.freeze()
             self.history.append(line)
@@ -405,7 +430,7 @@ class TerminalScreen(pyte.Screen):
             self.cursor_up()
             return
         del self.buffer[bottom]
-        self.buffer.insert(top, Line())
+        self.buffer.insert(top, self._fresh())
         self._all_dirty()
 
     def _line_span(self, count: int | None) -> tuple[int, int, int] | None:
@@ -421,13 +446,13 @@ class TerminalScreen(pyte.Screen):
         if span := self._line_span(count):
             y, n, bottom = span
             del self.buffer[bottom - n + 1 : bottom + 1]
-            self.buffer[y:y] = [Line() for _ in range(n)]
+            self.buffer[y:y] = [self._fresh() for _ in range(n)]
 
     def delete_lines(self, count: int | None = None) -> None:
         if span := self._line_span(count):
             y, n, bottom = span
             del self.buffer[y : y + n]
-            self.buffer[bottom - n + 1 : bottom - n + 1] = [Line() for _ in range(n)]
+            self.buffer[bottom - n + 1 : bottom - n + 1] = [self._fresh() for _ in range(n)]
 
     # -- characters ------------------------------------------------------------------
 
@@ -436,11 +461,12 @@ class TerminalScreen(pyte.Screen):
         y, x = self.cursor.y, min(self.cursor.x, self.columns)
         self.dirty.add(y)
         line = self.buffer[y]
-        if line.chars is None and x >= line.width:
+        erased = self._erased()
+        if line.chars is None and x >= line.width and erased is BLANK:
             return  # only blanks move
         chars, attrs = line.cells(self.columns)
         chars[x:x] = " " * count
-        attrs[x:x] = [BLANK] * count
+        attrs[x:x] = [erased] * count
         del chars[self.columns :], attrs[self.columns :]
 
     def delete_characters(self, count: int | None = None) -> None:
@@ -448,12 +474,15 @@ class TerminalScreen(pyte.Screen):
         y, x = self.cursor.y, self.cursor.x
         self.dirty.add(y)
         line = self.buffer[y]
-        if line.chars is None and x >= line.width:
+        erased = self._erased()
+        if line.chars is None and x >= line.width and erased is BLANK:
             return
         chars, attrs = line.cells(self.columns)
         del chars[self.columns :], attrs[self.columns :]
         del chars[x : x + count], attrs[x : x + count]
-        line.cells(self.columns)  # blanks in from the right
+        gone = self.columns - len(chars)
+        chars += " " * gone  # blanks in from the right, with the background (as tmux)
+        attrs += [erased] * gone
 
     def erase_characters(self, count: int | None = None) -> None:
         count = count or 1
@@ -463,7 +492,16 @@ class TerminalScreen(pyte.Screen):
         if end > x:
             chars, attrs = self.buffer[y].cells(self.columns)
             chars[x:end] = " " * (end - x)
-            attrs[x:end] = [self.cursor.attrs] * (end - x)
+            attrs[x:end] = [self._erased()] * (end - x)
+
+    def _erased(self, attrs: Attrs | None = None) -> Attrs:
+        """What an erase (or a line scrolled in) leaves in a cell: the background of ``attrs``
+        (the cursor's) only, the rest default (BCE, as tmux and xterm)."""
+        bg = (attrs or self.cursor.attrs)[BG]
+        if bg == "default":
+            return BLANK
+        made: Attrs = ("default", bg, *BLANK[2:])  # type: ignore[assignment]
+        return self._interned.setdefault(made, made)
 
     def erase_in_line(self, how: int = 0, private: bool = False) -> None:
         cursor = self.cursor
@@ -478,8 +516,8 @@ class TerminalScreen(pyte.Screen):
         else:
             return
         line = self.buffer[cursor.y]
-        a = cursor.attrs
-        if end == columns and (a is BLANK or a == BLANK):
+        a = self._erased()
+        if end == columns and a is BLANK:
             if start == 0:
                 self.buffer[cursor.y] = Line()
             else:
@@ -510,9 +548,9 @@ class TerminalScreen(pyte.Screen):
             rows = range(self.lines)
         else:
             return
-        a = self.cursor.attrs
+        a = self._erased()
         columns = self.columns
-        blank = a is BLANK or a == BLANK
+        blank = a is BLANK
         for row in rows:
             self.buffer[row] = Line() if blank else Line(((" " * columns, a),), columns)
         self.dirty.update(rows)
@@ -591,7 +629,7 @@ class TerminalScreen(pyte.Screen):
         top, bottom = self.margins or Margins(0, self.lines - 1)
         n = min(count or 1, bottom - top + 1)
         del self.buffer[bottom - n + 1 : bottom + 1]
-        self.buffer[top:top] = [Line() for _ in range(n)]
+        self.buffer[top:top] = [self._fresh() for _ in range(n)]
         self._all_dirty()
 
     def save_cursor(self) -> None:
@@ -612,6 +650,7 @@ class TerminalScreen(pyte.Screen):
             self.ensure_vbounds()  # where it was, margins or not (pyte moves it into them)
         else:
             super().restore_cursor()
+            self.cursor.attrs = BLANK  # nothing saved: home, and the attributes reset (tmux, xterm)
 
     def save_cursor_ansi(self, *params: int, private: bool = False) -> None:
         """``CSI s`` (SCOSC); ``CSI ? ... s`` saves private modes in xterm, which tmux ignores too."""
@@ -627,6 +666,16 @@ class TerminalScreen(pyte.Screen):
         """REP (``CSI n b``): the last graphic character, ``n`` more times."""
         if not private and self.last_char:
             self.draw(self.last_char * min(count or 1, self.columns * self.lines))
+
+    def backspace(self) -> None:
+        """BS; at the first column of a row that autowrap continued, to the last column of the row
+        above, as tmux does."""
+        cursor = self.cursor
+        if cursor.x == 0 and cursor.y > 0 and self.buffer[cursor.y - 1].wrapped:
+            cursor.y -= 1
+            cursor.x = self.columns - 1
+        else:
+            super().backspace()
 
     def tab(self) -> None:
         """HT: on a wrap pending at the end of the line (or in the last column), the cursor stays, as in tmux."""
