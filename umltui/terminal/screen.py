@@ -319,8 +319,13 @@ class TerminalScreen(pyte.Screen):
             else:
                 more(wrap(runs, columns), start)
         self.cursor.attrs = attrs
+        self._land(rows, starts, erased)
+
+    def _land(self, rows: list[Line], starts: list[Attrs], erased: list[int]) -> None:
+        """Put :meth:`put_lines`' rows from the cursor's row on; the cursor ends on the row after them."""
         buffer = self.buffer
         lines = self.lines
+        columns = self.columns
         y = self.cursor.y
         # Rows that land on rows already on screen are written over them.
         k = 0
