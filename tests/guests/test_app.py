@@ -142,6 +142,11 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         await until(lambda: app.guests["demo-a"]["state"] == "paused", "paused", extra=answers)
         panel.query_one("#mc-go", Button).press()
         await until(lambda: app.guests["demo-a"]["state"] == "running", "running again", extra=answers)
+        # the device fields hold the first free names (values, not placeholders)
+        assert panel.query_one("#disk-dev", Input).value == "ubd1"
+        assert panel.query_one("#nic-dev", Input).value == "eth1"
+        # answers wrap to the panel's width (they were cut at about 40 columns)
+        assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width  # type: ignore[attr-defined]
         # hot-plug a disk through the form: a bad value is refused before sending
         panel.query_one("#disk-dev", Input).value = "sda1"
         panel.query_one("#disk-image", Input).value = str(image)
@@ -154,9 +159,14 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         await until(
             lambda: any(d["name"] == "ubd1" for d in app.guests["demo-a"]["disks"]), "ubd1 listed", extra=answers
         )
+        await until(
+            lambda: answers().endswith(" ok"), "ok for a config that worked (the guest says nothing)", extra=answers
+        )
         pane.send(b"cat /sys/block/ubdb/size\r")
         await until(lambda: "\n16384" in text(pane), "the disk in the guest", extra=lambda: text(pane))
-        # the guest's own words for a failure
+        # the field moved on to the next free device; ubd1 again is refused, in the form's words
+        await until(lambda: panel.query_one("#disk-dev", Input).value == "ubd2", "ubd2 offered next")
+        panel.query_one("#disk-dev", Input).value = "ubd1"
         panel.query_one("#disk-add", Button).press()
         await until(lambda: "already" in answers(), "in use", extra=answers)
         panel.query_one("#mc-proc", Input).value = "nosuchfile"

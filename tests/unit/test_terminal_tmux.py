@@ -218,6 +218,11 @@ def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int
         b"a" * 20 + b"\tb",  # a tab with a wrap pending leaves it pending
         b"ab\x1b7\x1b[3;3Hc\x1b8d\x1b8e",  # one saved cursor, restored twice
         b"\x1b[2;5r\x1b[s\x1b[u",  # restored where it was, above the region
+        "\u00e9\x1b[3b".encode(),  # REP after a UTF-8 character repeats nothing
+        b"\x1b[4h" + b"x" * 21 + b"\r\n12345\x1b[1;1H" + b"Z" * 21,  # insert mode across an autowrap
+        b"x" * 25 + b"\x1bE\x1b[2d\x08",  # backspace up a row autowrap continued
+        b"\x1b[4;7m\x1b[uhello",  # a restore with nothing saved resets the attributes
+        b"hello\x1b[48;5;21m\x1b[3Lhello\x1b[2@\x1b[41m\x1b[K",  # lines, characters and erases: the background only
     ],
 )
 def test_edge_cases_match_tmux(tmux: Tmux, data: bytes) -> None:

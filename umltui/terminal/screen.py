@@ -155,8 +155,8 @@ class TerminalScreen(pyte.Screen):
         charset = self.g1_charset if self.charset else self.g0_charset
         if charset is not _LAT1:
             data = data.translate(charset)
-        if data:
-            self.last_char = data[-1]
+        if data:  # REP repeats an ASCII character only: tmux forgets the last one at a UTF-8 character
+            self.last_char = data[-1] if data[-1] < "\x80" else ""
         if not (data.isascii() and data.isprintable()) or mo.IRM in self.mode:
             self._draw_cells(data)
             return

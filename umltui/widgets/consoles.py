@@ -55,7 +55,7 @@ class ConsoleArea(Vertical):
     ConsoleArea { width: 1fr; }
     ConsoleArea > Tabs { height: 2; }
     ConsoleArea > #broadcast-banner { display: none; background: $warning; color: $background;
-        text-style: bold; height: 1; padding: 0 1; }
+        text-style: bold; height: auto; max-height: 3; padding: 0 1; }
     ConsoleArea.-broadcast > #broadcast-banner { display: block; }
     ConsoleArea > #panes { layout: grid; grid-size: 1 1; grid-gutter: 0; height: 1fr; }
     ConsoleArea > #empty { height: 1fr; content-align: center middle; color: $text-muted; }
@@ -202,7 +202,7 @@ class ConsoleArea(Vertical):
         self.set_class(self.broadcast, "-broadcast")
         names = ", ".join(f"{p.umid} {p.console}" for p in shown)
         self.query_one("#broadcast-banner", Static).update(
-            f"BROADCAST: what you type goes to {len(shown)} console(s): {names}   (prefix b to stop)"
+            f"BROADCAST to {len(shown)} console{'s' if len(shown) != 1 else ''}: {names} · prefix b stops"
         )
 
     def next_pane(self) -> ConsolePane | None:
