@@ -1,17 +1,21 @@
-"""Echo latency under load: a key sent to a guest's console, until its echo is on our screen.
+"""Key echo end to end, beside tmux in the same run: a key written to the terminal the user
+looks at, until its echo is in what comes back from it.
 
-A real demo guest with two consoles shown in widgets of one headless app (``run_test``):
-con2 floods at full speed (``yes`` and ``dmesg`` loops) while keys go to con1's shell. For
-each key, the time from sending it to the moment the widget renders the echoed character
-in its cursor row. Runs in a private umltui world and takes everything down again.
+The demo lab in a private umltui world; demo-a's con2 floods (``yes`` and ``dmesg`` loops)
+for the whole run. Then, one after the other, each in a real pty of the given size:
 
-    python benchmarks/echo_latency.py [--keys 200] [--json] [--supervisor-only] [--no-freeze]
+- **umltui**: the app (``umltui attach demo-a``), showing demo-a's con1;
+- **tmux**: a tmux client attached to a private tmux server whose pane runs
+  ``umltui console demo-a con1`` (so both go through the same supervisor to the same
+  console; tmux adds its own terminal emulation and redraw, as the app does).
 
-It also reports the garbage collector's full sweeps during the typing (count, longest).
-``--no-freeze`` leaves out what the app does once it is up (``freeze_startup_objects``),
-to show what that buys. ``--supervisor-only`` leaves the app out: a bare supervisor
-client times the echo of each key in the raw bytes, under the same flood (unsubscribed),
-for comparison.
+For each key: an uppercase letter written to the pty, the time until that letter is in
+the pty's output outside escape sequences, then a DEL (not timed) so the line stays short.
+
+    python benchmarks/echo_latency.py [--keys 200] [--size 160x48] [--json]
+
+JSON: ``p50_ms``, ``p99_ms`` (the app), ``tmux_p50_ms``, ``tmux_p99_ms``, ``keys`` (each),
+``flood_mb_s`` (how fast con2's log grew meanwhile).
 """
 
 from __future__ import annotations
@@ -19,210 +23,149 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
+import re
+import select
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult
-from textual.containers import Horizontal
-from textual.strip import Strip
+from ptyprocess import PtyProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from umltui.widgets.terminal import TerminalView, freeze_startup_objects  # noqa: E402
-
-FLOOD = os.environb.get(b"FLOOD", b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r")
-
-
-class Probe(TerminalView):
-    """Notes when its cursor row first shows the character it waits for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.expect: tuple[int, int, str] | None = None  # (screen row, column, character)
-        self.sent_at = 0.0
-        self.seen = asyncio.Event()
-        self.latency = 0.0
-
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        if self.expect is not None:
-            row, col, char = self.expect
-            if self.scroll_offset.y + y - len(self.terminal.screen.history) == row:
-                text = "".join(seg.text for seg in strip)
-                if text[col : col + 1] == char:
-                    self.latency = time.perf_counter() - self.sent_at
-                    self.expect = None
-                    self.seen.set()
-        return strip
+FLOOD = b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r"
+LETTERS = b"QXZJVK"
+ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1bP[^\x1b]*\x1b\\|\x1b[@-_]")
 
 
-class FullCollections:
-    """How long the garbage collector's full (generation 2) sweeps stall the loop, while on."""
-
-    def __init__(self) -> None:
-        self.pauses: list[float] = []
-        self._start = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.pauses.append(time.perf_counter() - self._start)
-
-    def __enter__(self) -> FullCollections:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
-
-
-class Bench(App[None]):
-    def __init__(self) -> None:
-        super().__init__()
-        self.probe = Probe()
-        self.flood = TerminalView()
-
-    def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield self.probe
-            yield self.flood
-
-
-async def wait_text(view: TerminalView, needle: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in "\n".join(view.screen_text()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{needle!r} not seen")
-        await asyncio.sleep(0.05)
-
-
-async def measure(keys: int, freeze: bool = True) -> dict[str, Any]:
-    from umltui.cli import demo_lab_path
-    from umltui.core.client import call
-    from umltui.terminal.connection import ConsoleHub
-
-    await call("up", lab=str(demo_lab_path()), timeout=120)
-    app = Bench()
-    latencies: list[float] = []
-    async with app.run_test(size=(200, 40)) as pilot:
-        hub = await ConsoleHub().connect()
+def drain(fd: int, seconds: float) -> bytes:
+    out = b""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
         try:
-            app.probe.attach(await hub.console("demo-a", "con1", history=False))
-            app.flood.attach(await hub.console("demo-a", "con2", history=False))
-            app.probe.send(b"\r")
-            app.flood.send(b"\r")
-            await wait_text(app.probe, "a:/root#")
-            if freeze:
-                freeze_startup_objects()  # as the app does once it is up
-            app.probe.focus()
-            await pilot.pause(0.2)
-            app.flood.send(FLOOD)
-            await asyncio.sleep(2.0)  # let the flood get going
-            flood_before = app.flood.bytes_in
-            t_flood = time.perf_counter()
-            with FullCollections() as sweeps:
-                await type_keys(app, keys, latencies)
-            flood_rate = (app.flood.bytes_in - flood_before) / (time.perf_counter() - t_flood) / 1e6
-            app.flood.send(b"\x03")
-        finally:
-            await hub.close()
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-    return {
-        "keys": len(latencies),
-        "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(p99 * 1000, 2),
-        "max_ms": round(latencies[-1] * 1000, 2),
-        "flood_mb_s": round(flood_rate, 3),
-        "full_gc_count": len(sweeps.pauses),
-        "full_gc_max_ms": round(max(sweeps.pauses, default=0.0) * 1000, 2),
-    }
+            out += os.read(fd, 1 << 16)
+        except OSError:
+            break
+    return out
 
 
-async def type_keys(app: Bench, keys: int, latencies: list[float]) -> None:
-    """Type ``keys`` characters into the probe, noting each one's time to echo."""
+def wait_for(fd: int, needle: bytes, timeout: float) -> float | None:
+    """Seconds until ``needle`` shows in the output as text (outside escapes); None on timeout."""
+    start = time.perf_counter()
+    buf = b""
+    while (left := timeout - (time.perf_counter() - start)) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        try:
+            buf += os.read(fd, 1 << 16)
+        except OSError:
+            return None
+        if needle in ESCAPES.sub(b"", buf):
+            return time.perf_counter() - start
+    return None
+
+
+def time_keys(proc: PtyProcess, keys: int) -> list[float]:
+    fd = proc.fd
+    latencies = []
     for i in range(keys):
-        screen = app.probe.terminal.screen
-        char = "abcdefghij"[i % 10]
-        app.probe.expect = (screen.cursor.y, screen.cursor.x, char)
-        app.probe.seen.clear()
-        app.probe.sent_at = time.perf_counter()
-        app.probe.send(char.encode())
-        await asyncio.wait_for(app.probe.seen.wait(), 10)
-        latencies.append(app.probe.latency)
-        if screen.cursor.x > 60:  # erase what we typed; not timed
-            app.probe.send(b"\x15")  # ctrl+u
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.01)
+        letter = LETTERS[i % len(LETTERS) : i % len(LETTERS) + 1]
+        drain(fd, 0.02)
+        os.write(fd, letter)
+        took = wait_for(fd, letter, 2.0)
+        if took is not None:
+            latencies.append(took)
+        os.write(fd, b"\x7f")  # the shell's line stays short; not timed
+        drain(fd, 0.03)
+    return latencies
 
 
-async def measure_supervisor(keys: int) -> dict[str, Any]:
-    """The same keys and flood without the app: the supervisor's own part of the latency."""
-    import base64
+def run_client(argv: list[str], size: tuple[int, int], env: dict[str, str], keys: int) -> list[float]:
+    cols, rows = size
+    proc = PtyProcess.spawn(argv, dimensions=(rows, cols), env=env)
+    try:
+        if wait_for(proc.fd, b"a:/root#", 30) is None:
+            raise RuntimeError(f"no prompt from {argv[:3]}")
+        drain(proc.fd, 1.5)  # settled: the first paint, sizes told to the guest
+        return time_keys(proc, keys)
+    finally:
+        proc.terminate(force=True)
 
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    p99 = values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+    return round(statistics.median(values) * 1000, 2), round(p99 * 1000, 2)
+
+
+async def prepare() -> None:
     from umltui.cli import demo_lab_path
     from umltui.core.client import Client, call
 
     await call("up", lab=str(demo_lab_path()), timeout=120)
-    seen = asyncio.Event()
-    buffer = bytearray()
-
-    def on_event(msg: dict[str, Any]) -> None:
-        if msg.get("event") == "output" and msg.get("console") == "con1":
-            buffer.extend(base64.b64decode(msg["data"]))
-            seen.set()
-
-    client = await Client(on_event).connect()
+    client = await Client(lambda msg: None).connect()
     try:
-        await client.request("subscribe", guest="demo-a", console="con1", history=False)
-        client.send_input("demo-a", "con1", b"\r")
         client.send_input("demo-a", "con2", b"\r" + FLOOD)
-        await asyncio.sleep(2.0)
-        latencies = []
-        for i in range(keys):
-            buffer.clear()
-            t0 = time.perf_counter()
-            client.send_input("demo-a", "con1", b"x")
-            while b"x" not in buffer:
-                seen.clear()
-                await asyncio.wait_for(seen.wait(), 10)
-            latencies.append(time.perf_counter() - t0)
-            if i % 50 == 49:
-                client.send_input("demo-a", "con1", b"\x15")  # ctrl+u: erase what we typed; not timed
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.01)
-        client.send_input("demo-a", "con2", b"\x03")
+        await asyncio.sleep(1.0)
     finally:
         await client.close()
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+
+
+def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
+    env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    asyncio.run(prepare())
+    log = root / "state" / "guests" / "demo-a" / "logs" / "con2.log"
+    start_size, start = log.stat().st_size if log.exists() else 0, time.monotonic()
+    app = run_client([sys.executable, "-m", "umltui", "attach", "demo-a"], size, env, keys)
+    sock = str(root / "tmux.sock")
+    cols, rows = size
+    console = f"{sys.executable} -m umltui console demo-a con1"
+    subprocess.run(
+        ["tmux", "-S", sock, "-f", "/dev/null", "new-session", "-d", "-x", str(cols), "-y", str(rows), console],
+        check=True,
+        env=env,
+    )
+    subprocess.run(["tmux", "-S", sock, "set", "-g", "status", "off"], check=True, env=env)
+    try:
+        tmux = run_client(["tmux", "-S", sock, "attach"], size, env, keys)
+    finally:
+        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, env=env)
+    grown = (log.stat().st_size if log.exists() else 0) - start_size
+    flood = grown / (time.monotonic() - start) / 1e6
+    p50, p99 = percentiles(app)
+    t50, t99 = percentiles(tmux)
     return {
-        "keys": len(latencies),
-        "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(p99 * 1000, 2),
-        "max_ms": round(latencies[-1] * 1000, 2),
-        "flood_mb_s": None,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "tmux_p50_ms": t50,
+        "tmux_p99_ms": t99,
+        "keys": min(len(app), len(tmux)),
+        "lost_keys": 2 * keys - len(app) - len(tmux),
+        "flood_mb_s": round(flood, 3),
+        "size": f"{cols}x{rows}",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200)
+    parser.add_argument("--size", default="160x48", help="the user's terminal, COLSxROWS")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--supervisor-only", action="store_true", help="leave the app out (see above)")
-    parser.add_argument("--no-freeze", action="store_true", help="do not freeze the start-up objects (see above)")
     args = parser.parse_args()
+    cols, rows = (int(n) for n in args.size.split("x"))
+    if shutil.which("tmux") is None:
+        sys.exit("echo_latency: needs tmux (apt-get install tmux)")
     root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
     for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
         os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
@@ -230,27 +173,18 @@ def main() -> None:
     from umltui.core.client import call
 
     try:
-        if args.supervisor_only:
-            figures = asyncio.run(measure_supervisor(args.keys))
-        else:
-            figures = asyncio.run(measure(args.keys, freeze=not args.no_freeze))
+        figures = measure(args.keys, (cols, rows), root)
     finally:
         with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
             asyncio.run(call("shutdown", halt=True, timeout=60))
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
-    else:
-        shown = "supervisor only, no app" if args.supervisor_only else f"{figures['flood_mb_s']} MB/s shown"
-        print(f"echo latency on demo-a con1 while con2 floods ({shown}), {figures['keys']} keys:")
-        print(
-            f"  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (goal: p99 < 30 ms)"
-        )
-        if "full_gc_count" in figures:
-            print(
-                f"  full garbage collections while typing: {figures['full_gc_count']}, "
-                f"longest {figures['full_gc_max_ms']} ms"
-            )
+        return
+    print(f"key echo end to end at {figures['size']}, demo-a con1, while con2 floods {figures['flood_mb_s']} MB/s:")
+    print(f"  umltui app            p50 {figures['p50_ms']:6} ms   p99 {figures['p99_ms']:6} ms")
+    print(f"  tmux + umltui console p50 {figures['tmux_p50_ms']:6} ms   p99 {figures['tmux_p99_ms']:6} ms")
+    print(f"  {figures['keys']} keys each, {figures['lost_keys']} not echoed within 2 s (goal: p99 < 30 ms, <= tmux's)")
 
 
 if __name__ == "__main__":

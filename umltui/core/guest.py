@@ -82,7 +82,9 @@ class Console:
                 self._log = ConsoleLog(self.log_path, self.log_max)
             self._log.write(data)
         self.scrollback += data
-        if len(self.scrollback) > SCROLLBACK_BYTES:
+        if len(self.scrollback) > 2 * SCROLLBACK_BYTES:
+            # Cut down to the newest SCROLLBACK_BYTES only once it holds twice that: cutting
+            # at every read moved the whole megabyte each time (most of a flood's cost).
             del self.scrollback[: len(self.scrollback) - SCROLLBACK_BYTES]
         for send in list(self.subscribers):
             send(self.name, data)

@@ -7,6 +7,7 @@ import binascii
 from typing import TYPE_CHECKING
 
 from ...agent import LINE as AGENT_LINE
+from ...guest import SCROLLBACK_BYTES
 from ...protocol import ProtocolError, SubscribeResult
 from ..errors import OpError
 
@@ -31,7 +32,7 @@ async def subscribe(
         client.send({"event": "output", "guest": umid, "console": name, "data": base64.b64encode(data).decode()})
 
     if history and con.scrollback:
-        send(console, bytes(con.scrollback))
+        send(console, bytes(con.scrollback[-SCROLLBACK_BYTES:]))
     con.subscribers.add(send)
     client.subscriptions.append((g, console, send))
     return {"guest": umid, "console": console, "pts": con.pts, "state": g.state}

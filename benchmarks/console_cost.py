@@ -1,0 +1,183 @@
+"""What a flooding console costs: the supervisor's CPU seconds per MB it logs, beside
+``screen -L`` logging a console of the same guest, in the same run.
+
+One busybox guest in a private umltui world, with two consoles umltui owns (con1, con2)
+and a third (con3, also ``con=pts``) that umltui leaves alone. No client is attached. Then,
+one after the other, for ``--seconds`` each:
+
+- **umltui**: ``yes`` into con2's tty in the guest; the supervisor reads the pty and writes
+  its console log (through umltui's keeper, which reads and logs the ptys so that a
+  supervisor's crash loses nothing). Measured: the CPU time of both (``/proc/PID/stat``)
+  and the log's growth.
+- **screen**: ``screen -L`` on con3's pty (``/dev/pts/N``, as the seed's users attach
+  consoles), and ``yes`` into con3's tty. Measured: screen's CPU time and its log's growth.
+
+Both floods come from the same guest, so the figures are side by side. screen also
+emulates a terminal; the supervisor does not.
+
+    python benchmarks/console_cost.py [--seconds 10] [--json]
+
+JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``screen_mb_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+LAB = "name: cost\nguests:\n  g:\n    consoles: 2\n"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+async def shell(command: str) -> None:
+    from umltui.core.client import Client
+
+    client = await Client(lambda msg: None).connect()
+    try:
+        client.send_input("cost-g", "con1", (command + "\r").encode())
+        await client.request("ping", timeout=10)  # (after the input, in order: it was handled)
+    finally:
+        await client.close()
+
+
+def flood(tty: str, seconds: float) -> None:
+    asyncio.run(shell(f"timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{tty}"))
+
+
+def keeper_pid(root: Path) -> int:
+    """This world's keeper (the process that reads and logs the ptys for the supervisor)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (
+                    b"umltui\0keeper" in Path(entry.path, "cmdline").read_bytes()
+                    and str(root).encode() in Path(entry.path, "environ").read_bytes()
+                ):
+                    return int(entry.name)
+    raise RuntimeError("no keeper found")
+
+
+def measure_umltui(root: Path, seconds: float) -> tuple[float, float, float]:
+    """CPU-s per MB (supervisor and keeper together), MB/s, and the keeper's share of the CPU."""
+    from umltui.core.client import supervisor_pid
+
+    sup, keeper = supervisor_pid(), keeper_pid(root)
+    assert sup is not None
+    log = root / "state" / "guests" / "cost-g" / "logs" / "con2.log"
+    size0, t0 = log.stat().st_size, time.monotonic()
+    sup0, keep0 = cpu_seconds(sup), cpu_seconds(keeper)
+    flood("tty2", seconds)
+    time.sleep(seconds + 1.0)
+    mb = (log.stat().st_size - size0) / 1e6
+    sup_cpu, keep_cpu = cpu_seconds(sup) - sup0, cpu_seconds(keeper) - keep0
+    total = sup_cpu + keep_cpu
+    return total / mb if mb else float("nan"), mb / (time.monotonic() - t0 - 1.0), keep_cpu / total if total else 0
+
+
+def measure_screen(root: Path, seconds: float) -> tuple[float, float]:
+    from umltui.core.client import call
+
+    # The kernel gives a console its pty when the guest first opens it: hold it open.
+    asyncio.run(shell("(sleep 100000 > /dev/tty3 &)"))
+    m = None
+    for _ in range(50):
+        answer = asyncio.run(call("mconsole", guest="cost-g", command="config con3", timeout=10))
+        if m := re.search(r"(/dev/pts/\d+)", str(answer)):
+            break
+        time.sleep(0.1)
+    if m is None:
+        raise RuntimeError(f"con3 is not on a pty: {answer!r}")
+    log = root / "screen.log"
+    env = {**os.environ, "SCREENDIR": str(root / "screens")}
+    (root / "screens").mkdir(mode=0o700)
+    subprocess.run(["screen", "-L", "-Logfile", str(log), "-dmS", "cost", m.group(1), "115200"], check=True, env=env)
+    try:
+        time.sleep(0.5)
+        listing = subprocess.run(["screen", "-ls"], capture_output=True, text=True, env=env).stdout
+        pid = int(re.search(r"(\d+)\.cost", listing).group(1))  # type: ignore[union-attr]
+        subprocess.run(["screen", "-S", "cost", "-X", "logfile", "flush", "1"], env=env)
+        size0 = log.stat().st_size if log.exists() else 0
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        flood("tty3", seconds)
+        time.sleep(seconds + 1.0)
+        time.sleep(1.0)  # screen flushes its log every second
+        mb = ((log.stat().st_size if log.exists() else 0) - size0) / 1e6
+        return (cpu_seconds(pid) - cpu0) / mb if mb else float("nan"), mb / (time.monotonic() - t0 - 2.0)
+    finally:
+        subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=env)
+
+
+def measure(root: Path, seconds: float) -> dict[str, Any]:
+    from umltui.core.client import call
+
+    lab = root / "cost.yaml"
+    lab.write_text(LAB)
+    asyncio.run(call("up", lab=str(lab), timeout=120))
+    # con2's shell must be up first: its getty hangs up the tty as it starts, and a flood with it
+    log = root / "state" / "guests" / "cost-g" / "logs" / "con2.log"
+    deadline = time.monotonic() + 30
+    while b"/root#" not in (log.read_bytes() if log.exists() else b""):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no prompt on con2")
+        time.sleep(0.1)
+    time.sleep(0.5)
+    u_cpu, u_rate, keeper_share = measure_umltui(root, seconds)
+    s_cpu, s_rate = measure_screen(root, seconds)
+    return {
+        "umltui_cpu_s_per_mb": round(u_cpu, 3),
+        "screen_cpu_s_per_mb": round(s_cpu, 3),
+        "umltui_mb_s": round(u_rate, 3),
+        "screen_mb_s": round(s_rate, 3),
+        "keeper_share": round(keeper_share, 2),
+        "seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("screen") is None:
+        sys.exit("console_cost: needs screen (apt-get install screen)")
+    root = Path(tempfile.mkdtemp(prefix="umtc-", dir="/tmp"))
+    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
+        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
+    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
+    from umltui.core.client import call
+
+    try:
+        figures = measure(root, args.seconds)
+    finally:
+        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
+            asyncio.run(call("shutdown", halt=True, timeout=60))
+        shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"a console flooding for {args.seconds:g} s, no client attached:")
+    print(f"  umltui (sup+keeper){figures['umltui_cpu_s_per_mb']:6} CPU-s/MB  {figures['umltui_mb_s']:7} MB/s logged")
+    print(f"  screen -L          {figures['screen_cpu_s_per_mb']:6} CPU-s/MB  {figures['screen_mb_s']:7} MB/s logged")
+    print("  (goal: the supervisor at most half of screen's CPU per MB, and the guest no slower)")
+
+
+if __name__ == "__main__":
+    main()
