@@ -100,9 +100,9 @@ def gaps(root: Path, guests: int) -> int:
         logs = root / "state" / "guests" / f"many-g{i}" / "logs"
         data = b"".join(p.read_bytes() for p in (logs / "con1.log.1", logs / "con1.log") if p.exists())
         numbers = [int(n) for n in re.findall(rb"^(\d+)\r?$", data, re.M)]
-        if numbers:
-            # a rotated-away start is not a gap: count from the first number still on disk
-            missing += (numbers[-1] - numbers[0] + 1) - len(set(numbers))
+        # the numbers in the order logged: each the one before plus one (a rotated-away
+        # start is not a gap: counted from the first number still on disk)
+        missing += sum(b - a - 1 for a, b in zip(numbers, numbers[1:], strict=False) if b > a + 1)
     return missing
 
 
