@@ -31,12 +31,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from world import private_world  # noqa: E402
 
 LAB = "name: cost\nguests:\n  g:\n    consoles: 2\n"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -158,18 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("screen") is None:
         sys.exit("console_cost: needs screen (apt-get install screen)")
-    root = Path(tempfile.mkdtemp(prefix="umtc-", dir="/tmp"))
-    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
-        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
-    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
-    from umltui.core.client import call
-
-    try:
+    with private_world("umtc-") as root:
         figures = measure(root, args.seconds)
-    finally:
-        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
-            asyncio.run(call("shutdown", halt=True, timeout=60))
-        shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
         return

@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,9 @@ from textual.containers import Horizontal
 from textual.strip import Strip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from world import private_world  # noqa: E402
 
 from umltui.widgets.terminal import TerminalView, freeze_startup_objects  # noqa: E402
 
@@ -225,21 +225,11 @@ def main() -> None:
     parser.add_argument("--supervisor-only", action="store_true", help="leave the app out (see above)")
     parser.add_argument("--no-freeze", action="store_true", help="do not freeze the start-up objects (see above)")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
-    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
-        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
-    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
-    from umltui.core.client import call
-
-    try:
+    with private_world("umte-"):
         if args.supervisor_only:
             figures = asyncio.run(measure_supervisor(args.keys))
         else:
             figures = asyncio.run(measure(args.keys, freeze=not args.no_freeze))
-    finally:
-        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
-            asyncio.run(call("shutdown", halt=True, timeout=60))
-        shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
     else:

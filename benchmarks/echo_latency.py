@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -31,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,9 @@ from typing import Any
 from ptyprocess import PtyProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from world import private_world  # noqa: E402
 
 FLOOD = b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r"
 LETTERS = b"QXZJVK"
@@ -166,18 +167,8 @@ def main() -> None:
     cols, rows = (int(n) for n in args.size.split("x"))
     if shutil.which("tmux") is None:
         sys.exit("echo_latency: needs tmux (apt-get install tmux)")
-    root = Path(tempfile.mkdtemp(prefix="umte-", dir="/tmp"))
-    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
-        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
-    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
-    from umltui.core.client import call
-
-    try:
+    with private_world("umte-") as root:
         figures = measure(args.keys, (cols, rows), root)
-    finally:
-        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
-            asyncio.run(call("shutdown", halt=True, timeout=60))
-        shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
         return

@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from console_cost import cpu_seconds, keeper_pid  # noqa: E402
 from echo_latency import drain, percentiles, time_keys, wait_for  # noqa: E402
+from world import private_world  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -169,18 +167,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="umtm-", dir="/tmp"))
-    for key, sub in (("RUNTIME", "run"), ("STATE", "state"), ("UML", "uml"), ("CONFIG", "config")):
-        os.environ[f"UMLTUI_{key}_DIR"] = str(root / sub)
-    os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
-    from umltui.core.client import call
-
-    try:
+    with private_world("umtm-", shutdown_timeout=120) as root:
         figures = measure(root, args.guests, args.seconds, args.idle, args.keys)
-    finally:
-        with contextlib.suppress(Exception):  # best effort; the supervisor may be gone already
-            asyncio.run(call("shutdown", halt=True, timeout=120))
-        shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))
         return

@@ -123,8 +123,13 @@ class MconsolePanel(VerticalScroll):
         self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
         # The device fields hold the first free name, as a value (not a placeholder that looks like one).
         self._fill("#disk-dev", "ubd", {d["name"] for d in guest.get("disks", [])}, 1)
-        kind = self.query_one("#nic-kind", Select).value
-        self._fill("#nic-dev", "vec" if kind == "vector" else "eth", {n["name"] for n in guest.get("nics", [])}, 0)
+        self._fill_nic()
+
+    def _fill_nic(self) -> None:
+        if self.guest is not None:
+            kind = self.query_one("#nic-kind", Select).value
+            used = {n["name"] for n in self.guest.get("nics", [])}
+            self._fill("#nic-dev", "vec" if kind == "vector" else "eth", used, 0)
 
     def _fill(self, selector: str, stem: str, used: set[str], first: int) -> None:
         field = self.query_one(selector, Input)
@@ -136,9 +141,7 @@ class MconsolePanel(VerticalScroll):
 
     @on(Select.Changed, "#nic-kind")
     def _kind_changed(self) -> None:
-        if self.guest is not None:
-            kind = self.query_one("#nic-kind", Select).value
-            self._fill("#nic-dev", "vec" if kind == "vector" else "eth", {n["name"] for n in self.guest["nics"]}, 0)
+        self._fill_nic()
 
     def show_answer(self, command: str, answer: str, ok: bool = True) -> None:
         log = self.query_one("#result", RichLog)
