@@ -187,6 +187,9 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
             extra=lambda: text(pane),
         )
         assert "No such file" not in text(pane)
+        # the field moved on to the next free NIC (as the disk's did); name the one to remove
+        await until(lambda: panel.query_one("#nic-dev", Input).value == "eth2", "eth2 offered next")
+        panel.query_one("#nic-dev", Input).value = "eth1"
         panel.query_one("#nic-remove", Button).press()
         await until(
             lambda: not any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 removed", extra=answers
