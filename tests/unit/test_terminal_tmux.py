@@ -214,6 +214,8 @@ def test_random_sequences_match_tmux(tmux: Tmux, pieces: list[bytes], split: int
         b"\x1b[?7l" + b"z" * 30,  # no autowrap: the cursor stays on the last column
         b"\x1b[?7l" + b"x" * 25 + "\u4e2d".encode(),  # ... and a wide character that does not fit is dropped
         b"\x1b[?7l" + b"x" * 18 + "\u4e2d".encode() + b"y",
+        b"h" * 80 + b"\x1b[?7l" + b"XY",  # a wrap pending when autowrap goes off: reported, characters dropped
+        b"h" * 80 + b"\x1b[?7lX\x1b[?7hZ",
         b"1\r\n2\r\n3\r\n4\r\n5\r\n6\r\n7\x1b[2;4r\x1b[4;1H\n\n",  # a region's top line goes to history
         b"a" * 20 + b"\tb",  # a tab with a wrap pending leaves it pending
         b"ab\x1b7\x1b[3;3Hc\x1b8d\x1b8e",  # one saved cursor, restored twice

@@ -174,14 +174,18 @@ class TerminalScreen(pyte.Screen):
                     cursor.x = 0
                     self.linefeed()
                     x = 0
-                else:  # no wrap: each further character overwrites the last column
-                    put(buffer[cursor.y], columns - 1, data[-1], a)
-                    cursor.x = columns
+                else:  # a wrap was pending when autowrap went off: tmux drops the characters
                     break
             n = columns - x
             if len(data) <= n:
                 put(buffer[cursor.y], x, data, a)
                 cursor.x = x + len(data)
+                if cursor.x == columns and mo.DECAWM not in self.mode:
+                    cursor.x = columns - 1  # no wrap: the cursor stays on the last column
+                break
+            if mo.DECAWM not in self.mode:  # each further character overwrites the last column
+                put(buffer[cursor.y], x, data[: n - 1] + data[-1], a)
+                cursor.x = columns - 1
                 break
             put(buffer[cursor.y], x, data[:n], a)
             cursor.x = columns
@@ -205,7 +209,7 @@ class TerminalScreen(pyte.Screen):
                     self.linefeed()
                     wrapped = True
                 elif width > 0:
-                    cursor.x = columns - 1
+                    continue  # a wrap was pending when autowrap went off: dropped, as in tmux
             if width == 2 and cursor.x == columns - 1:
                 # A wide character does not fit in the last column: as tmux does, the
                 # column is left blank and the character goes on the next line (without
@@ -239,8 +243,8 @@ class TerminalScreen(pyte.Screen):
                 chars, _ = self.buffer[cursor.y - 1].cells(columns)
                 chars[columns - 1] = unicodedata.normalize("NFC", chars[columns - 1] + char)
                 self.dirty.add(cursor.y - 1)
-            if width > 0:
-                cursor.x = min(x + width, columns)
+            if width > 0:  # (without autowrap the cursor stays on the last column)
+                cursor.x = min(x + width, columns if mo.DECAWM in self.mode else columns - 1)
         self.dirty.add(cursor.y)
 
     @property
@@ -597,11 +601,11 @@ class TerminalScreen(pyte.Screen):
     def cursor_column(self) -> int:
         """The cursor's column as a terminal reports it.
 
-        After the last column is written, ``cursor.x`` is the width: with autowrap that is a
-        wrap pending (tmux says so too); without, the cursor is on the last column.
+        After the last column is written with autowrap, ``cursor.x`` is the width: a wrap
+        pending, which tmux reports too, even once autowrap is turned off. Without autowrap a
+        write leaves the cursor on the last column.
         """
-        x = self.cursor.x
-        return x if mo.DECAWM in self.mode else min(x, self.columns - 1)
+        return self.cursor.x
 
     def set_newline_mode(self, on: bool) -> None:
         """LNM: a LF is also a CR (for a log written to a file, whose lines end in a bare LF)."""
