@@ -30,7 +30,7 @@ from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
 from .process import end_session, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
-from .pty import open_raw, set_winsize
+from .pty import kick, open_raw, set_winsize
 
 log = logging.getLogger("umltui.guest")
 
@@ -450,7 +450,9 @@ class Guest:
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
         # The keeper reads and logs it from now on, whatever happens to us; without one, we do.
-        con.kept = self.keeper is not None and self.keeper.put(self.umid, con.name, pts, fd, con.log_path, con.log_max)
+        con.kept = self.keeper is not None and self.keeper.put(
+            self.umid, con.name, pts, fd, con.log_path, con.log_max, self.pid
+        )
         if not con.kept:
             asyncio.get_running_loop().add_reader(fd, self._drain, con)
         self.on_change(self)
@@ -505,6 +507,7 @@ class Guest:
                 con.pts = None
                 self.on_change(self)
                 return
+            kick(self._pidfd, len(data))
             con.feed(data)
             if con.name == AGENT_LINE:
                 self.agent.feed(data)

@@ -50,12 +50,20 @@ from typing import Any
 from .. import locations
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog
 from .process import spawn_detached
+from .pty import KICK_AFTER, kick
 
 log = logging.getLogger("umltui.keeper")
 
 FIRST_CONTACT = 10.0  # seconds a keeper waits for its first supervisor
 MAX_PACKET = 256 << 10
 READ_SIZE = 64 << 10
+READS_PER_WAKEUP = 8  # a pty gives at most about 4 KB a read
+# After a read this large, the keeper leaves that pty alone for a moment (the others it
+# reads as ever): a flood then comes in reads of kilobytes instead of one a line (each
+# costs the keeper and the supervisor the same), and the kick (pty.kick) keeps the guest
+# from stalling on the fuller pty. A key's echo is a few bytes and never waits.
+FLOOD_BYTES = 1024
+FLOOD_PAUSE = 0.005
 CALL_TIMEOUT = 1.0
 QUIET_AFTER_TIMEOUT = 5.0  # seconds a keeper that timed out is not asked again (the event loop must not wait on it)
 _HEADER = struct.Struct("<cBB")  # kind, len(umid), len(console)
@@ -85,6 +93,7 @@ class Held:
     fd: int
     pts: str
     log: ConsoleLog
+    pidfd: int | None = None  # the guest's kernel, to wake when its pty backed up (see pty.kick)
 
 
 @dataclass
@@ -100,6 +109,7 @@ class Keeper:
     paused: bool = False  # attached, and the supervisor is reading the logs up to where the stream starts
     started: float = field(default_factory=time.monotonic)
     contacted: bool = False
+    resting: dict[int, float] = field(default_factory=dict)  # flooding ptys not looked at until then (monotonic)
 
     def __post_init__(self) -> None:
         self.poll = select.poll()
@@ -107,10 +117,14 @@ class Keeper:
 
     # -- what is held ----------------------------------------------------------------
 
-    def hold(self, key: Key, fd: int, pts: str, log_path: Path, log_max: int) -> None:
+    def hold(self, key: Key, fd: int, pts: str, log_path: Path, log_max: int, pid: int = 0) -> None:
         self.drop(key)
         os.set_blocking(fd, False)
-        self.held[key] = Held(fd, pts, ConsoleLog(log_path, log_max))
+        pidfd = None
+        if pid > 0:
+            with contextlib.suppress(OSError):
+                pidfd = os.pidfd_open(pid)
+        self.held[key] = Held(fd, pts, ConsoleLog(log_path, log_max), pidfd)
         self.by_fd[fd] = key
         self.poll.register(fd, select.POLLIN if self._reads else 0)
 
@@ -118,9 +132,12 @@ class Keeper:
         held = self.held.pop(key, None)
         if held is not None:
             self.by_fd.pop(held.fd, None)
+            self.resting.pop(held.fd, None)
             with contextlib.suppress(KeyError, ValueError):
                 self.poll.unregister(held.fd)
             os.close(held.fd)
+            if held.pidfd is not None:
+                os.close(held.pidfd)
             held.log.close()
 
     @property
@@ -129,7 +146,24 @@ class Keeper:
 
     def _update_reading(self) -> None:
         for fd in self.by_fd:
-            self.poll.modify(fd, select.POLLIN if self._reads else 0)
+            self.poll.modify(fd, select.POLLIN if self._reads and fd not in self.resting else 0)
+
+    def _rest(self, fd: int) -> None:
+        """A console is flooding: leave its pty alone for a moment, so it gathers and each read carries more."""
+        self.resting[fd] = time.monotonic() + FLOOD_PAUSE
+        self.poll.modify(fd, 0)
+
+    def _wake_rested(self) -> float:
+        """Look at the ptys whose rest is over again; the milliseconds until the next one's is (or 1000)."""
+        now, soonest = time.monotonic(), 1.0
+        for fd, until in list(self.resting.items()):
+            if until <= now:
+                del self.resting[fd]
+                if fd in self.by_fd:
+                    self.poll.modify(fd, select.POLLIN if self._reads else 0)
+            else:
+                soonest = min(soonest, until - now)
+        return soonest * 1000
 
     # -- the stream to the supervisor -------------------------------------------------------
 
@@ -174,24 +208,37 @@ class Keeper:
 
     # -- reading a pty --------------------------------------------------------------------------
 
-    def _read(self, fd: int) -> None:
+    def _read(self, fd: int) -> int:
+        """Read what the pty holds (a few reads at most), log it, stream it; the bytes read."""
         key = self.by_fd[fd]
         held = self.held[key]
-        try:
-            data = os.read(fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EIO, errno.EBADF):
-                log.warning("%s %s: %s", *key, exc)
-            data = b""
-        if not data:  # the guest closed its side: halted, or rebooting with new ptys
+        chunks: list[bytes] = []
+        closed = False
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EIO, errno.EBADF):
+                    log.warning("%s %s: %s", *key, exc)
+                data = b""
+            if not data:
+                closed = True
+                break
+            chunks.append(data)
+            kick(held.pidfd, len(data))
+            if len(data) < KICK_AFTER:
+                break  # the pty is about empty: the rest comes at the next wake-up
+        if chunks:
+            data = b"".join(chunks)
+            held.log.write(data)
+            self._send(pack_header(b"D", *key) + data)
+        if closed:  # the guest closed its side: halted, or rebooting with new ptys
             log.info("%s %s: the guest closed %s", *key, held.pts)
             self.drop(key)
             self._send(pack_header(b"C", *key))
-            return
-        held.log.write(data)
-        self._send(pack_header(b"D", *key) + data)
+        return sum(map(len, chunks))
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -201,7 +248,8 @@ class Keeper:
         op, umid = msg.get("op"), str(msg.get("umid", ""))
         if op == "put" and len(fds) == 1:
             key = (umid, str(msg["console"]))
-            self.hold(key, fds.pop(), str(msg["pts"]), Path(msg["log"]), int(msg.get("log_max", DEFAULT_MAX_BYTES)))
+            self.hold(key, fds.pop(), str(msg["pts"]), Path(msg["log"]), int(msg.get("log_max", DEFAULT_MAX_BYTES)),
+                      int(msg.get("pid", 0)))  # fmt: skip
             return {"ok": True}, []
         if op == "drop":
             for key in [k for k in self.held if k[0] == umid and msg.get("console") in (None, k[1])]:
@@ -271,13 +319,14 @@ class Keeper:
     def serve(self) -> None:
         """Until it holds nothing and no supervisor is connected (or none came at all)."""
         while self.held or self.clients or (not self.contacted and time.monotonic() - self.started < FIRST_CONTACT):
-            for fd, events in self.poll.poll(1000):
+            for fd, events in self.poll.poll(self._wake_rested()):
                 if fd == self.server.fileno():
                     conn, _ = self.server.accept()
                     self.clients[conn.fileno()] = conn
                     self.poll.register(conn.fileno(), select.POLLIN)
                 elif fd in self.by_fd:
-                    self._read(fd)
+                    if self._read(fd) >= FLOOD_BYTES and fd in self.by_fd:
+                        self._rest(fd)
                 elif fd in self.clients:
                     conn = self.clients[fd]
                     if events & select.POLLOUT and conn is self.stream:
@@ -385,8 +434,10 @@ class KeeperClient:
     def alive(self) -> bool:
         return self._call({"op": "ping"}, quiet=True) is not None
 
-    def put(self, umid: str, console: str, pts: str, fd: int, log_path: Path, log_max: int) -> bool:
-        msg = {"op": "put", "umid": umid, "console": console, "pts": pts, "log": str(log_path), "log_max": log_max}
+    def put(self, umid: str, console: str, pts: str, fd: int, log_path: Path, log_max: int, pid: int = 0) -> bool:
+        """Hand console ``pts`` of guest ``umid`` (kernel process ``pid``) over; True if the keeper took it."""
+        msg = {"op": "put", "umid": umid, "console": console, "pts": pts, "log": str(log_path), "log_max": log_max,
+               "pid": pid}  # fmt: skip
         answer = self._call(msg, (fd,))
         return answer is not None and bool(answer[0].get("ok"))
 

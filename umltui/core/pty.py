@@ -3,8 +3,10 @@ layer (a pty of its own): one place for the ioctls, so both set sizes the same w
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import signal
 import struct
 import termios
 import tty
@@ -30,3 +32,23 @@ def open_raw(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+# A UML kernel writes a console to its pty until the host says the pty is full; then it
+# waits for the host's "writable again" signal (SIGIO), which Linux does not send it when
+# the reader catches up. It then stalls until some other interrupt comes, often for a
+# third of a second, and a flood that once fell behind stays at a few KB/s (measured:
+# ``benchmarks/pty_pace.py``). A reader that drained a large read sends the kernel that
+# SIGIO itself; UML takes a spurious one as "look at your descriptors", so it is harmless.
+KICK_AFTER = 2048  # bytes in one read: the pty had backed up
+
+
+def kick(pidfd: int | None, got: int) -> None:
+    """After reading ``got`` bytes of a guest's console: wake its kernel if the pty had backed up.
+
+    ``pidfd`` (from :func:`os.pidfd_open`) names the kernel process, so a pid the system
+    reused is never signalled.
+    """
+    if pidfd is not None and got >= KICK_AFTER:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, signal.SIGIO)

@@ -259,7 +259,7 @@ class Supervisor:
                 if con.fd is None or not con.pts or not con.kept:
                     continue
                 if not (attached and self.keeper.put(guest.umid, con.name, con.pts, con.fd, con.log_path,
-                                                      con.log_max)):  # fmt: skip
+                                                      con.log_max, guest.pid)):  # fmt: skip
                     guest.read_yourself(con)
         if attached:
             self.stream.start()
