@@ -7,7 +7,11 @@ and reads everything for ``--seconds`` while ``yes`` floods ``/dev/tty3`` in the
 - ``raw``: ``tty.setraw`` (what umltui sets on its consoles' ptys);
 - ``raw+vmin100``: raw, VMIN 100 and VTIME 2 (what ``screen`` sets on a line it opens);
 - ``raw+ixon``: raw with IXON;
-- ``raw+echo``: raw with ECHO (the echo goes back to the guest as console input).
+- ``raw+echo``: raw with ECHO (the echo goes back to the guest as console input);
+- ``raw+busy``: raw, while two host processes spin (the host's cores are contended, as
+  they are when the app, the supervisor and the keeper are working);
+- ``raw+busy+kick``: the same, but after every read of 2 KiB or more the reader sends
+  the guest's kernel a SIGIO (what umltui's keeper does, see ``umltui/core/pty.py``).
 
     python benchmarks/pty_pace.py [--seconds 5] [--json]
 
@@ -23,6 +27,8 @@ import json
 import os
 import re
 import select
+import signal
+import subprocess
 import sys
 import termios
 import time
@@ -48,19 +54,32 @@ def configure(fd: int, setting: str) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def read_rate(pts: str, setting: str, seconds: float) -> float:
+def read_rate(pts: str, setting: str, seconds: float, kernel: int) -> float:
     fd = os.open(pts, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    spinners = []
+    if "busy" in setting:
+        spin = [sys.executable, "-c", "while True: pass"]
+        spinners = [subprocess.Popen(spin) for _ in range(2)]
+    pidfd = os.pidfd_open(kernel) if "kick" in setting else None
     try:
-        configure(fd, setting)
+        configure(fd, setting.split("+busy")[0])
         flood("tty3", seconds)
         got, end = 0, time.monotonic() + seconds + 0.5
         while (left := end - time.monotonic()) > 0:
             if select.select([fd], [], [], left)[0]:
                 with contextlib.suppress(BlockingIOError):
-                    got += len(os.read(fd, 1 << 16))
+                    n = len(os.read(fd, 1 << 16))
+                    got += n
+                    if pidfd is not None and n >= 2048:
+                        signal.pidfd_send_signal(pidfd, signal.SIGIO)
         time.sleep(0.5)  # the flood's end: the next setting starts from a quiet line
         return got / seconds
     finally:
+        for p in spinners:
+            p.kill()
+            p.wait(timeout=10)
+        if pidfd is not None:
+            os.close(pidfd)
         os.close(fd)
 
 
@@ -81,7 +100,10 @@ def measure(root: Path, seconds: float) -> dict[str, float]:
         time.sleep(0.1)
     if pts is None:
         raise RuntimeError("con3 is not on a pty")
-    return {s: round(read_rate(pts, s, seconds)) for s in ("raw", "raw+vmin100", "raw+ixon", "raw+echo")}
+    guests = asyncio.run(call("ls", timeout=10))
+    kernel = next(g["pid"] for g in guests if g["umid"] == "cost-g" or g["name"] == "cost-g")
+    settings = ("raw", "raw+vmin100", "raw+ixon", "raw+echo", "raw+busy", "raw+busy+kick")
+    return {s: round(read_rate(pts, s, seconds, kernel)) for s in settings}
 
 
 def main() -> None:
@@ -96,7 +118,7 @@ def main() -> None:
         return
     print(f"a UML console flooding for {args.seconds:g} s into a reader of its pty:")
     for setting, rate in figures.items():
-        print(f"  {setting:12} {rate / 1000:8.1f} KB/s")
+        print(f"  {setting:14} {rate / 1000:8.1f} KB/s")
 
 
 if __name__ == "__main__":
