@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import imagecli
+from . import capturecli, imagecli
 from .core.client import Client, SupervisorError, call
 from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
@@ -421,6 +421,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_supervisor)
 
     imagecli.add_parser(sub)
+    capturecli.add_parser(sub)
 
     s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")
     s.set_defaults(func=cmd_keeper)
@@ -429,7 +430,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a capture's filter words may come after its options (capture lab/sw0 -c 5 icmp)
+        if args.command != "capture" or any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.filter += extra
     if args.command == "mconsole" and not args.words:
         parser.error("mconsole needs a command, e.g. umltui mconsole GUEST version")
     try:

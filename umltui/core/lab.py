@@ -55,6 +55,26 @@ class LabErrors(LabError):
 class SwitchSpec:
     name: str
     hub: bool = False
+    learning: bool = False  # a learning switch: capture sees only its floods and broadcasts
+    capture: int = 0  # bytes of rolling capture the supervisor keeps (0: none)
+
+
+CAPTURE_DEFAULT = 4 << 20
+CAPTURE_RE = re.compile(r"([0-9]{1,4})([KMG])", re.IGNORECASE)
+
+
+def _capture_size(node: _Node) -> int:
+    """``capture: true`` (4 MiB kept), ``false``, or a size such as ``16M`` (64K to 1G)."""
+    value = node.scalar()
+    if value.lower() in ("true", "yes", "on"):
+        return CAPTURE_DEFAULT
+    if value.lower() in ("false", "no", "off"):
+        return 0
+    m = CAPTURE_RE.fullmatch(value)
+    size = int(m.group(1)) << {"K": 10, "M": 20, "G": 30}[m.group(2).upper()] if m else 0
+    if not 64 << 10 <= size <= 1 << 30:
+        raise node.error(f"{value!r} is not true, false or a size from 64K to 1G (such as 16M)")
+    return size
 
 
 @dataclass(frozen=True)
@@ -349,8 +369,13 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
     for key, node in switches.items():
         with doc.collect():
             _key_name(node, key, "switch")
-            opts = node.mapping(("hub",))
-            lab.switches[key] = SwitchSpec(key, hub=opts["hub"].boolean() if "hub" in opts else False)
+            opts = node.mapping(("hub", "learning", "capture"))
+            hub = opts["hub"].boolean() if "hub" in opts else False
+            learning = opts["learning"].boolean() if "learning" in opts else False
+            if hub and learning:
+                raise opts["learning"].error("a hub does not learn: give hub or learning, not both")
+            capture = _capture_size(opts["capture"]) if "capture" in opts else 0
+            lab.switches[key] = SwitchSpec(key, hub=hub, learning=learning, capture=capture)
     taps: dict[str, _Node] = {}
     if "taps" in top:
         with doc.collect():

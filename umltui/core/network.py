@@ -40,6 +40,8 @@ class Switch:
     ctl: Path
     hub: bool = False
     pid: int = 0
+    learning: bool = False  # stock switch mode; otherwise the wire is a hub, so a capture sees every frame
+    capture: int = 0  # bytes of rolling capture kept (0: none)
 
     @property
     def key(self) -> str:
@@ -57,15 +59,31 @@ class Switch:
             "hub": self.hub,
             "pid": self.pid,
             "alive": self.alive,
+            "learning": self.learning,
+            "capture": self.capture,
         }
 
     def to_state(self) -> dict[str, Any]:
-        return {"lab": self.lab, "name": self.name, "ctl": str(self.ctl), "hub": self.hub, "pid": self.pid}
+        return {
+            "lab": self.lab,
+            "name": self.name,
+            "ctl": str(self.ctl),
+            "hub": self.hub,
+            "pid": self.pid,
+            "learning": self.learning,
+            "capture": self.capture,
+        }
 
     @classmethod
     def from_state(cls, rec: dict[str, Any]) -> Switch:
         return cls(
-            str(rec["lab"]), str(rec["name"]), Path(rec["ctl"]), bool(rec.get("hub", False)), int(rec.get("pid", 0))
+            str(rec["lab"]),
+            str(rec["name"]),
+            Path(rec["ctl"]),
+            bool(rec.get("hub", False)),
+            int(rec.get("pid", 0)),
+            bool(rec.get("learning", False)),
+            int(rec.get("capture", 0)),
         )
 
 
@@ -149,7 +167,11 @@ def require_tool(name: str, package: str) -> str:
 
 
 async def start_switch(ctl: Path, log: Path, *, hub: bool = False, timeout: float = 5.0) -> int:
-    """Start a uml_switch on the unix socket ``ctl`` and wait until it listens."""
+    """Start a uml_switch on the unix socket ``ctl`` and wait until it listens.
+
+    ``hub`` is the wire's mode: umltui runs hubs and (non-learning) switches alike as
+    ``uml_switch -hub``, so a capture port sees every frame of the segment.
+    """
     exe = require_tool(UML_SWITCH, "uml-utilities")
     with contextlib.suppress(FileNotFoundError):
         ctl.unlink()

@@ -117,6 +117,8 @@ class SwitchInfo(TypedDict):
     hub: bool
     pid: int
     alive: bool
+    learning: NotRequired[bool]  # a learning switch (a capture sees only its floods)
+    capture: NotRequired[int]  # bytes of rolling capture the supervisor keeps
     ports: NotRequired[list[str]]  # UMID:NIC, in ``net``
 
 

@@ -28,8 +28,10 @@ from ..network import LabRecord, Switch
 from ..process import reap
 from ..protocol import ErrorKind, ProtocolError, decode, encode
 from . import state
+from .captures import Captures
 from .errors import OpError
 from .ops import OPERATIONS
+from .ops.net import SWITCH_LOG_MAX, switch_log
 
 log = logging.getLogger("umltui.supervisor")
 
@@ -81,6 +83,7 @@ class Supervisor:
     def __init__(self) -> None:
         self.guests: dict[str, Guest] = {}
         self.switches: dict[str, Switch] = {}
+        self.captures = Captures()
         self.labs: dict[str, LabRecord] = {}
         self.clients: set[ClientConnection] = set()
         self.uml_dir = locations.uml_dir()
@@ -134,6 +137,7 @@ class Supervisor:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
         reap(sw.pid)  # no zombie left, whoever ended it
+        self.captures.stop(sw.key)
         if self.switches.get(sw.key) is sw:  # not one we stopped ourselves
             log.warning("switch %s (pid %d) ended; `up` starts it again", sw.key, sw.pid)
             self.net_changed()
@@ -208,6 +212,7 @@ class Supervisor:
             await self._stop.wait()
         finally:
             idle.cancel()
+            self.captures.stop_all()
             server.close()
             for client in list(self.clients):
                 client.writer.close()
@@ -264,6 +269,16 @@ class Supervisor:
         if attached:
             self.stream.start()
 
+    def _trim_switch_logs(self) -> None:
+        """Keep each switch's log small: uml_switch logs a line for every frame a full port
+        missed (a capture that was stopped with ctrl+z, say), which could fill the disk."""
+        for sw in self.switches.values():
+            path = switch_log(sw.lab, sw.name)
+            with contextlib.suppress(OSError):
+                if path.stat().st_size > SWITCH_LOG_MAX:
+                    os.truncate(path, 0)  # (the switch appends: it goes on at the start)
+                    log.warning("switch %s: its log passed %d bytes and was emptied", sw.key, SWITCH_LOG_MAX)
+
     async def _idle_watch(self) -> None:
         ticks = 0
         while True:
@@ -271,6 +286,7 @@ class Supervisor:
             ticks += 1
             if ticks % 5 == 0:
                 self._check_keeper()
+                self._trim_switch_logs()
             now = time.monotonic()
             if self._busy():
                 self._idle_since = now

@@ -75,6 +75,7 @@ async def adopt(sup: Supervisor, positions: dict[str, int] | None = None) -> Non
             sup.switches[sw.key] = sw
             if sw.alive:
                 sup.watch_switch(sw)
+                sup.captures.start(sw)
     for rec in data.get("guests", []):
         try:
             guest = Guest.from_state(

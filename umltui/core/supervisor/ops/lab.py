@@ -162,7 +162,9 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         for sspec in lab.switches.values():
             sw = sup.switches.get(f"{lab.name}/{sspec.name}")
             if not (sw and sw.alive):
-                made.switches.append(await start_switch(sup, lab.name, sspec.name, sspec.hub))
+                made.switches.append(
+                    await start_switch(sup, lab.name, sspec.name, sspec.hub, sspec.learning, sspec.capture)
+                )
                 if sw is not None:  # it had died: its guests' NICs go on the new one
                     restarted.append(made.switches[-1])
         for sw in restarted:
@@ -268,6 +270,7 @@ async def _rollback(sup: Supervisor, made: _Made, record: LabRecord) -> None:
         if g.state != GuestState.CRASHED:
             sup.guests.pop(g.umid, None)
     for sw in made.switches:
+        sup.captures.stop(sw.key)
         await network.kill_switch(sw.pid, sw.ctl)
         sup.switches.pop(sw.key, None)
     for tap in made.taps:
@@ -310,6 +313,7 @@ async def _remove_lab_network(sup: Supervisor, lab: str) -> list[str]:
     stopped = []
     for key, sw in list(sup.switches.items()):
         if sw.lab == lab:
+            sup.captures.stop(sw.key)
             await network.kill_switch(sw.pid, sw.ctl)
             del sup.switches[key]
             stopped.append(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .... import locations
@@ -24,6 +25,13 @@ SWITCH_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 SWITCH_NIC = re.compile(r"eth[0-9]{1,2}")
 
 
+SWITCH_LOG_MAX = 1 << 20
+
+
+def switch_log(lab: str, name: str) -> Path:
+    return locations.state_dir() / "switches" / f"{lab}-{name}.log"
+
+
 async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
     """Switches and hubs with the NICs on them, taps and their namespaces, and every NIC."""
     return network.topology(
@@ -31,11 +39,20 @@ async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
     )
 
 
-async def start_switch(sup: Supervisor, lab: str, name: str, hub: bool) -> Switch:
-    """Start a switch of a lab and record it (saved with the next save)."""
-    sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub)
-    sw.pid = await network.start_switch(sw.ctl, locations.state_dir() / "switches" / f"{lab}-{name}.log", hub=hub)
+async def start_switch(
+    sup: Supervisor, lab: str, name: str, hub: bool, learning: bool = False, capture: int = 0
+) -> Switch:
+    """Start a switch of a lab and record it (saved with the next save).
+
+    Only a learning switch runs in uml_switch's switch mode: the others are hubs on the
+    wire, so a capture of the segment sees unicast too (guests cannot tell, unless a
+    guest's NIC is promiscuous).
+    """
+    sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub, learning=learning, capture=capture)
+    sw.pid = await network.start_switch(sw.ctl, switch_log(lab, name), hub=not learning)
     sup.switches[sw.key] = sw
+    if capture:
+        sup.captures.start(sw)
     sup.watch_switch(sw)
     sup.save()  # on disk before anything else is started: a crash now must not orphan it
     return sw
@@ -94,6 +111,7 @@ async def switch_del(sup: Supervisor, client: ClientConnection, lab: str, name: 
     ]
     if users:
         raise OpError(f"switch {key} still has NICs on it: {', '.join(users)} (unplug them first)", "conflict")
+    sup.captures.stop(sw.key)
     await network.kill_switch(sw.pid, sw.ctl)
     del sup.switches[key]
     sup.save()

@@ -1,0 +1,120 @@
+"""Packet capture on real segments: real guests pinging over real uml_switch processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Env, requires_uml
+from helpers import Console
+
+pytestmark = [requires_uml, pytest.mark.uml]
+
+LAB = """\
+name: cap
+switches:
+  sw0: {capture: 1M}
+  hub0: {hub: true}
+  learn0: {learning: true}
+guests:
+  a:
+    nics:
+      eth0: {switch: sw0, ip: 10.0.0.1/24}
+      eth1: {switch: hub0, ip: 10.1.0.1/24}
+      eth2: {switch: learn0, ip: 10.2.0.1/24}
+  b:
+    nics:
+      eth0: {switch: sw0, ip: 10.0.0.2/24}
+      eth1: {switch: hub0, ip: 10.1.0.2/24}
+      eth2: {switch: learn0, ip: 10.2.0.2/24}
+"""
+
+
+def start_capture(env: Env, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "umltui", "capture", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env.vars},
+    )
+
+
+def stop_capture(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+def icmp_lines(pcap: Path, *filter_words: str) -> list[str]:
+    out = subprocess.run(
+        ["tcpdump", "-n", "-r", str(pcap), "icmp", *filter_words], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+async def test_capture_on_a_switch_and_a_hub_while_two_guests_ping(env: Env, tmp_path: Path) -> None:
+    assert env.run("up", str(env.write_lab("cap", LAB)), "--detach", timeout=120).returncode == 0
+    on_switch = start_capture(env, "cap/sw0", "-w", str(tmp_path / "sw0.pcap"))
+    on_hub = start_capture(env, "cap/hub0", "-w", str(tmp_path / "hub0.pcap"))
+    live = start_capture(env, "cap/sw0", "icmp")  # decoded lines, with a filter
+    on_learning = start_capture(env, "cap/learn0", "-w", str(tmp_path / "learn0.pcap"))
+    procs = [on_switch, on_hub, live, on_learning]
+    try:
+        time.sleep(1.5)  # the ports are on their switches
+        async with Console("cap-a") as con:
+            await con.ready()
+            for net in ("10.0.0", "10.1.0", "10.2.0"):
+                out = await con.run(f"ping -c 3 -W 5 {net}.2", f"P{net[-3]}", timeout=30)
+                assert "3 packets received" in out, out
+        time.sleep(0.5)
+        (_, switch_err), (_, hub_err), (text, _), (_, learn_err) = [stop_capture(p) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for name, net in (("sw0", "10.0.0"), ("hub0", "10.1.0")):
+        lines = icmp_lines(tmp_path / f"{name}.pcap")
+        assert sum(f"{net}.1 > {net}.2: ICMP echo request" in line for line in lines) == 3, lines
+        assert sum(f"{net}.2 > {net}.1: ICMP echo reply" in line for line in lines) == 3, lines
+    assert "frames captured on cap/sw0" in switch_err and "dropped" not in switch_err
+    assert "frames captured on cap/hub0" in hub_err
+    assert sum("ICMP echo request" in line for line in text.splitlines()) == 3, text  # like tcpdump -n -e
+    assert all(" > " in line and "ethertype IPv4" in line for line in text.splitlines()), text
+    # A learning switch sends unicast only to its port: the capture says so, and sees no ICMP.
+    assert "learning switch" in learn_err
+    assert icmp_lines(tmp_path / "learn0.pcap") == []
+    # The supervisor's rolling capture of sw0 kept the pings too, after the fact.
+    saved = env.run("capture", "cap/sw0", "--saved", "-w", str(tmp_path / "saved.pcap"), check=True)
+    assert saved.returncode == 0
+    assert len(icmp_lines(tmp_path / "saved.pcap", "and", "src", "10.0.0.1")) == 3
+
+
+async def test_a_slow_capture_loses_its_own_frames_not_the_guests(env: Env) -> None:
+    from umltui.core.capture import Capture, SwitchPort
+
+    assert env.run("up", str(env.write_lab("cap", LAB)), "--detach", timeout=120).returncode == 0
+    ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"]) / "switches" / "cap-hub0.ctl"
+    stalled = SwitchPort(ctl)  # a port nobody reads: its socket fills after 10 frames
+    behind = Capture(SwitchPort(ctl), queue_frames=5)  # a consumer that never takes its frames
+    try:
+        async with Console("cap-a") as con:
+            await con.ready()
+            out = await con.run("ping -c 100 -i 0.02 -W 5 10.1.0.2", "PDONE", timeout=60)
+            assert "100 packets transmitted, 100 packets received" in out, out
+        time.sleep(0.3)
+        assert behind.captured >= 200 and behind.dropped >= 195  # its own frames, counted
+        assert len(behind.frames(0)) == 5
+    finally:
+        stalled.close()
+        behind.close()

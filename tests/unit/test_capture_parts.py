@@ -1,0 +1,63 @@
+"""The capture's parts that need no guest: pcap records, the rolling files, segment names, lab fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from umltui.capturecli import find_segment
+from umltui.core.capture import PCAP_HEADER, CaptureError, Rolling, pcap_record, read_pcap
+from umltui.core.lab import CAPTURE_DEFAULT, LabErrors, parse_lab
+
+
+def test_pcap_records_read_back() -> None:
+    frames = [(1000.25, b"\x01" * 60), (1001.5, b"\x02" * 1514)]
+    data = PCAP_HEADER + b"".join(pcap_record(ts, f) for ts, f in frames)
+    assert list(read_pcap(data)) == frames
+    assert list(read_pcap(data[:-1])) == frames[:1]  # a cut record is not returned
+
+
+def test_rolling_capture_keeps_the_newest_half_and_a_half(tmp_path: Path) -> None:
+    path = tmp_path / "sw.pcap"
+    rolling = Rolling(path, 128 * 1024)  # two files of 64 KiB
+    for i in range(300):  # 300 frames of about 1 KiB: the oldest are dropped
+        rolling.add(pcap_record(float(i), i.to_bytes(2, "big") * 500))
+    rolling.close()
+    kept = [int.from_bytes(f[:2], "big") for _, f in read_pcap(Rolling.saved(path))]
+    assert kept == list(range(kept[0], 300)) and 60 <= len(kept) <= 130
+
+
+NET = {
+    "switches": [
+        {"lab": "a", "name": "sw0", "hub": False, "ctl": "/x", "alive": True},
+        {"lab": "b", "name": "sw0", "hub": True, "ctl": "/y", "alive": True},
+    ],
+    "taps": [{"lab": "a", "name": "tap0", "netns": "ns", "ip": None, "ports": []}],
+}
+
+
+def test_segments_by_lab_and_name() -> None:
+    assert find_segment(NET, "b/sw0")["kind"] == "hub"
+    assert find_segment(NET, "tap0")["kind"] == "tap"
+    with pytest.raises(CaptureError, match="several labs"):
+        find_segment(NET, "sw0")
+    with pytest.raises(CaptureError, match=r"segments: a/sw0, b/sw0, a/tap0"):
+        find_segment(NET, "a/nope")
+
+
+def test_lab_capture_and_learning_fields(tmp_path: Path) -> None:
+    text = "name: l\nswitches:\n  s1: {capture: true}\n  s2: {capture: 16M, learning: true}\n  s3: {}\n"
+    lab = parse_lab(text + "guests:\n  g: {}\n", tmp_path / "l.yaml")
+    assert (lab.switches["s1"].capture, lab.switches["s2"].capture, lab.switches["s3"].capture) == (
+        CAPTURE_DEFAULT,
+        16 << 20,
+        0,
+    )
+    assert lab.switches["s2"].learning and not lab.switches["s1"].learning
+    bad = "name: l\nswitches:\n  s1: {capture: 2T}\n  s2: {hub: true, learning: true}\nguests:\n  g: {}\n"
+    with pytest.raises(LabErrors) as err:
+        parse_lab(bad, tmp_path / "l.yaml")
+    words = str(err.value)
+    assert "l.yaml:3: switches.s1.capture" in words and "64K to 1G" in words
+    assert "l.yaml:4: switches.s2.learning" in words and "not both" in words

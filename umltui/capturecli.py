@@ -1,0 +1,177 @@
+"""``umltui capture``: a segment's frames, decoded like ``tcpdump -n -e`` or written as pcap.
+
+    umltui capture LAB/SEGMENT [-w FILE.pcap] [-c N] [--saved] [FILTER ...]
+
+A switch or hub is captured on a passive port of its uml_switch; a tap with tcpdump inside
+the lab's namespace. The frames go to tcpdump reading a pcap stream on its stdin, which
+decodes them, applies the filter, counts (``-c``) and writes the file (``-w``, ``-`` for
+stdout), so filters and output are tcpdump's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+from typing import Any
+
+from .core.capture import (
+    PCAP_HEADER,
+    Capture,
+    CaptureError,
+    Rolling,
+    SwitchPort,
+    check_filter,
+    decoder_argv,
+    pcap_record,
+    saved_path,
+    tap_capture_argv,
+)
+from .core.client import SupervisorError, call
+
+
+def find_segment(net: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The switch or tap ``LAB/NAME`` (or ``NAME`` when one lab has it), with ``kind`` set.
+
+    Raises:
+        CaptureError: no such segment, or a name several labs have (the known ones listed).
+    """
+    segments = [{**sw, "kind": "hub" if sw["hub"] else "switch"} for sw in net["switches"]]
+    segments += [{**tap, "kind": "tap"} for tap in net["taps"]]
+    lab, _, name = ref.rpartition("/")
+    found = [s for s in segments if s["name"] == name and (not lab or s["lab"] == lab)]
+    if len(found) == 1:
+        return found[0]
+    known = ", ".join(f"{s['lab']}/{s['name']}" for s in segments) or "none (no lab is up)"
+    if found:
+        raise CaptureError(f"{ref!r} is in several labs: say which ({known})")
+    raise CaptureError(f"no segment {ref!r} (segments: {known})")
+
+
+def _sink(args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    write = args.write
+    return subprocess.Popen(decoder_argv(args.filter, count=args.count, write=write), stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+
+
+def _finish(sink: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(BrokenPipeError, OSError):
+        if sink.stdin:
+            sink.stdin.close()
+    try:
+        sink.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sink.kill()
+        sink.wait()
+    err = sink.stderr.read().decode(errors="replace") if sink.stderr else ""
+    for line in err.splitlines():  # tcpdump's own notes ("reading from file -") are noise here
+        if line and not line.startswith("reading from file"):
+            print(f"tcpdump: {line}", file=sys.stderr)
+
+
+def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
+    if not segment["alive"]:
+        raise CaptureError(f"{segment['lab']}/{segment['name']} is not running (umltui up starts it again)")
+    if segment.get("learning"):
+        print(f"umltui: {segment['lab']}/{segment['name']} is a learning switch: this capture sees its broadcasts "
+              "and floods, not unicast between guests", file=sys.stderr)  # fmt: skip
+    capture = Capture(SwitchPort(segment["ctl"]))
+    sink = _sink(args)
+    assert sink.stdin is not None
+    where = f"{segment['lab']}/{segment['name']}"
+    if sys.stderr.isatty() and not args.write:
+        print(f"umltui: capturing on {where} ({segment['kind']}); ctrl+c stops", file=sys.stderr)
+    try:
+        sink.stdin.write(PCAP_HEADER)
+        sink.stdin.flush()
+        while sink.poll() is None:
+            frames = capture.frames(0.2)
+            if frames:
+                sink.stdin.write(b"".join(pcap_record(ts, f) for ts, f in frames))
+                sink.stdin.flush()
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        capture.close()
+        _finish(sink)
+    note = f"umltui: {capture.captured} frames captured on {where}"
+    if capture.dropped:
+        note += f"; this capture dropped {capture.dropped} of them (its reader was behind); the guests lost none"
+    print(note, file=sys.stderr)
+    return 0
+
+
+def capture_tap(args: argparse.Namespace, segment: dict[str, Any]) -> int:
+    source = subprocess.Popen(tap_capture_argv(segment["name"], segment.get("netns")), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    sink = subprocess.Popen(decoder_argv(args.filter, count=args.count, write=args.write), stdin=source.stdout,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    if source.stdout:
+        source.stdout.close()  # the sink has it now
+    try:
+        sink.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.terminate()
+        try:
+            source.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            source.kill()
+            source.wait()
+        _finish(sink)
+        err = source.stderr.read().decode(errors="replace") if source.stderr else ""
+        for line in err.splitlines():
+            if "listening on" not in line and line.strip():
+                print(f"tcpdump: {line}", file=sys.stderr)
+    return 0 if source.returncode in (0, -15) or sink.returncode == 0 else 1
+
+
+def capture_saved(args: argparse.Namespace, lab: str, name: str) -> int:
+    path = saved_path(lab, name)
+    if not path.exists():
+        raise CaptureError(f"no rolling capture of {lab}/{name} is kept (give the switch capture: true in the lab)")
+    sink = _sink(args)
+    assert sink.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        sink.stdin.write(Rolling.saved(path))
+    _finish(sink)
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    try:
+        check_filter(args.filter)
+        if args.saved:
+            lab, _, name = args.segment.rpartition("/")
+            if not lab:
+                raise CaptureError("--saved needs LAB/SEGMENT")
+            return capture_saved(args, lab, name)
+        net = asyncio.run(call("net"))
+        segment = find_segment(net, args.segment)
+        if segment["kind"] == "tap":
+            return capture_tap(args, segment)
+        return capture_switch(args, segment)
+    except CaptureError as exc:
+        print(f"umltui: {exc}", file=sys.stderr)
+        return 2
+    except SupervisorError as exc:
+        print(f"umltui: {exc}", file=sys.stderr)
+        return 1
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "capture",
+        help="a segment's frames: decoded like tcpdump -n -e, or a pcap file (-w)",
+        description="Capture the frames of a switch, hub or tap of a lab that is up. Without -w, "
+        "prints them as tcpdump -n -e does; FILTER is a tcpdump filter, such as icmp or 'host 10.0.0.2'.",
+    )
+    s.add_argument("segment", metavar="LAB/SEGMENT", help="a switch, hub or tap (see umltui net)")
+    s.add_argument("filter", nargs="*", metavar="FILTER", help="a tcpdump filter expression")
+    s.add_argument("-w", dest="write", metavar="FILE.pcap", help="write a pcap file (- for stdout) instead")
+    s.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames (that pass the filter)")
+    s.add_argument("--saved", action="store_true", help="what the lab's rolling capture kept (capture: in the lab)")
+    s.set_defaults(func=cmd_capture)

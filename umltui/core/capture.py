@@ -1,0 +1,275 @@
+"""Packet capture on a lab's segments: a passive port on a uml_switch, or tcpdump on a tap.
+
+A uml_switch takes a new port on its control socket (a stream socket): a ``request_v3``
+(magic ``0xfeedface``, version 3, type 0 ``REQ_NEW_CONTROL``, then the ``sockaddr_un`` of
+the port's own datagram socket). It answers with the ``sockaddr_un`` of its data socket
+and from then on sends the port frames as it sends them to any guest; closing the control
+connection removes the port. A capture port never sends, so the switch never learns a MAC
+on it. In hub mode it gets every frame; in switch mode only broadcasts and floods, which
+is why umltui starts its switches as hubs unless a lab asks for a learning switch (see
+:mod:`.network`).
+
+The switch sends without blocking: when a port's socket is full it drops that port's frame
+(and logs a line), so a capture never slows the segment. Linux queues only
+``net.unix.max_dgram_qlen`` datagrams (10 by default) on a unix socket, so the port is
+read by a thread of its own that does nothing else; what its consumer has not taken yet
+waits in a bounded queue, and when that is full the capture drops the oldest of its own
+frames and counts them (:attr:`Capture.dropped`).
+
+Taps are captured with tcpdump on the tap, inside the lab's namespace (``ip netns exec``);
+tap labs need root, so the capture does too.
+
+Frames are written as pcap (microsecond timestamps, link type Ethernet), which tcpdump,
+Wireshark and tshark read.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..locations import private_dir, runtime_dir, state_dir
+
+MAGIC = 0xFEEDFACE
+VERSION = 3
+REQ_NEW_CONTROL = 0
+SUN_PATH = 108  # sizeof(sockaddr_un.sun_path)
+FRAME_MAX = 1514 + 4  # the switch's own buffer is 1514 bytes; a little room to see if that ever changes
+SNAPLEN = 65535
+LINKTYPE_ETHERNET = 1
+PCAP_HEADER = struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
+QUEUE_FRAMES = 20000  # frames a capture holds for a consumer that is behind
+
+
+class CaptureError(Exception):
+    pass
+
+
+def saved_path(lab: str, segment: str) -> Path:
+    """Where the supervisor keeps a segment's rolling capture (and ``.1``, the older half)."""
+    return state_dir() / "captures" / f"{lab}-{segment}.pcap"
+
+
+def pcap_record(ts: float, frame: bytes) -> bytes:
+    """One pcap record: the frame with its time and length."""
+    sec = int(ts)
+    return struct.pack("=IIII", sec, int((ts - sec) * 1_000_000), len(frame), len(frame)) + frame
+
+
+def sockaddr_un(path: bytes) -> bytes:
+    """A whole ``struct sockaddr_un`` (family, then the path padded to its full length)."""
+    if len(path) >= SUN_PATH:
+        raise CaptureError(f"socket path too long: {path!r}")
+    return struct.pack("=H", socket.AF_UNIX) + path.ljust(SUN_PATH, b"\0")
+
+
+class SwitchPort:
+    """A passive port on the uml_switch whose control socket is ``ctl``.
+
+    Its datagram socket is bound to a path in a private folder (so no other user can send
+    to it), and only datagrams from the switch's data address are taken as frames.
+    """
+
+    def __init__(self, ctl: Path, timeout: float = 5.0) -> None:
+        folder = private_dir(runtime_dir() / "capture")
+        self.path = folder / f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.data = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.data.bind(str(self.path))
+            with contextlib.suppress(OSError):  # a larger buffer where the system allows it
+                self.data.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.control.settimeout(timeout)
+            try:
+                self.control.connect(str(ctl))
+            except OSError as exc:
+                raise CaptureError(f"cannot reach the switch at {ctl}: {exc.strerror or exc}") from None
+            request = struct.pack("=III", MAGIC, VERSION, REQ_NEW_CONTROL) + sockaddr_un(os.fsencode(self.path))
+            self.control.sendall(request)
+            reply = b""
+            while len(reply) < 2 + SUN_PATH:
+                try:
+                    chunk = self.control.recv(2 + SUN_PATH - len(reply))
+                except TimeoutError:
+                    raise CaptureError(f"the switch at {ctl} did not answer within {timeout:g}s") from None
+                if not chunk:
+                    raise CaptureError(f"the switch at {ctl} refused the capture port")
+                reply += chunk
+            self.switch_address = reply[2:]
+        except BaseException:
+            self.close()
+            raise
+
+    def _from_switch(self, sender: bytes | str) -> bool:
+        """Whether a datagram came from the switch's data socket (its address is abstract)."""
+        if isinstance(sender, str):  # a path: not the switch
+            return False
+        return self.switch_address.startswith(sender) or sender.startswith(self.switch_address.rstrip(b"\0"))
+
+    def receive(self, timeout: float) -> bytes | None:
+        """The next frame from the switch, or None when none came within ``timeout``."""
+        self.data.settimeout(timeout)
+        while True:
+            try:
+                frame, sender = self.data.recvfrom(FRAME_MAX)
+            except TimeoutError:
+                return None
+            if self._from_switch(sender):
+                return frame
+
+    def close(self) -> None:
+        for s in (self.control, self.data):
+            with contextlib.suppress(OSError):
+                s.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+class Capture:
+    """Frames of one segment, read by a thread of their own into a bounded queue.
+
+    ``source`` is a :class:`SwitchPort`; :meth:`frames` hands out ``(time, frame)`` pairs.
+    """
+
+    def __init__(self, port: SwitchPort, queue_frames: int = QUEUE_FRAMES) -> None:
+        self.port = port
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.limit = queue_frames
+        self.captured = 0
+        self.dropped = 0  # frames this capture let go because its consumer was behind
+        self.ready = threading.Condition()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._read, name="umltui-capture", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                frame = self.port.receive(0.2)
+            except OSError:
+                break
+            if frame is None:
+                continue
+            with self.ready:
+                if len(self.queue) >= self.limit:
+                    self.queue.popleft()
+                    self.dropped += 1
+                self.queue.append((time.time(), frame))
+                self.captured += 1
+                self.ready.notify()
+
+    def frames(self, timeout: float) -> list[tuple[float, bytes]]:
+        """What came since the last call, waiting up to ``timeout`` for the first."""
+        with self.ready:
+            if not self.queue:
+                self.ready.wait(timeout)
+            out = list(self.queue)
+            self.queue.clear()
+        return out
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=2)
+        self.port.close()
+
+
+def tcpdump_path() -> str:
+    path = shutil.which("tcpdump") or ("/usr/bin/tcpdump" if os.path.exists("/usr/bin/tcpdump") else None)
+    if not path:
+        raise CaptureError("tcpdump is missing: install Debian's tcpdump (apt-get install tcpdump)")
+    return path
+
+
+def tap_capture_argv(tap: str, netns: str | None) -> list[str]:
+    """tcpdump writing a pcap stream of ``tap`` (in its namespace) to its stdout."""
+    argv = [tcpdump_path(), "-i", tap, "-U", "-w", "-", "-s", str(SNAPLEN), "--immediate-mode"]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    return argv
+
+
+def decoder_argv(filter_words: list[str], *, count: int | None = None, write: str | None = None) -> list[str]:
+    """tcpdump reading a pcap stream on stdin: decoded lines (``-n -e``), or a pcap file with ``write``."""
+    argv = [tcpdump_path(), "-r", "-", "-n", "-e", "-l"]
+    if count:
+        argv += ["-c", str(count)]
+    if write:
+        argv += ["-U", "-w", write]
+    return argv + filter_words
+
+
+def check_filter(filter_words: list[str]) -> None:
+    """A BPF filter tcpdump accepts, or CaptureError with tcpdump's words."""
+    if not filter_words:
+        return
+    out = subprocess.run(
+        [tcpdump_path(), "-d", "-y", "EN10MB", *filter_words], capture_output=True, text=True, timeout=10
+    )
+    if out.returncode:
+        raise CaptureError(f"bad filter {' '.join(filter_words)!r}: {out.stderr.strip().splitlines()[-1]}")
+
+
+def read_pcap(data: bytes) -> Iterator[tuple[float, bytes]]:
+    """The records of a pcap stream written as above (for tests and the rolling capture)."""
+    if len(data) < len(PCAP_HEADER):
+        return
+    pos = len(PCAP_HEADER)
+    while pos + 16 <= len(data):
+        sec, usec, incl, _orig = struct.unpack_from("=IIII", data, pos)
+        pos += 16
+        if pos + incl > len(data):
+            return
+        yield sec + usec / 1_000_000, data[pos : pos + incl]
+        pos += incl
+
+
+class Rolling:
+    """A rolling capture on disk: ``path`` and ``path.1``, each at most half of ``size`` bytes.
+
+    When ``path`` is full it becomes ``path.1`` (the older half is dropped) and a new
+    ``path`` starts, so the newest ``size`` bytes or so are kept. :meth:`saved` joins both.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.older = path.with_name(path.name + ".1")
+        self.half = max(size // 2, 64 * 1024)
+        private_dir(path.parent)
+        self.file = self._open()
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, PCAP_HEADER)
+        self.written = len(PCAP_HEADER)
+        return fd
+
+    def add(self, records: bytes) -> None:
+        if self.written + len(records) > self.half:
+            os.close(self.file)
+            os.replace(self.path, self.older)
+            self.file = self._open()
+        os.write(self.file, records)
+        self.written += len(records)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.file)
+
+    @staticmethod
+    def saved(path: Path) -> bytes:
+        """The kept frames as one pcap stream, oldest first."""
+        out = [PCAP_HEADER]
+        for part in (path.with_name(path.name + ".1"), path):
+            with contextlib.suppress(FileNotFoundError):
+                out.append(part.read_bytes()[len(PCAP_HEADER) :])
+        return b"".join(out)
