@@ -25,29 +25,12 @@ from .core.capture import (
     SwitchPort,
     check_filter,
     decoder_argv,
+    find_segment,
     pcap_record,
     saved_path,
     tap_capture_argv,
 )
 from .core.client import SupervisorError, call
-
-
-def find_segment(net: dict[str, Any], ref: str) -> dict[str, Any]:
-    """The switch or tap ``LAB/NAME`` (or ``NAME`` when one lab has it), with ``kind`` set.
-
-    Raises:
-        CaptureError: no such segment, or a name several labs have (the known ones listed).
-    """
-    segments = [{**sw, "kind": "hub" if sw["hub"] else "switch"} for sw in net["switches"]]
-    segments += [{**tap, "kind": "tap"} for tap in net["taps"]]
-    lab, _, name = ref.rpartition("/")
-    found = [s for s in segments if s["name"] == name and (not lab or s["lab"] == lab)]
-    if len(found) == 1:
-        return found[0]
-    known = ", ".join(f"{s['lab']}/{s['name']}" for s in segments) or "none (no lab is up)"
-    if found:
-        raise CaptureError(f"{ref!r} is in several labs: say which ({known})")
-    raise CaptureError(f"no segment {ref!r} (segments: {known})")
 
 
 def _sink(args: argparse.Namespace) -> subprocess.Popen[bytes]:

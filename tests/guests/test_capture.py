@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, requires_uml
-from helpers import Console
+from helpers import Console, until
 
 pytestmark = [requires_uml, pytest.mark.uml]
 
@@ -118,3 +118,66 @@ async def test_a_slow_capture_loses_its_own_frames_not_the_guests(env: Env) -> N
     finally:
         stalled.close()
         behind.close()
+
+
+async def test_the_packets_pane_live_with_a_filter_pause_and_save(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_app import SIZE, prefix, started, type_line
+    from textual.widgets import Input, Log
+
+    from umltui.app import make_app
+    from umltui.config import Config
+    from umltui.screens.network import NetworkScreen
+    from umltui.screens.packets import PacketsScreen
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await prefix(pilot, "w")
+        net = app.screen
+        assert isinstance(net, NetworkScreen)
+        await until(lambda: bool(net.net.get("nics")) and net.query_one("DataTable").row_count > 0, "the NICs")
+        net.query_one("DataTable").focus()
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, PacketsScreen), "the packets pane")
+        pane = app.screen
+        assert isinstance(pane, PacketsScreen) and pane.where == "demo/lan0"
+        await until(lambda: pane.capture is not None and pane.decoder is not None, "the capture started")
+        await pilot.pause(0.5)
+        app.area.current.send(b"ping -c 2 10.0.0.2\r")  # type: ignore[union-attr]
+        log = pane.query_one(Log)
+
+        def lines() -> list[str]:
+            return [str(line) for line in log.lines]
+
+        await until(
+            lambda: sum("ICMP echo reply" in x for x in lines()) == 2, "two replies", extra=lambda: "\n".join(lines())
+        )
+        assert sum("10.0.0.1 > 10.0.0.2: ICMP echo request" in x for x in lines()) == 2
+        assert "Packets on demo/lan0 (switch)" in str(pane.query_one("#pk-title").render())
+        # A filter applies to what was captured already, as a display filter does.
+        box = pane.query_one("#pk-filter", Input)
+        box.focus()
+        await type_line(pilot, "icmp")
+        await until(
+            lambda: pane.filter == ["icmp"] and len(lines()) == 4, "icmp only", extra=lambda: "\n".join(lines())
+        )
+        assert all("ICMP" in x for x in lines())
+        # Paused, new lines wait; going on shows them.
+        log.focus()
+        await pilot.press("space")
+        assert pane.paused
+        app.area.current.send(b"ping -c 1 10.0.0.2\r")  # type: ignore[union-attr]
+        await until(lambda: len(pane.waiting) == 2, "two lines waiting")
+        assert len(lines()) == 4
+        await pilot.press("space")
+        assert len(lines()) == 6
+        await pilot.press("ctrl+s")
+        saved = list((tmp_path / "umltui-captures").glob("demo-lan0-*.pcap"))
+        assert len(saved) == 1 and len(icmp_lines(saved[0])) == 6
+        await pilot.press("escape")
+        await until(lambda: isinstance(app.screen, NetworkScreen), "back to the network view")
+        assert pane.capture is None

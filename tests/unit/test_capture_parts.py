@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from umltui.capturecli import find_segment
-from umltui.core.capture import PCAP_HEADER, CaptureError, Rolling, pcap_record, read_pcap
+from umltui.core.capture import PCAP_HEADER, CaptureError, Rolling, find_segment, pcap_record, read_pcap
 from umltui.core.lab import CAPTURE_DEFAULT, LabErrors, parse_lab
 
 

@@ -29,6 +29,7 @@ import collections
 import contextlib
 import os
 import secrets
+import select
 import shutil
 import socket
 import struct
@@ -37,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..locations import private_dir, runtime_dir, state_dir
 
@@ -58,6 +60,24 @@ class CaptureError(Exception):
 def saved_path(lab: str, segment: str) -> Path:
     """Where the supervisor keeps a segment's rolling capture (and ``.1``, the older half)."""
     return state_dir() / "captures" / f"{lab}-{segment}.pcap"
+
+
+def find_segment(net: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The switch or tap ``LAB/NAME`` (or ``NAME`` when one lab has it), with ``kind`` set.
+
+    Raises:
+        CaptureError: no such segment, or a name several labs have (the known ones listed).
+    """
+    segments = [{**sw, "kind": "hub" if sw["hub"] else "switch"} for sw in net["switches"]]
+    segments += [{**tap, "kind": "tap"} for tap in net["taps"]]
+    lab, _, name = ref.rpartition("/")
+    found = [s for s in segments if s["name"] == name and (not lab or s["lab"] == lab)]
+    if len(found) == 1:
+        return found[0]
+    known = ", ".join(f"{s['lab']}/{s['name']}" for s in segments) or "none (no lab is up)"
+    if found:
+        raise CaptureError(f"{ref!r} is in several labs: say which ({known})")
+    raise CaptureError(f"no segment {ref!r} (segments: {known})")
 
 
 def pcap_record(ts: float, frame: bytes) -> bytes:
@@ -135,13 +155,71 @@ class SwitchPort:
             self.path.unlink()
 
 
+class TapSource:
+    """The frames of a tap: tcpdump on it (in its namespace) writes a pcap stream we read."""
+
+    def __init__(self, tap: str, netns: str | None) -> None:
+        self.proc = subprocess.Popen(tap_capture_argv(tap, netns), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.out = self.proc.stdout
+        header = self._exactly(len(PCAP_HEADER), 10.0)
+        if header is None or header[:4] != PCAP_HEADER[:4]:
+            err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+            self.close()
+            raise CaptureError(f"tcpdump on {tap} did not start: {err or 'no answer'}")
+
+    def _exactly(self, n: int, timeout: float) -> bytes | None:
+        data = b""
+        deadline = time.monotonic() + timeout
+        while len(data) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.out], [], [], left)[0]:
+                return data or None  # (a record cut by a timeout is finished by the caller)
+            chunk = os.read(self.out.fileno(), n - len(data))
+            if not chunk:
+                raise OSError("tcpdump ended")
+            data += chunk
+        return data
+
+    def receive(self, timeout: float) -> bytes | None:
+        head = self._exactly(16, timeout)
+        if head is None:
+            return None
+        if len(head) < 16:
+            head += self._exactly(16 - len(head), 10.0) or b""
+        _sec, _usec, incl, _orig = struct.unpack("=IIII", head)
+        return self._exactly(incl, 10.0) or b""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+
+def open_source(segment: dict[str, Any]) -> SwitchPort | TapSource:
+    """A frame source for a segment of the ``net`` report (see :func:`find_segment`)."""
+    if segment["kind"] == "tap":
+        return TapSource(segment["name"], segment.get("netns"))
+    if not segment.get("alive", True):
+        raise CaptureError(f"{segment['lab']}/{segment['name']} is not running (umltui up starts it again)")
+    return SwitchPort(Path(segment["ctl"]))
+
+
 class Capture:
     """Frames of one segment, read by a thread of their own into a bounded queue.
 
-    ``source`` is a :class:`SwitchPort`; :meth:`frames` hands out ``(time, frame)`` pairs.
+    ``port`` is a :class:`SwitchPort` or a :class:`TapSource`; :meth:`frames` hands out
+    ``(time, frame)`` pairs.
     """
 
-    def __init__(self, port: SwitchPort, queue_frames: int = QUEUE_FRAMES) -> None:
+    def __init__(self, port: SwitchPort | TapSource, queue_frames: int = QUEUE_FRAMES) -> None:
         self.port = port
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.limit = queue_frames

@@ -15,8 +15,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
 
+from ..core.capture import CaptureError, find_segment
 from ..core.client import Client, SupervisorError
 from ..core.protocol import GuestInfo, GuestState, NetReport
+from .packets import PacketsScreen
 
 
 def draw_topology(net: NetReport | dict[str, Any]) -> Text:
@@ -81,6 +83,7 @@ class NetworkScreen(Screen[None]):
         Binding("escape,q", "close", "back to consoles"),
         Binding("r", "refresh", "refresh"),
         Binding("t", "drawing", "table / drawing"),
+        Binding("c", "capture", "capture packets"),
     ]
     NARROW = 120
     """Below this width the drawing takes the table's place (``t``) instead of standing beside it."""
@@ -158,6 +161,31 @@ class NetworkScreen(Screen[None]):
         if row[2] in ("switch", "hub"):
             self.query_one("#plug-switch", Input).value = str(row[3])
         self.query_one("#plug-ip", Input).value = str(row[4])
+
+    def _segment_shown(self) -> str | None:
+        """``LAB/NAME`` of the segment of the table's highlighted row, or else the switch field's."""
+        table = self.query_one(DataTable)
+        guests = self.guests()
+        if table.row_count and table.cursor_row >= 0:
+            row = table.get_row_at(table.cursor_row)
+            guest = guests.get(str(row[0]))
+            if row[2] in ("switch", "hub", "tap") and guest:
+                return f"{guest['lab']}/{str(row[3]).split(' in ')[0]}"
+        lab, name = self._current_lab(), self._value("#sw-name")
+        return f"{lab}/{name}" if lab and name else None
+
+    def action_capture(self) -> None:
+        """The packets pane for the highlighted row's segment (or the one named in the switch field)."""
+        ref = self._segment_shown()
+        if ref is None:
+            self.notify("highlight a NIC on a switch, hub or tap (or name a switch in the field)", severity="error")
+            return
+        try:
+            segment = find_segment(self.net, ref)
+        except CaptureError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.app.push_screen(PacketsScreen(segment))
 
     def _value(self, selector: str) -> str:
         return self.query_one(selector, Input).value.strip()

@@ -1,0 +1,218 @@
+"""The packets pane: a segment's frames live, decoded by tcpdump, with a filter, pausing and
+"save as pcap".
+
+Frames come from a passive port on the segment's switch (or tcpdump on a tap, see
+:mod:`umltui.core.capture`), read by a thread of their own, so a busy app drops its own
+frames (counted in the title), never the guests'. They are kept (up to :data:`KEEP`) and
+fed to a ``tcpdump -r - -n -e`` that applies the filter. A new filter starts a new decoder
+over every frame kept, so it applies to the past too, as a display filter does in
+Wireshark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Log
+
+from ..core.capture import (
+    PCAP_HEADER,
+    Capture,
+    CaptureError,
+    check_filter,
+    decoder_argv,
+    open_source,
+    pcap_record,
+)
+
+NARROW = 120  # below this width a decoded line loses its ethertype and length words
+ETHERTYPE = re.compile(r"ethertype \S+ \(0x[0-9a-f]{4}\), length \d+: ")
+KEEP = 100_000  # frames kept for a new filter and for saving
+LINES = 5000  # decoded lines the pane shows at most
+
+
+def captures_dir() -> Path:
+    return Path.home() / "umltui-captures"
+
+
+class PacketsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    PacketsScreen #pk-title { width: 1fr; height: 1; background: $panel; padding: 0 1; }
+    PacketsScreen #pk-filter { height: 3; }
+    PacketsScreen #pk-log { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "back"),
+        Binding("space", "pause", "pause / go on"),
+        Binding("ctrl+s", "save", "save as pcap"),
+        Binding("ctrl+l", "clear", "clear"),
+        Binding("ctrl+f", "filter", "filter"),
+    ]
+
+    def __init__(self, segment: dict[str, Any]) -> None:
+        """``segment``: a switch, hub or tap of the ``net`` report with its ``kind`` (see ``find_segment``)."""
+        super().__init__()
+        self.segment = segment
+        self.where = f"{segment['lab']}/{segment['name']}"
+        self.capture: Capture | None = None
+        self.kept: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=KEEP)
+        self.filter: list[str] = []
+        self.decoder: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.paused = False
+        self.waiting: collections.deque[str] = collections.deque(maxlen=LINES)  # decoded while paused
+        self.shown = 0
+        self.saved: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="pk-title")
+        yield Input(placeholder="tcpdump filter (icmp, arp, host 10.0.0.2) · Enter applies it", id="pk-filter")
+        yield Log(id="pk-log", max_lines=LINES, auto_scroll=True)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.query_one(Log).focus()
+        try:
+            self.capture = Capture(await asyncio.to_thread(open_source, self.segment))
+        except (CaptureError, OSError) as exc:
+            self.query_one(Log).write_line(f"cannot capture {self.where}: {exc}")
+            self._title()
+            return
+        if self.segment.get("learning"):
+            self.query_one(Log).write_line(
+                f"{self.where} is a learning switch: only its broadcasts and floods are seen here"
+            )
+        await self._start_decoder()
+        self.set_interval(0.2, self._pump)
+        self._title()
+
+    def _title(self, note: str = "") -> None:
+        cap = self.capture
+        parts = [f"Packets on {self.where} ({self.segment['kind']})"]
+        if cap is not None:
+            parts.append(f"{cap.captured} frames")
+            if cap.dropped:
+                parts.append(f"{cap.dropped} dropped here (the pane was behind; the guests lost none)")
+        if self.filter:
+            parts.append("filter: " + " ".join(self.filter))
+        if self.paused:
+            parts.append(f"PAUSED, {len(self.waiting)} new")
+        if note:
+            parts.append(note)
+        self.query_one("#pk-title", Label).update(" · ".join(parts))
+
+    async def _start_decoder(self) -> None:
+        await self._stop_decoder()
+        self.decoder = await asyncio.create_subprocess_exec(
+            *decoder_argv(self.filter),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert self.decoder.stdin is not None
+        self.decoder.stdin.write(PCAP_HEADER + b"".join(pcap_record(ts, f) for ts, f in self.kept))
+        self.reader = asyncio.create_task(self._read(self.decoder))
+
+    async def _stop_decoder(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
+        if self.decoder is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.decoder.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.decoder.wait(), 5)
+            self.decoder = None
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        log = self.query_one(Log)
+        while line := await proc.stdout.readline():
+            text = line.decode(errors="replace").rstrip("\n")
+            if self.size.width < NARROW:
+                text = ETHERTYPE.sub("", text)
+            if self.paused:
+                self.waiting.append(text)
+            else:
+                log.write_line(text)
+                self.shown += 1
+
+    async def _pump(self) -> None:
+        if self.capture is None:
+            return
+        frames = self.capture.frames(0)
+        if frames:
+            self.kept.extend(frames)
+            if self.decoder is not None and self.decoder.stdin is not None:
+                self.decoder.stdin.write(b"".join(pcap_record(ts, f) for ts, f in frames))
+                with contextlib.suppress(ConnectionError):
+                    await self.decoder.stdin.drain()
+        self._title()
+
+    @on(Input.Submitted, "#pk-filter")
+    async def _apply_filter(self, event: Input.Submitted) -> None:
+        event.stop()
+        words = event.value.split()
+        try:
+            await asyncio.to_thread(check_filter, words)
+        except CaptureError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.filter = words
+        self.query_one(Log).clear()
+        self.waiting.clear()
+        self.shown = 0
+        await self._start_decoder()
+        self.query_one(Log).focus()
+        self._title()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            log = self.query_one(Log)
+            log.write_lines(list(self.waiting))
+            self.shown += len(self.waiting)
+            self.waiting.clear()
+        self._title()
+
+    def action_clear(self) -> None:
+        self.query_one(Log).clear()
+
+    def action_filter(self) -> None:
+        self.query_one("#pk-filter", Input).focus()
+
+    def action_save(self) -> None:
+        """Every frame kept (not only those the filter shows) into a pcap file."""
+        folder = captures_dir()
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = folder / f"{self.segment['lab']}-{self.segment['name']}-{stamp}.pcap"
+            path.write_bytes(PCAP_HEADER + b"".join(pcap_record(ts, f) for ts, f in self.kept))
+        except OSError as exc:
+            self.notify(f"cannot save: {exc.strerror or exc}", severity="error")
+            return
+        self.saved = path
+        self.notify(f"{len(self.kept)} frames saved to {path}", timeout=8)
+
+    async def action_close(self) -> None:
+        await self._stop_decoder()
+        if self.capture is not None:
+            await asyncio.to_thread(self.capture.close)
+            self.capture = None
+        self.dismiss(None)
+
+    async def on_unmount(self) -> None:
+        await self._stop_decoder()
+        if self.capture is not None:
+            self.capture.close()
