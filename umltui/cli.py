@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import capturecli, imagecli
+from . import capturecli, imagecli, web
 from .core.client import Client, SupervisorError, call
 from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
@@ -82,12 +82,15 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
 
 def run_app(focus_guest: str | None = None) -> int:
     """Open the TUI on every guest the supervisor knows; guests outlive it."""
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
+    in_browser = os.environ.get("TEXTUAL_DRIVER") == web.WEB_DRIVER  # a tab of `umltui web`
+    if not in_browser and (not sys.stdin.isatty() or not sys.stdout.isatty()):
         print("umltui: the app needs a terminal; use --detach (or ls, console, mconsole) from scripts", file=sys.stderr)
         return 2
     from .app import make_app
 
     result = make_app(focus_guest=focus_guest).run()
+    if in_browser:  # (stdout is the web driver's channel)
+        return 0
     if result in (None, "detach"):
         print("detached: the guests keep running. Back with  umltui attach ; stop with  umltui down --all")
     elif result == "halted":
@@ -422,6 +425,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     imagecli.add_parser(sub)
     capturecli.add_parser(sub)
+    web.add_parser(sub)
 
     s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")
     s.set_defaults(func=cmd_keeper)
