@@ -191,8 +191,10 @@ def cmd_net(args: argparse.Namespace) -> int:
             )
 
     for sw in net["switches"]:
-        kind = "hub" if sw["hub"] else "switch"
+        kind = "hub" if sw["hub"] else "learning switch" if sw.get("learning") else "switch"
         status = "" if sw["alive"] else "  (not running)"
+        if sw.get("capture"):
+            status += f"  (rolling capture: {sw.get('capture', 0) >> 10} KiB kept)"
         print(f"{kind} {sw['lab']}/{sw['name']}  {sw['ctl']}{status}")
         branches(sw["ports"])
     for tap in net["taps"]:

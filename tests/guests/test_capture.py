@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,27 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, NetworkScreen), "back to the network view")
         assert pane.capture is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+async def test_capture_on_a_tap_in_the_labs_namespace(env: Env, tmp_path: Path) -> None:
+    ns = f"umt-{uuid.uuid4().hex[:8]}"
+    env.namespaces.append(ns)
+    lab = f"name: taps\nnetns: {ns}\ntaps:\n  tap0: {{ip: 10.77.0.254/24}}\nguests:\n  t:\n    nics:\n"
+    lab += "      eth0: {tap: tap0, ip: 10.77.0.1/24}\n"
+    assert env.run("up", str(env.write_lab("taps", lab)), "--detach", timeout=120).returncode == 0
+    proc = start_capture(env, "taps/tap0", "-w", str(tmp_path / "tap0.pcap"))
+    try:
+        time.sleep(1.5)  # tcpdump is listening
+        async with Console("taps-t") as con:
+            await con.ready()
+            assert "2 packets received" in await con.run("ping -c 2 -W 5 10.77.0.254", "PT", timeout=30)
+        time.sleep(0.5)
+        stop_capture(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = icmp_lines(tmp_path / "tap0.pcap")
+    assert sum("10.77.0.1 > 10.77.0.254: ICMP echo request" in line for line in lines) == 2, lines
+    assert sum("10.77.0.254 > 10.77.0.1: ICMP echo reply" in line for line in lines) == 2, lines

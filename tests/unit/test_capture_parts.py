@@ -60,3 +60,14 @@ def test_lab_capture_and_learning_fields(tmp_path: Path) -> None:
     words = str(err.value)
     assert "l.yaml:3: switches.s1.capture" in words and "64K to 1G" in words
     assert "l.yaml:4: switches.s2.learning" in words and "not both" in words
+
+
+def test_a_rolling_capture_goes_on_where_an_earlier_one_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "sw.pcap"
+    first = Rolling(path, 1 << 20)
+    first.add(pcap_record(1.0, b"a" * 60))
+    first.close()
+    again = Rolling(path, 1 << 20)  # a new supervisor
+    again.add(pcap_record(2.0, b"b" * 60))
+    again.close()
+    assert [ts for ts, _ in read_pcap(Rolling.saved(path))] == [1.0, 2.0]

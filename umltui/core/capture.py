@@ -323,9 +323,18 @@ class Rolling:
         self.older = path.with_name(path.name + ".1")
         self.half = max(size // 2, 64 * 1024)
         private_dir(path.parent)
-        self.file = self._open()
+        self.file = self._open(resume=True)
 
-    def _open(self) -> int:
+    def _open(self, *, resume: bool = False) -> int:
+        """A new ``path`` with its header; with ``resume``, the one an earlier run left goes on."""
+        if resume:
+            with contextlib.suppress(OSError):
+                with open(self.path, "rb") as f:
+                    whole = f.read(len(PCAP_HEADER)) == PCAP_HEADER
+                if whole:
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                    self.written = os.fstat(fd).st_size
+                    return fd
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(fd, PCAP_HEADER)
         self.written = len(PCAP_HEADER)

@@ -27,7 +27,12 @@ def draw_topology(net: NetReport | dict[str, Any]) -> Text:
     guests_state = {n["guest"]: n.get("state", "") for n in net.get("nics", [])}
     nic_ip = {f"{n['guest']}:{n['name']}": n.get("ip") or "" for n in net.get("nics", [])}
     segments = [
-        ("hub" if s["hub"] else "switch", f"{s['lab']}/{s['name']}", s["ports"], s["alive"])
+        (
+            "hub" if s["hub"] else "learning switch" if s.get("learning") else "switch",
+            f"{s['lab']}/{s['name']}" + (" ●rec" if s.get("capture") else ""),
+            s["ports"],
+            s["alive"],
+        )
         for s in net.get("switches", [])
     ]
     segments += [
@@ -99,7 +104,10 @@ class NetworkScreen(Screen[None]):
         self.net: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Label(" Guest NICs and their segments · Enter in a field runs its form", classes="title")
+        yield Label(
+            " Guest NICs and their segments · c: packets of the row's segment · Enter in a field runs its form",
+            classes="title",
+        )
         with Horizontal(id="net-top"):
             yield DataTable(id="net-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="net-draw"):

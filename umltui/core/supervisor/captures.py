@@ -42,9 +42,7 @@ class Captures:
             log.warning("no rolling capture on %s: %s", sw.key, exc)
             return
         path = saved_path(sw.lab, sw.name)
-        if path.exists():  # a capture kept before (another supervisor): it becomes the older half
-            path.replace(path.with_name(path.name + ".1"))
-        rolling = Rolling(path, sw.capture)
+        rolling = Rolling(path, sw.capture)  # (what an earlier supervisor kept goes on)
         capture = Capture(port)
         task = asyncio.create_task(self._drain(sw.key, capture, rolling), name=f"capture {sw.key}")
         self.running[sw.key] = _Running(capture, rolling, task)
