@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -92,6 +93,20 @@ class UmlApp(App[str | None]):
         self.want_tree = True
         self.want_panel = self.config.mconsole_panel
         self._docked: tuple[bool, bool] | None = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notify, always as plain text: messages carry guests' and tools' words, and
+        a ``[/x]`` in them is no markup (rendering it raised, and the app ended). Widgets'
+        and screens' ``notify`` come here with ``markup=True``, so it is not looked at."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):

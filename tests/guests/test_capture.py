@@ -125,6 +125,7 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_app import SIZE, prefix, started, type_line
+    from rich.text import Text
     from textual.widgets import Input, Log
 
     from umltui.app import make_app
@@ -135,13 +136,16 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
     monkeypatch.setenv("HOME", str(tmp_path))
     env.run("demo", "--detach", check=True)
     app = make_app(Config(), focus_guest="demo-a")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await started(pilot, app)
         await prefix(pilot, "w")
         net = app.screen
         assert isinstance(net, NetworkScreen)
         await until(lambda: bool(net.net.get("nics")) and net.query_one("DataTable").row_count > 0, "the NICs")
-        net.query_one("DataTable").focus()
+        table = net.query_one("DataTable")
+        # Cells are text, not markup: a MAC such as 02:19:1e:ab:dd:5c showed an emoji for ":ab:".
+        assert all(isinstance(cell, Text) for cell in table.get_row_at(0)), table.get_row_at(0)
+        table.focus()
         await pilot.press("c")
         await until(lambda: isinstance(app.screen, PacketsScreen), "the packets pane")
         pane = app.screen
@@ -159,9 +163,15 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
         )
         assert sum("10.0.0.1 > 10.0.0.2: ICMP echo request" in x for x in lines()) == 2
         assert "Packets on demo/lan0 (switch)" in str(pane.query_one("#pk-title").render())
-        # A filter applies to what was captured already, as a display filter does.
+        # A bad filter is refused with tcpdump's words, shown as text: "[/x]" as markup ended the app.
         box = pane.query_one("#pk-filter", Input)
         box.focus()
+        box.value = "[/x]"
+        await pilot.press("enter")
+        await pilot.pause(1.0)
+        assert pane.filter == [] and app.is_running
+        # A filter applies to what was captured already, as a display filter does.
+        box.value = ""
         await type_line(pilot, "icmp")
         await until(
             lambda: pane.filter == ["icmp"] and len(lines()) == 4, "icmp only", extra=lambda: "\n".join(lines())

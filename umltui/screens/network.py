@@ -88,7 +88,7 @@ class NetworkScreen(Screen[None]):
         Binding("escape,q", "close", "back to consoles"),
         Binding("r", "refresh", "refresh"),
         Binding("t", "drawing", "table / drawing"),
-        Binding("c", "capture", "capture packets"),
+        Binding("c", "capture", "packets"),
     ]
     NARROW = 120
     """Below this width the drawing takes the table's place (``t``) instead of standing beside it."""
@@ -105,7 +105,7 @@ class NetworkScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            " Guest NICs and their segments · c: packets of the row's segment · Enter in a field runs its form",
+            " Guest NICs and their segments · c: packets · Enter in a field runs its form",
             classes="title",
         )
         with Horizontal(id="net-top"):
@@ -151,7 +151,7 @@ class NetworkScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for n in self.net["nics"]:
-            table.add_row(
+            cells = [
                 n["guest"],
                 n["name"],
                 n.get("kind") or "",
@@ -159,14 +159,15 @@ class NetworkScreen(Screen[None]):
                 n.get("ip") or "",
                 n.get("mac") or "",
                 n.get("state", ""),
-            )
+            ]
+            table.add_row(*(Text(str(c)) for c in cells))  # as text: a MAC's ":ab:" is no emoji code
         self.query_one("#net-drawing", Static).update(draw_topology(self.net))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row = event.data_table.get_row(event.row_key)
         self.query_one("#plug-guest", Input).value = str(row[0])
         self.query_one("#plug-nic", Input).value = str(row[1])
-        if row[2] in ("switch", "hub"):
+        if str(row[2]) in ("switch", "hub"):
             self.query_one("#plug-switch", Input).value = str(row[3])
         self.query_one("#plug-ip", Input).value = str(row[4])
 
@@ -177,7 +178,7 @@ class NetworkScreen(Screen[None]):
         if table.row_count and table.cursor_row >= 0:
             row = table.get_row_at(table.cursor_row)
             guest = guests.get(str(row[0]))
-            if row[2] in ("switch", "hub", "tap") and guest:
+            if str(row[2]) in ("switch", "hub", "tap") and guest:
                 return f"{guest['lab']}/{str(row[3]).split(' in ')[0]}"
         lab, name = self._current_lab(), self._value("#sw-name")
         return f"{lab}/{name}" if lab and name else None
