@@ -124,8 +124,8 @@ async def test_a_slow_capture_loses_its_own_frames_not_the_guests(env: Env) -> N
 async def test_the_packets_pane_live_with_a_filter_pause_and_save(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_app import SIZE, prefix, started, type_line
     from rich.text import Text
+    from test_app import SIZE, prefix, started, type_line
     from textual.widgets import Input, Log
 
     from umltui.app import make_app
