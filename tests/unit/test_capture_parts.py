@@ -71,3 +71,12 @@ def test_a_rolling_capture_goes_on_where_an_earlier_one_stopped(tmp_path: Path) 
     again.add(pcap_record(2.0, b"b" * 60))
     again.close()
     assert [ts for ts, _ in read_pcap(Rolling.saved(path))] == [1.0, 2.0]
+
+
+def test_filter_words_are_never_tcpdump_options() -> None:
+    from umltui.core.capture import check_filter, decoder_argv
+
+    argv = decoder_argv(["-w", "/tmp/x", "icmp"])
+    assert argv[argv.index("--") + 1 :] == ["-w", "/tmp/x", "icmp"]
+    with pytest.raises(CaptureError, match="bad filter"):
+        check_filter(["-w", "/tmp/x"])

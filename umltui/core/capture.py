@@ -283,7 +283,7 @@ def decoder_argv(filter_words: list[str], *, count: int | None = None, write: st
         argv += ["-c", str(count)]
     if write:
         argv += ["-U", "-w", write]
-    return argv + filter_words
+    return [*argv, "--", *filter_words]  # (a word such as -w is filter, never an option)
 
 
 def check_filter(filter_words: list[str]) -> None:
@@ -291,7 +291,7 @@ def check_filter(filter_words: list[str]) -> None:
     if not filter_words:
         return
     out = subprocess.run(
-        [tcpdump_path(), "-d", "-y", "EN10MB", *filter_words], capture_output=True, text=True, timeout=10
+        [tcpdump_path(), "-d", "-y", "EN10MB", "--", *filter_words], capture_output=True, text=True, timeout=10
     )
     if out.returncode:
         raise CaptureError(f"bad filter {' '.join(filter_words)!r}: {out.stderr.strip().splitlines()[-1]}")
