@@ -22,21 +22,21 @@ from .core.capture import (
     Capture,
     CaptureError,
     Rolling,
-    SwitchPort,
     check_filter,
     decoder_argv,
     find_segment,
-    pcap_record,
+    open_source,
+    pcap_records,
     saved_path,
     tap_capture_argv,
 )
 from .core.client import SupervisorError, call
 
 
-def _sink(args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    write = args.write
-    return subprocess.Popen(decoder_argv(args.filter, count=args.count, write=write), stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+def _sink(args: argparse.Namespace, stdin: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """tcpdump reading the pcap stream: the decoded lines, the filter, ``-c`` and ``-w``."""
+    argv = decoder_argv(args.filter, count=args.count, write=args.write)
+    return subprocess.Popen(argv, stdin=stdin, stderr=subprocess.PIPE)
 
 
 def _finish(sink: subprocess.Popen[bytes]) -> None:
@@ -55,12 +55,10 @@ def _finish(sink: subprocess.Popen[bytes]) -> None:
 
 
 def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
-    if not segment["alive"]:
-        raise CaptureError(f"{segment['lab']}/{segment['name']} is not running (umltui up starts it again)")
     if segment.get("learning"):
         print(f"umltui: {segment['lab']}/{segment['name']} is a learning switch: this capture sees its broadcasts "
               "and floods, not unicast between guests", file=sys.stderr)  # fmt: skip
-    capture = Capture(SwitchPort(segment["ctl"]))
+    capture = Capture(open_source(segment))
     sink = _sink(args)
     assert sink.stdin is not None
     where = f"{segment['lab']}/{segment['name']}"
@@ -72,7 +70,7 @@ def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
         while sink.poll() is None:
             frames = capture.frames(0.2)
             if frames:
-                sink.stdin.write(b"".join(pcap_record(ts, f) for ts, f in frames))
+                sink.stdin.write(pcap_records(frames))
                 sink.stdin.flush()
     except (BrokenPipeError, KeyboardInterrupt):
         pass
@@ -89,8 +87,7 @@ def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
 def capture_tap(args: argparse.Namespace, segment: dict[str, Any]) -> int:
     source = subprocess.Popen(tap_capture_argv(segment["name"], segment.get("netns")), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)  # fmt: skip
-    sink = subprocess.Popen(decoder_argv(args.filter, count=args.count, write=args.write), stdin=source.stdout,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    sink = _sink(args, source.stdout)
     if source.stdout:
         source.stdout.close()  # the sink has it now
     try:

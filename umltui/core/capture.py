@@ -36,7 +36,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,11 @@ def pcap_record(ts: float, frame: bytes) -> bytes:
     """One pcap record: the frame with its time and length."""
     sec = int(ts)
     return struct.pack("=IIII", sec, int((ts - sec) * 1_000_000), len(frame), len(frame)) + frame
+
+
+def pcap_records(frames: Iterable[tuple[float, bytes]]) -> bytes:
+    """The records of ``(time, frame)`` pairs, one after the other (no header)."""
+    return b"".join(pcap_record(ts, frame) for ts, frame in frames)
 
 
 def sockaddr_un(path: bytes) -> bytes:

@@ -17,7 +17,7 @@ import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..locations import private_dir
 from .process import is_alive, process_matches, reap, spawn_detached
@@ -52,16 +52,7 @@ class Switch:
         return is_alive(self.pid) and process_matches(self.pid, UML_SWITCH, str(self.ctl))
 
     def to_info(self) -> SwitchInfo:
-        return {
-            "lab": self.lab,
-            "name": self.name,
-            "ctl": str(self.ctl),
-            "hub": self.hub,
-            "pid": self.pid,
-            "alive": self.alive,
-            "learning": self.learning,
-            "capture": self.capture,
-        }
+        return cast(SwitchInfo, {**self.to_state(), "alive": self.alive})
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -32,7 +32,7 @@ from ..core.capture import (
     check_filter,
     decoder_argv,
     open_source,
-    pcap_record,
+    pcap_records,
 )
 
 NARROW = 120  # below this width a decoded line loses its ethertype and length words
@@ -120,7 +120,7 @@ class PacketsScreen(Screen[None]):
             stderr=asyncio.subprocess.DEVNULL,
         )
         assert self.decoder.stdin is not None
-        self.decoder.stdin.write(PCAP_HEADER + b"".join(pcap_record(ts, f) for ts, f in self.kept))
+        self.decoder.stdin.write(PCAP_HEADER + pcap_records(self.kept))
         self.reader = asyncio.create_task(self._read(self.decoder))
 
     async def _stop_decoder(self) -> None:
@@ -154,7 +154,7 @@ class PacketsScreen(Screen[None]):
         if frames:
             self.kept.extend(frames)
             if self.decoder is not None and self.decoder.stdin is not None:
-                self.decoder.stdin.write(b"".join(pcap_record(ts, f) for ts, f in frames))
+                self.decoder.stdin.write(pcap_records(frames))
                 with contextlib.suppress(ConnectionError):
                     await self.decoder.stdin.drain()
         self._title()
@@ -198,7 +198,7 @@ class PacketsScreen(Screen[None]):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = folder / f"{self.segment['lab']}-{self.segment['name']}-{stamp}.pcap"
-            path.write_bytes(PCAP_HEADER + b"".join(pcap_record(ts, f) for ts, f in self.kept))
+            path.write_bytes(PCAP_HEADER + pcap_records(self.kept))
         except OSError as exc:
             self.notify(f"cannot save: {exc.strerror or exc}", severity="error")
             return

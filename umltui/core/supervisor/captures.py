@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from ..capture import Capture, CaptureError, Rolling, SwitchPort, pcap_record, saved_path
+from ..capture import Capture, CaptureError, Rolling, SwitchPort, pcap_records, saved_path
 from ..network import Switch
 
 log = logging.getLogger("umltui.supervisor")
@@ -54,7 +54,7 @@ class Captures:
             frames = capture.frames(0)
             if frames:
                 try:
-                    rolling.add(b"".join(pcap_record(ts, frame) for ts, frame in frames))
+                    rolling.add(pcap_records(frames))
                 except OSError as exc:
                     log.error("rolling capture of %s stopped: %s", key, exc)
                     return
@@ -69,9 +69,8 @@ class Captures:
         if run is None:
             return
         run.task.cancel()
-        for frame in [run.capture.frames(0)]:  # what came since the last drain
-            with contextlib.suppress(OSError):
-                run.rolling.add(b"".join(pcap_record(ts, f) for ts, f in frame))
+        with contextlib.suppress(OSError):  # what came since the last drain
+            run.rolling.add(pcap_records(run.capture.frames(0)))
         run.capture.close()
         run.rolling.close()
 
