@@ -303,7 +303,7 @@ def check_filter(filter_words: list[str]) -> None:
 
 
 def read_pcap(data: bytes) -> Iterator[tuple[float, bytes]]:
-    """The records of a pcap stream written as above (for tests and the rolling capture)."""
+    """The records of a pcap stream written as above (the tests read back what was written with it)."""
     if len(data) < len(PCAP_HEADER):
         return
     pos = len(PCAP_HEADER)

@@ -71,8 +71,6 @@ class PacketsScreen(Screen[None]):
         self.reader: asyncio.Task[None] | None = None
         self.paused = False
         self.waiting: collections.deque[str] = collections.deque(maxlen=LINES)  # decoded while paused
-        self.shown = 0
-        self.saved: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(id="pk-title")
@@ -145,7 +143,6 @@ class PacketsScreen(Screen[None]):
                 self.waiting.append(text)
             else:
                 log.write_line(text)
-                self.shown += 1
 
     async def _pump(self) -> None:
         if self.capture is None:
@@ -171,7 +168,6 @@ class PacketsScreen(Screen[None]):
         self.filter = words
         self.query_one(Log).clear()
         self.waiting.clear()
-        self.shown = 0
         await self._start_decoder()
         self.query_one(Log).focus()
         self._title()
@@ -181,7 +177,6 @@ class PacketsScreen(Screen[None]):
         if not self.paused:
             log = self.query_one(Log)
             log.write_lines(list(self.waiting))
-            self.shown += len(self.waiting)
             self.waiting.clear()
         self._title()
 
@@ -202,7 +197,6 @@ class PacketsScreen(Screen[None]):
         except OSError as exc:
             self.notify(f"cannot save: {exc.strerror or exc}", severity="error")
             return
-        self.saved = path
         self.notify(f"{len(self.kept)} frames saved to {path}", timeout=8)
 
     async def action_close(self) -> None:
