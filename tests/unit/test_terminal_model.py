@@ -257,3 +257,17 @@ def test_newline_mode_turns_a_log_s_bare_line_feeds_into_lines() -> None:
     term.screen.set_newline_mode(True)  # the kernel log pane (con0): a file, not a tty
     term.feed(b"Linux version 6.1\nMemory: 42M\nRun /init\n")
     assert term.screen.rows_text()[:3] == ["Linux version 6.1", "Memory: 42M", "Run /init"]
+
+
+def test_erasing_rows_that_are_blank_already_repaints_none_of_them() -> None:
+    """Busybox's line editor answers a backspace with ``BS ESC[J``: one row changed, not the
+    thirty blank ones below it (each a repaint of the whole pane's width)."""
+    term = Terminal(80, 40)
+    term.feed(b"prompt# ab\x1b[5;1Hfilled\x1b[1;11H")
+    term.screen.dirty.clear()
+    term.feed(b"\x08\x1b[J")
+    assert term.screen.dirty == {0, 4}  # the cursor's row, and the one row below it with text
+    assert term.screen.display[0].rstrip() == "prompt# a" and term.screen.display[4].strip() == ""
+    term.screen.dirty.clear()
+    term.feed(b"\x1b[31;42m\x1b[J")  # erased in a colour: every row below changes
+    assert term.screen.dirty == set(range(40))

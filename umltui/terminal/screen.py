@@ -560,9 +560,11 @@ class TerminalScreen(pyte.Screen):
         a = self._erased()
         columns = self.columns
         blank = a is BLANK
+        buffer, dirty = self.buffer, self.dirty
         for row in rows:
-            self.buffer[row] = Line() if blank else Line(((" " * columns, a),), columns)
-        self.dirty.update(rows)
+            if not (blank and buffer[row].blank):  # a blank row erased is the same row: no repaint
+                dirty.add(row)
+            buffer[row] = Line() if blank else Line(((" " * columns, a),), columns)
         if how in (0, 1):
             self.erase_in_line(how)
 
