@@ -38,7 +38,9 @@ from .screens.network import NetworkScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
 from .themes import DEFAULT_THEME, load_themes
+from .widgets import compositor
 from .widgets.consoles import ConsoleArea, ConsolePane
+from .widgets.driver import quick_driver_for
 from .widgets.guests import GuestTree
 from .widgets.mconsole_panel import Confirm, MconsolePanel
 from .widgets.terminal import TerminalView, freeze_startup_objects
@@ -62,6 +64,8 @@ class UmlApp(App[str | None]):
     def __init__(self, config: Config | None = None, *, focus_guest: str | None = None) -> None:
         self.config = config or load_config()
         super().__init__()
+        compositor.install()  # a row's repaint renders that row (see widgets/compositor.py)
+        self.driver_class = quick_driver_for(self.driver_class)  # an echo is written at once (widgets/driver.py)
         for key in ("ctrl+q", "ctrl+c", "f20"):  # every key but the prefix goes to the guest
             self._bindings.key_to_bindings.pop(key, None)
         self._bindings.bind(
@@ -303,6 +307,8 @@ class UmlApp(App[str | None]):
             if self.prefix_keys.take(key):  # from the prefix until its command has run, keys wait for it
                 continue
             target = self.focused or self.screen
+            if isinstance(target, TerminalView) and await self._typed_into(target, key):
+                continue
             await super().on_event(key)
             if not key.is_forwarded:
                 continue  # a priority binding (the prefix) took it
@@ -315,6 +321,25 @@ class UmlApp(App[str | None]):
             # it is set on the way to the app too): a handful of turns of the loop.
             for node in [*chain, self]:  # last the app, where the bindings are checked
                 await self._landed(node)
+
+    async def _typed_into(self, view: TerminalView, key: events.Key) -> bool:
+        """A key for the focused console, sent to its guest here and now; False if it is not one.
+
+        What Textual does with a key, less its trip through the pane's message queue: the
+        priority bindings first (the prefix), then the pane takes every other key (its own
+        ``on_key`` stops them all, so no other binding could have them). That trip, and the
+        wait for it to land, was a good part of an echo's time.
+        """
+        screen = self.screen
+        if view.screen is not screen or screen.maximized is not None or key.key in view.passthrough:
+            return False
+        if not self.app_focus:
+            self.app_focus = True  # as Textual does on a key
+        with contextlib.suppress(Exception):
+            screen._clear_tooltip()
+        if not await self._check_bindings(key.key, priority=True):
+            view.type_key(key)
+        return True
 
     async def _landed(self, node: MessagePump) -> None:
         """Until ``node`` has handled what was posted to it before now (at most half a second)."""

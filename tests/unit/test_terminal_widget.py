@@ -90,3 +90,38 @@ async def test_scrollback_mode_starts_at_the_bottom_and_holds_still_and_search_s
         await pilot.press("q")
         await pilot.pause(0.1)
         assert view.following
+
+
+async def test_a_row_painted_in_one_pass_is_the_row_the_general_way_paints() -> None:
+    """``_plain_strip`` (rows with at most the cursor over them) against ``_row_strip`` +
+    ``_overlay`` + the base style, cell by cell and style by style, for rows with colours,
+    attributes, blanks and the cursor anywhere, and panes wider and narrower than the guest's."""
+    view = TerminalView()
+    async with One(view).run_test(size=(50, 8)) as pilot:
+        await pilot.pause()
+        view.feed(
+            b"plain \x1b[31mred\x1b[1mbold\x1b[0m \x1b[7;4mrev-ul\x1b[0m\x1b[42m  \x1b[0mend\r\n"
+            b"\x1b[38;5;208;48;2;1;2;3mx\x1b[0m\r\n\r\n" + b"w" * 49 + b"\r\n\xe4\xb8\xad wide\r\n"
+        )
+        await pilot.pause(0.1)
+        screen = view.terminal.screen
+        compared = 0
+        for width in (view.scrollable_content_region.width, 30, 60):
+            for index in range(screen.lines):
+                row = view._row(index + len(screen.history))
+                for cursor_x in (None, 0, 3, 9, 10, 25, 48, 49, 70):
+                    fast = view._plain_strip(row, screen.columns, width, cursor_x)
+                    if fast is None:
+                        assert not "".join(text for text, _ in row.segments(screen.columns)).isascii()
+                        continue
+                    base = view._base_style()
+                    slow = view._overlay(view._row_strip(row, screen.columns), index, cursor_x)
+                    slow = slow.apply_style(base).adjust_cell_length(width, base)
+                    assert fast.cell_length == slow.cell_length == width
+
+                    def cells(strip):  # type: ignore[no-untyped-def]
+                        return [(ch, seg.style) for seg in strip for ch in seg.text]
+
+                    assert cells(fast) == cells(slow), (index, width, cursor_x)
+                    compared += 1
+        assert compared > 100

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
@@ -178,6 +178,8 @@ class TerminalView(ScrollView, can_focus=True):
         self._row_version: dict[int, int] = {}
         self._version = 0
         self._style_cache: dict[Attrs, Style] = {}
+        self._on_base: dict[Attrs, Style] = {}  # the base style + the cell's, as a row shows it
+        self._components: dict[str, Style] = {}
         self._bells = 0
         self._title = ""
         self._scrolled = 0  # the model's scroll count at the last repaint
@@ -307,10 +309,30 @@ class TerminalView(ScrollView, can_focus=True):
             now = time.monotonic()
             wait = self._last_flush + frame - now
             small = self.bytes_in - self._bytes_at_flush < 512  # an echo, a prompt
-            if wait <= 0 or (small and self.has_focus and now - self._last_flush > FRAME / 4):
+            echo = small and self.has_focus and now - self._last_flush > FRAME / 4
+            if wait <= 0 or echo:
                 self._flush()
+                if echo:
+                    self._paint_now()
                 wait = frame
             self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
+
+    def _paint_now(self) -> None:
+        """Put the rows ``_flush`` marked on the terminal now, as the screen's next frame would.
+
+        Textual paints a refresh after three turns of its loop (the widget's idle turn posts an
+        update to its screen, the screen's idle turn wakes its update timer, the timer's task
+        paints): about half a millisecond an echo waits for nothing. Here the pane is put on
+        its screen's list of dirty widgets and the screen's own update runs at once; the
+        update Textual still posts later finds nothing left to paint.
+        """
+        screen = self.screen
+        dirty = getattr(screen, "_dirty_widgets", None)
+        update = getattr(screen, "_on_timer_update", None)
+        if dirty is None or update is None or screen is not self.app.screen or self not in screen._compositor:
+            return
+        dirty.add(self)
+        update()
 
     def _flush_if_dirty(self) -> None:
         self._refresh_timer = None
@@ -339,9 +361,11 @@ class TerminalView(ScrollView, can_focus=True):
                 self._row_version[y] = self._version
         screen.dirty.clear()
         if not scrolled and total == self.virtual_size.height and self.size.height:
-            # Nothing moved: repaint only the rows that changed (an echo is one row, not the pane).
+            # Nothing moved: repaint only the rows that changed (an echo is one row, not the
+            # pane), and not the scrollbar beside them.
+            content_width = self.scrollable_content_region.width
             for start, count in _spans(sorted(y for y in rows if 0 <= y < screen.lines)):
-                self.refresh_lines(history + start, count)
+                self.refresh(Region(0, history + start - self.scroll_offset.y, content_width, count))
             return
         self.virtual_size = Size(self.size.width, total)
         if self.following:
@@ -416,13 +440,18 @@ class TerminalView(ScrollView, can_focus=True):
             self.follow()
 
     async def on_key(self, event: events.Key) -> None:
+        if self.type_key(event):
+            event.stop()
+            event.prevent_default()
+
+    def type_key(self, event: events.Key) -> bool:
+        """Send a key to the guest as xterm would; False for a key that is the app's."""
         if event.key in self.passthrough:
-            return  # the app's
+            return False
         data = encode_key(event.key, event.character, app_cursor=self.terminal.screen.app_cursor_keys)
-        event.stop()
-        event.prevent_default()
         if data is not None:
             self.send(data)
+        return True
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
@@ -619,6 +648,7 @@ class TerminalView(ScrollView, can_focus=True):
                 style += Style(color=bgcolour or None, conceal=True)
             if len(self._style_cache) > 4096:
                 self._style_cache.clear()
+                self._on_base.clear()
             self._style_cache[key] = style
         return style
 
@@ -648,19 +678,60 @@ class TerminalView(ScrollView, can_focus=True):
         )
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._row_strip(self._row(index), screen.columns, on_screen and screen.reverse_video)
-            strip = self._overlay(strip, index, screen.cursor.x if show_cursor else None)
-            base = self._base_style()
-            strip = strip.apply_style(base).adjust_cell_length(width, base)
+            cursor_x = screen.cursor.x if show_cursor else None
+            row = self._row(index)
+            strip = None
+            if self.search_pattern is None and self._selection is None and not (on_screen and screen.reverse_video):
+                strip = self._plain_strip(row, screen.columns, width, cursor_x)
+            if strip is None:
+                strip = self._row_strip(row, screen.columns, on_screen and screen.reverse_video)
+                strip = self._overlay(strip, index, cursor_x)
+                base = self._base_style()
+                strip = strip.apply_style(base).adjust_cell_length(width, base)
             self._cache[key] = strip
             if len(self._cache) > 2000:
                 self._cache.popitem(last=False)
         if y == self.size.height - 1 and not self.following and self.new_output_below:
             badge = " ▼ new output (prefix [ then q to follow) "
-            badge_style = self.get_component_rich_style("terminal--badge")
+            badge_style = self._component("terminal--badge")
             cut = max(0, width - len(badge))
             strip = Strip.join([strip.crop(0, cut), Strip([Segment(badge[: width - cut], badge_style)])])
         return strip
+
+    def _plain_strip(self, row: Line, columns: int, width: int, cursor_x: int | None) -> Strip | None:
+        """A row with at most the cursor over it, in one pass; None for a row it does not do.
+
+        The same strip as ``_row_strip`` + ``_overlay`` + the base style, without their
+        intermediate strips (each a handful of objects): a repainted row is what an echo
+        waits for. Rows with wide or combining characters go the general way.
+        """
+        on_base = self._on_base
+        segments: list[Segment] = []
+        append = segments.append
+        at = 0
+        if cursor_x is not None:
+            cursor_x = min(cursor_x, columns - 1)
+        for text, attrs in row.segments(columns):
+            if not text.isascii():
+                return None
+            style = on_base.get(attrs)
+            if style is None:
+                style = on_base[attrs] = self._base_style() + self._style(attrs)
+            end = at + len(text)
+            if cursor_x is not None and at <= cursor_x < end:
+                cut = cursor_x - at
+                if cut:
+                    append(Segment(text[:cut], style))
+                append(Segment(text[cut], style + self._component("terminal--cursor")))
+                if cut + 1 < len(text):
+                    append(Segment(text[cut + 1 :], style))
+            else:
+                append(Segment(text, style))
+            at = end
+        if at < width:
+            append(Segment(" " * (width - at), self._base_style()))
+            return Strip(segments, width)
+        return Strip(segments, at).crop(0, width) if at > width else Strip(segments, at)
 
     _base: Style | None = None
 
@@ -670,8 +741,17 @@ class TerminalView(ScrollView, can_focus=True):
             self._base = self.rich_style
         return self._base
 
+    def _component(self, name: str) -> Style:
+        """A component class's style (``terminal--cursor``...), looked up once per style change."""
+        style = self._components.get(name)
+        if style is None:
+            style = self._components[name] = self.get_component_rich_style(name)
+        return style
+
     def notify_style_update(self) -> None:
         self._base = None
+        self._components.clear()
+        self._on_base.clear()
         self._cache.clear()
         super().notify_style_update()
 
@@ -680,8 +760,8 @@ class TerminalView(ScrollView, can_focus=True):
         marks: list[tuple[int, int, Style]] = []
         if self.search_pattern is not None:
             text = self.line_text(index)
-            match_style = self.get_component_rich_style("terminal--match")
-            current_style = self.get_component_rich_style("terminal--current-match")
+            match_style = self._component("terminal--match")
+            current_style = self._component("terminal--current-match")
             for m in self.search_pattern.finditer(text):
                 if m.end() > m.start():
                     current = self.current_match == (index, m.start(), m.end())
@@ -691,10 +771,10 @@ class TerminalView(ScrollView, can_focus=True):
             (l0, c0), (l1, c1) = span
             start = c0 if index == l0 else 0
             end = c1 + 1 if index == l1 else self.terminal.screen.columns
-            marks.append((start, end, self.get_component_rich_style("terminal--selection")))
+            marks.append((start, end, self._component("terminal--selection")))
         if cursor_x is not None:
             cursor_x = min(cursor_x, self.terminal.screen.columns - 1)
-            marks.append((cursor_x, cursor_x + 1, self.get_component_rich_style("terminal--cursor")))
+            marks.append((cursor_x, cursor_x + 1, self._component("terminal--cursor")))
         if not marks:
             return strip
         cuts = sorted({c for s, e, _ in marks for c in (s, e)} | {strip.cell_length})
