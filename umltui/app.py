@@ -286,6 +286,11 @@ class UmlApp(App[str | None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
+            idle = not self._keys and (self._key_pump is None or self._key_pump.done())
+            focused = self.focused
+            direct = idle and isinstance(focused, TerminalView) and self.prefix_keys.screen is None
+            if direct and await self._typed_into(focused, event):  # type: ignore[arg-type]
+                return  # a key for the focused console, nothing before it: no pump needed
             self._keys.append(event)
             if self._key_pump is None or self._key_pump.done():
                 self._key_pump = asyncio.create_task(self._pump_keys())

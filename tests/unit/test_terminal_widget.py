@@ -125,3 +125,34 @@ async def test_a_row_painted_in_one_pass_is_the_row_the_general_way_paints() -> 
                     assert cells(fast) == cells(slow), (index, width, cursor_x)
                     compared += 1
         assert compared > 100
+
+
+async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_skips_a_flood() -> None:
+    """A flooding console nobody looks at must not take the app's time: it is parsed a slice
+    every 0.1 s while hidden, all at once when shown, and what it falls too far behind is
+    skipped with a note (its log has it)."""
+    from umltui.widgets import terminal
+
+    view = TerminalView(history=100)
+    async with One(view).run_test(size=(60, 10)) as pilot:
+        await pilot.pause()
+        view.display = False
+        await pilot.pause()
+        budget, terminal.HIDDEN_BUDGET = terminal.HIDDEN_BUDGET, 0.0  # one slice a turn, to see it lag
+        try:
+            view.feed(b"x" * (terminal.SLICE * 20) + b"\r\nlast line\r\n")
+            await pilot.pause(0.05)
+            assert view._queued > terminal.SLICE * 15  # not parsed at once
+            await pilot.pause(0.3)
+            assert 0 < view._queued < terminal.SLICE * 20  # a slice or so every 0.1 s
+            view.display = True
+            await until(lambda: view._queued == 0, 5)  # shown: all of it, now
+            assert any("last line" in line for line in view.screen_text())
+            view.display = False
+            await pilot.pause()
+            view.feed(b"y" * (terminal.HIDDEN_BACKLOG + 1))
+            assert view._queued < 200  # the backlog is gone: just the note is left
+        finally:
+            terminal.HIDDEN_BUDGET = budget
+        view.display = True
+        await until(lambda: any("skipped while hidden" in line for line in view.screen_text()), 5)

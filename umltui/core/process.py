@@ -111,3 +111,37 @@ def memory_kib(pids: list[int]) -> int:
                     total += int(line.split()[1])
                     break
     return total
+
+
+def can_set_foreground() -> bool:
+    """Whether this process may take a process back from ``SCHED_IDLE`` to normal.
+
+    Anyone may put their own processes in the background; bringing one back needs root,
+    ``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` that allows nice 0. Without that, background
+    would be for good, so it is not used at all.
+    """
+    if os.geteuid() == 0:
+        return True
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:") and int(line.split()[1], 16) & (1 << 23):  # CAP_SYS_NICE
+                return True
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+    return soft == resource.RLIM_INFINITY or soft >= 20
+
+
+def set_background(sid: int, background: bool) -> int:
+    """Every thread of session ``sid`` to ``SCHED_IDLE`` (runs only when a CPU has nothing
+    else to do) or back to the normal policy; how many threads were changed."""
+    policy = os.SCHED_IDLE if background else os.SCHED_OTHER
+    changed = 0
+    for pid in session_processes(sid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    if os.sched_getscheduler(int(tid)) != policy:
+                        os.sched_setscheduler(int(tid), policy, os.sched_param(0))
+                        changed += 1
+    return changed

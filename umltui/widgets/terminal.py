@@ -38,6 +38,9 @@ INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
 SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
+HIDDEN_PERIOD = 0.1  # a hidden pane parses a slice this often...
+HIDDEN_BUDGET = 0.002  # ...of at most this long (2 % of the app's time each)
+HIDDEN_BACKLOG = 8 << 20  # bytes a hidden pane may fall behind before it skips them
 _REVERSE = Style(reverse=True)
 
 _NAMED = {
@@ -172,6 +175,7 @@ class TerminalView(ScrollView, can_focus=True):
         self.passthrough = passthrough
         self.connection: Connection | None = None
         self._inbox: deque[bytes] = deque()
+        self._queued = 0  # bytes in the inbox
         self._ingest_handle: Any = None
         self._refresh_timer: Any = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
@@ -237,14 +241,45 @@ class TerminalView(ScrollView, can_focus=True):
         if not data:
             return
         self._inbox.append(data)
+        self._queued += len(data)
         self.bytes_in += len(data)
         self.last_output = time.monotonic()
+        if self._queued > HIDDEN_BACKLOG and not self.display:
+            self._skip_backlog()
         if self._ingest_handle is None:
             loop = self._running_loop()
             if loop is not None:  # in the app's context, whoever's task delivered the bytes
-                self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
+                self._schedule_ingest(loop)
             else:  # not in a running app: parse now
                 self._ingest()
+
+    def _schedule_ingest(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Parse soon: at the next turn of the loop when shown; a slice every ``HIDDEN_PERIOD``
+        when hidden (a flooding console nobody looks at must not take the app's time from
+        the one being typed into; it catches up when it is shown)."""
+        if self.display:
+            self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
+        else:
+            self._ingest_handle = loop.call_later(HIDDEN_PERIOD, self._ingest, HIDDEN_BUDGET, context=self._app_context)
+
+    def _skip_backlog(self) -> None:
+        """A hidden pane fell too far behind: drop what it has not parsed, and say so in it."""
+        skipped = self._queued
+        self._inbox.clear()
+        self._queued = 0
+        self._fed += skipped
+        note = f"\r\n\x1b[0m[umltui: {skipped / 1e6:.1f} MB of output skipped while hidden; its log has it all]\r\n"
+        self._inbox.append(note.encode())
+        self._queued = len(self._inbox[0])
+        self._fed -= self._queued
+
+    def on_show(self) -> None:
+        if self._inbox and self._ingest_handle is not None:  # hidden until now: catch up at once
+            self._ingest_handle.cancel()
+            self._ingest_handle = None
+            loop = self._running_loop()
+            if loop is not None:
+                self._schedule_ingest(loop)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop | None:
         if not self.is_mounted or self._app_context is None:
@@ -270,13 +305,14 @@ class TerminalView(ScrollView, can_focus=True):
                 chunk = chunk[:SLICE]
             feed(chunk)
             self._fed += len(chunk)
+            self._queued -= len(chunk)
             if self.terminal.screen.replies:
                 self._answer()
             if time.perf_counter() > deadline:
                 break
         loop = self._running_loop() if inbox else None
         if loop is not None:
-            self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
+            self._schedule_ingest(loop)
         self._after_output()
 
     def _answer(self) -> None:
@@ -428,7 +464,7 @@ class TerminalView(ScrollView, can_focus=True):
     def send(self, data: bytes) -> None:
         """Send bytes to the guest as typed, and go back to the live bottom."""
         if self.connection is not None and data:
-            if self._inbox and sum(map(len, self._inbox)) <= KEY_DRAIN:
+            if self._inbox and self._queued <= KEY_DRAIN:
                 # Output that came before this key is parsed first, so the answers to its
                 # queries (a prompt's cursor-position request) go out before the key, as they
                 # would from a terminal that had already read them.

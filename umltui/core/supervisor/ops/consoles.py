@@ -54,7 +54,9 @@ def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, cons
         raise ProtocolError(f"input: data is not base64 ({exc})") from None
     if console == AGENT_LINE:
         raise OpError(f"{console} is umltui's line to the guest's agent, not a console", "usage")
-    sup.find_guest(guest).write(console, raw)
+    target = sup.find_guest(guest)
+    target.write(console, raw)
+    sup.favour.typed(target.umid)
 
 
 def resize(sup: Supervisor, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:
