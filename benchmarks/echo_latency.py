@@ -128,9 +128,15 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 
 async def prepare() -> None:
     from umltui.cli import demo_lab_path
-    from umltui.core.client import Client, call
+    from umltui.core.client import call
 
     await call("up", lab=str(demo_lab_path()), timeout=120)
+    await prepare_flood()
+
+
+async def prepare_flood() -> None:
+    from umltui.core.client import Client
+
     client = await Client(lambda msg: None).connect()
     try:
         client.send_input("demo-a", "con2", b"\r" + FLOOD)
@@ -139,10 +145,26 @@ async def prepare() -> None:
         await client.close()
 
 
+def wait_for_flood(log: Path, timeout: float = 15.0) -> None:
+    """Until con2's log grows (the flood runs); the flood is typed again once if it does not."""
+    size = log.stat().st_size if log.exists() else 0
+    deadline, retyped = time.monotonic() + timeout, False
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = log.stat().st_size if log.exists() else 0
+        if now > size + 50_000 or now < size:  # grown (or rotated, which is growth too)
+            return
+        if not retyped and time.monotonic() > deadline - timeout / 2:
+            asyncio.run(prepare_flood())
+            retyped = True
+    raise RuntimeError("con2 does not flood: its log did not grow")
+
+
 def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
     env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
     asyncio.run(prepare())
     log = root / "state" / "guests" / "demo-a" / "logs" / "con2.log"
+    wait_for_flood(log)
     start_size, start = log.stat().st_size if log.exists() else 0, time.monotonic()
     sock = str(root / "tmux.sock")
     cols, rows = size

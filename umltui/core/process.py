@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -126,8 +127,6 @@ def can_set_foreground() -> bool:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("CapEff:") and int(line.split()[1], 16) & (1 << 23):  # CAP_SYS_NICE
                 return True
-    import resource
-
     soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
     return soft == resource.RLIM_INFINITY or soft >= 20
 

@@ -265,13 +265,12 @@ class TerminalView(ScrollView, can_focus=True):
     def _skip_backlog(self) -> None:
         """A hidden pane fell too far behind: drop what it has not parsed, and say so in it."""
         skipped = self._queued
-        self._inbox.clear()
-        self._queued = 0
-        self._fed += skipped
         note = f"\r\n\x1b[0m[umltui: {skipped / 1e6:.1f} MB of output skipped while hidden; its log has it all]\r\n"
-        self._inbox.append(note.encode())
-        self._queued = len(self._inbox[0])
-        self._fed -= self._queued
+        data = note.encode()
+        self._inbox.clear()
+        self._inbox.append(data)
+        self._queued = len(data)
+        self._fed += skipped - len(data)  # the skipped bytes count as read; the note is not the guest's
 
     def on_show(self) -> None:
         if self._inbox and self._ingest_handle is not None:  # hidden until now: catch up at once
