@@ -7,8 +7,9 @@ In a private umltui world:
    guest's con1 answers at its prompt;
 2. the app (``umltui attach``) in a real 160x48 pty, showing g0 con2; idle CPU (app,
    supervisor and keeper) over ``--idle`` seconds with nothing printing;
-3. every con1 floods (``seq``, numbered lines) for ``--seconds``, while keys go to g0's
-   con2 through the app; each key's echo is timed end to end as in echo_latency.py;
+3. every con1 floods (``seq``, numbered lines) for ``--seconds``; from 4 s after the
+   floods were typed in, keys go to g0's con2 through the app; each key's echo is timed
+   end to end as in echo_latency.py;
    the CPU and memory of the app, the supervisor and the keeper are measured meanwhile;
 4. every con1 log is read back: the numbers must run without a gap (bytes lost: 0).
 
@@ -130,6 +131,10 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         # every con1 floods; keys go to g0 con2 meanwhile
         line = f"timeout {seconds:g} seq 1 1000000000\r".encode()
         asyncio.run(type_into_all(guests, line, first=1 if spare else 0))
+        # The floods under way a while before the keys, as when a user types into one guest
+        # while the others work: the supervisor favours a guest for 3 s after its last key
+        # (core/supervisor/favour.py), and typing the floods in counts as keys.
+        drain(app.fd, 4.0)
         before, t0 = usage(pids), time.monotonic()
         latencies = time_keys(app, keys)
         left = seconds - (time.monotonic() - t0)

@@ -30,10 +30,13 @@ def test_the_others_wait_while_keys_come_and_are_back_after(monkeypatch: pytest.
         assert policies(procs["b"]) == {os.SCHED_OTHER} and policies(procs["c"]) == {os.SCHED_IDLE}
         fav.tick()  # keys came just now: nothing changes
         assert policies(procs["c"]) == {os.SCHED_IDLE}
+        fav.typed_at["a"] -= favour.FAVOUR_FOR + 1  # a's keys stopped, b's go on (a script typed into a once)
+        fav.tick()
+        assert policies(procs["a"]) == {os.SCHED_IDLE} and policies(procs["b"]) == {os.SCHED_OTHER}
         monkeypatch.setattr(favour, "FAVOUR_FOR", 0.0)
         fav.tick()  # the keys stopped
         assert all(policies(p) == {os.SCHED_OTHER} for p in procs.values())
-        assert not fav.background and not fav.favoured
+        assert not fav.background and not fav.typed_at
         fav.typed("c")
         fav.release_all()  # what a new supervisor does at start
         assert all(policies(p) == {os.SCHED_OTHER} for p in procs.values())

@@ -131,16 +131,25 @@ def can_set_foreground() -> bool:
     return soft == resource.RLIM_INFINITY or soft >= 20
 
 
-def set_background(sid: int, background: bool) -> int:
-    """Every thread of session ``sid`` to ``SCHED_IDLE`` (runs only when a CPU has nothing
-    else to do) or back to the normal policy; how many threads were changed."""
-    policy = os.SCHED_IDLE if background else os.SCHED_OTHER
+def set_background(sessions: dict[int, bool]) -> int:
+    """Every thread of each session to ``SCHED_IDLE`` (runs only when a CPU has nothing
+    else to do: ``True``) or back to the normal policy (``False``); how many threads changed.
+    One look through /proc for them all."""
     changed = 0
-    for pid in session_processes(sid):
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with contextlib.suppress(OSError):
-                    if os.sched_getscheduler(int(tid)) != policy:
-                        os.sched_setscheduler(int(tid), policy, os.sched_param(0))
-                        changed += 1
+    if not sessions:
+        return changed
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            sid = int(Path(entry.path, "stat").read_bytes().rsplit(b")", 1)[1].split()[3])
+            tids = os.listdir(f"{entry.path}/task") if sid in sessions else []
+        except (OSError, IndexError, ValueError):
+            continue
+        policy = os.SCHED_IDLE if sessions.get(sid) else os.SCHED_OTHER
+        for tid in tids:
+            with contextlib.suppress(OSError):
+                if os.sched_getscheduler(int(tid)) != policy:
+                    os.sched_setscheduler(int(tid), policy, os.sched_param(0))
+                    changed += 1
     return changed

@@ -34,42 +34,50 @@ class Favour:
         if enabled is None:
             enabled = os.environ.get("UMLTUI_FAVOUR_TYPED", "1") != "0" and can_set_foreground()
         self.enabled = enabled
-        self.favoured: set[str] = set()  # typed into since the keys began (a broadcast: several)
-        self.last_key = 0.0
+        self.typed_at: dict[str, float] = {}  # umid -> its last key, for the guests that come first
         self.background: dict[str, int] = {}  # umid -> session, of the guests put back
 
     def typed(self, umid: str) -> None:
-        """A key for ``umid``: it comes first from now on, with any others typed into meanwhile."""
+        """A key for ``umid``: it comes first until ``FAVOUR_FOR`` after its last key
+        (with any other guest typed into meanwhile: a broadcast)."""
         if not self.enabled:
             return
-        self.last_key = time.monotonic()
-        if umid in self.favoured:
-            return
-        self.favoured.add(umid)
-        for other, sid in self.sessions():
-            if other in self.favoured:
-                if self.background.pop(other, None) is not None:
-                    set_background(sid, False)
-            elif other not in self.background:
-                set_background(sid, True)
-                self.background[other] = sid
-        typed = ", ".join(sorted(self.favoured))
-        log.info("keys for %s: %d other guests in the background", typed, len(self.background))
+        known = umid in self.typed_at
+        self.typed_at[umid] = time.monotonic()
+        if not known:
+            self._arrange()
 
     def tick(self) -> None:
-        """Called now and then: everyone back to normal once the keys have stopped."""
-        if self.favoured and time.monotonic() - self.last_key > FAVOUR_FOR:
-            self.release()
+        """Called now and then: a guest whose keys stopped no longer comes first."""
+        now = time.monotonic()
+        stale = [umid for umid, at in self.typed_at.items() if now - at > FAVOUR_FOR]
+        for umid in stale:
+            del self.typed_at[umid]
+        if stale:
+            self._arrange()
+
+    def _arrange(self) -> None:
+        """The guests typed into at the normal policy; while there are any, the rest in the background."""
+        changes: dict[int, bool] = {}
+        for umid, sid in self.sessions():
+            if not self.typed_at or umid in self.typed_at:
+                if self.background.pop(umid, None) is not None:
+                    changes[sid] = False
+            elif umid not in self.background:
+                changes[sid] = True
+                self.background[umid] = sid
+        set_background(changes)
+        if self.typed_at:
+            typed = ", ".join(sorted(self.typed_at))
+            log.info("keys for %s: %d other guests in the background", typed, len(self.background))
 
     def release(self) -> None:
-        """Every guest back to the normal policy (the keys stopped, or the supervisor goes)."""
-        for _umid, sid in self.background.items():
-            set_background(sid, False)
+        """Every guest back to the normal policy (the supervisor goes)."""
+        set_background(dict.fromkeys(self.background.values(), False))
         self.background.clear()
-        self.favoured.clear()
+        self.typed_at.clear()
 
     def release_all(self) -> None:
         """At start-up: guests a supervisor before this one left in the background (it crashed)."""
         if self.enabled:
-            for _umid, sid in self.sessions():
-                set_background(sid, False)
+            set_background({sid: False for _umid, sid in self.sessions()})
