@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from world import private_world  # noqa: E402
+from world import LogMark, private_world  # noqa: E402
 
 LAB = "name: cost\nguests:\n  g:\n    consoles: 2\n"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -84,11 +84,11 @@ def measure_umltui(root: Path, seconds: float) -> tuple[float, float, float]:
     sup, keeper = supervisor_pid(), keeper_pid(root)
     assert sup is not None
     log = root / "state" / "guests" / "cost-g" / "logs" / "con2.log"
-    size0, t0 = log.stat().st_size, time.monotonic()
+    mark, t0 = LogMark(log), time.monotonic()
     sup0, keep0 = cpu_seconds(sup), cpu_seconds(keeper)
     flood("tty2", seconds)
     time.sleep(seconds + 1.0)
-    mb = (log.stat().st_size - size0) / 1e6
+    mb = mark.grown() / 1e6
     sup_cpu, keep_cpu = cpu_seconds(sup) - sup0, cpu_seconds(keeper) - keep0
     total = sup_cpu + keep_cpu
     return total / mb if mb else float("nan"), mb / (time.monotonic() - t0 - 1.0), keep_cpu / total if total else 0

@@ -15,7 +15,7 @@ and the host do over the run falls on both alike. For each key: an uppercase let
 to the pty, the time until that letter is in the pty's output outside escape sequences,
 then a DEL (not timed) so the line stays short.
 
-    python benchmarks/echo_latency.py [--keys 200] [--size 160x48] [--json]
+    python benchmarks/echo_latency.py [--keys 500] [--size 160x48] [--json]
 
 JSON: ``p50_ms``, ``p99_ms`` (the app), ``tmux_p50_ms``, ``tmux_p99_ms``, ``keys`` (each),
 ``flood_mb_s`` (how fast con2's log grew meanwhile).
@@ -42,7 +42,7 @@ from ptyprocess import PtyProcess
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from world import private_world  # noqa: E402
+from world import LogMark, private_world  # noqa: E402
 
 FLOOD = b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r"
 LETTERS = b"QXZJVK"
@@ -165,7 +165,7 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
     asyncio.run(prepare())
     log = root / "state" / "guests" / "demo-a" / "logs" / "con2.log"
     wait_for_flood(log)
-    start_size, start = log.stat().st_size if log.exists() else 0, time.monotonic()
+    mark, start = LogMark(log), time.monotonic()
     sock = str(root / "tmux.sock")
     cols, rows = size
     console = f"{sys.executable} -m umltui console demo-a con3"
@@ -184,11 +184,7 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
         for proc in clients:
             proc.terminate(force=True)
         subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, env=env)
-    grown = (log.stat().st_size if log.exists() else 0) - start_size
-    older = log.with_name(log.name + ".1")
-    if grown < 0 and older.exists():  # the log was rotated meanwhile (once, at this rate)
-        grown += older.stat().st_size
-    flood = grown / (time.monotonic() - start) / 1e6
+    flood = mark.grown() / (time.monotonic() - start) / 1e6
     p50, p99 = percentiles(app)
     t50, t99 = percentiles(tmux)
     return {
@@ -205,7 +201,8 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keys", type=int, default=200)
+    # 500 each: the p99 of 200 keys was their second worst
+    parser.add_argument("--keys", type=int, default=500, help="keys for each client")
     parser.add_argument("--size", default="160x48", help="the user's terminal, COLSxROWS")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -31,3 +31,22 @@ def private_world(prefix: str, *, shutdown_timeout: float = 60) -> Iterator[Path
         while supervisor_pid() is not None and time.monotonic() < deadline:
             time.sleep(0.1)  # it answers, then saves its state: gone first, so nothing is left behind
         shutil.rmtree(root, ignore_errors=True)
+
+
+class LogMark:
+    """Where a console's log was, to tell how much it grew since, across one rotation
+    (``con2.log`` becomes ``con2.log.1`` at its cap: 8 MB; a flood of 1 MB/s passes it in seconds)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        stat = log.stat() if log.exists() else None
+        self.size = stat.st_size if stat else 0
+        self.inode = stat.st_ino if stat else 0
+
+    def grown(self) -> int:
+        """Bytes logged since the mark."""
+        now = self.log.stat().st_size if self.log.exists() else 0
+        older = self.log.with_name(self.log.name + ".1")
+        if self.inode and older.exists() and older.stat().st_ino == self.inode:  # rotated meanwhile
+            return older.stat().st_size - self.size + now
+        return now - self.size
