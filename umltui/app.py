@@ -39,6 +39,7 @@ from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
 from .themes import DEFAULT_THEME, load_themes
 from .widgets import compositor
+from .widgets.collector import QuietCollector
 from .widgets.consoles import ConsoleArea, ConsolePane
 from .widgets.driver import quick_driver_for
 from .widgets.guests import GuestTree
@@ -66,6 +67,7 @@ class UmlApp(App[str | None]):
         super().__init__()
         compositor.install()  # a row's repaint renders that row (see widgets/compositor.py)
         self.driver_class = quick_driver_for(self.driver_class)  # an echo is written at once (widgets/driver.py)
+        self.collector = QuietCollector()
         for key in ("ctrl+q", "ctrl+c", "f20"):  # every key but the prefix goes to the guest
             self._bindings.key_to_bindings.pop(key, None)
         self._bindings.bind(
@@ -137,6 +139,8 @@ class UmlApp(App[str | None]):
         self.watch(self.screen, "focused", self._focus_moved, init=False)
         if not self.is_headless:  # (tests run many apps in one process: nothing of theirs is frozen)
             self.call_after_refresh(freeze_startup_objects)
+            self.collector.start()  # full sweeps while no key comes (widgets/collector.py)
+            self.set_interval(0.5, self.collector.tick)
         self.connect()
 
     def watch_theme(self, theme: str) -> None:
@@ -286,6 +290,7 @@ class UmlApp(App[str | None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
+            self.collector.typed()
             idle = not self._keys and (self._key_pump is None or self._key_pump.done())
             focused = self.focused
             direct = idle and isinstance(focused, TerminalView) and self.prefix_keys.screen is None
