@@ -142,8 +142,9 @@ def set_background(sessions: dict[int, bool]) -> dict[int, int]:
     where the kernel groups each session's threads (``kernel.sched_autogroup_enabled``, the
     default), the group competes with the other groups at its own weight, whatever the
     policy of the threads in it, so ``SCHED_IDLE`` alone changed little (sixteen flooding
-    guests: an echo's p99 stayed over 100 ms; with the group's nice too, 22 ms). Where the
-    session is in a cgroup of its own making, autogroups do not apply, and the policy does.
+    guests, ``benchmarks/many_guests.py``: an echo's p99 117 to 256 ms; with the group's
+    nice too, 14 to 160 ms in nine runs). Where the session is in a cgroup of its own
+    making, autogroups do not apply, and the policy does.
 
     Returns the sessions whose group's nice the kernel did not take yet (session to nice):
     it lets a process without ``CAP_SYS_ADMIN`` change one every 0.1 s. Give them to
