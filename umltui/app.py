@@ -528,13 +528,14 @@ class UmlApp(App[str | None]):
     # -- the sides: the guest list (left) and the mconsole panel (right) -----------------------------
 
     def on_resize(self, event: events.Resize) -> None:
-        self._fit_sides()
+        # (this handler runs before Textual's own, which sets ``self.size``: the new width is the event's)
+        self._fit_sides(event.size.width)
 
-    def _fit_sides(self) -> None:
+    def _fit_sides(self, width: int | None = None) -> None:
         """Dock each side that leaves the console :attr:`CONSOLE_ROOM` columns; the others come
         over the console when asked for (and go when it has the focus again). A zoomed pane
         has the whole screen: docked sides hide, and one asked for comes over it."""
-        width = self.size.width
+        width = self.size.width if width is None else width
         tree_w, panel_w = GuestTree.WIDTH, MconsolePanel.WIDTH
         docked = (width - tree_w >= self.CONSOLE_ROOM, width - tree_w - panel_w >= self.CONSOLE_ROOM)
         if docked != self._docked:  # first fit, or the window crossed a width: start from what fits

@@ -246,6 +246,23 @@ async def test_detach_then_attach_brings_history_back(env: Env) -> None:
         await until(lambda: any("remember-42" in p.line_text(i) for i in range(p.line_count)), "the history")
 
 
+async def test_the_sides_fit_again_when_the_terminal_is_resized(env: Env) -> None:
+    # Found by hand: from 160 to 80 columns, both sides stayed docked and the console was four
+    # columns wide (the app fitted the sides to the width before the resize).
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = await started(pilot, app)
+        assert app.panel.display and not app.panel.has_class("-overlay")
+        await pilot.resize_terminal(80, 24)
+        await until(lambda: app.size.width == 80, "the new size")
+        assert not app.panel.display and app.panel.has_class("-overlay")
+        await until(lambda: pane.size.width >= 76, "the console takes the width", extra=lambda: str(pane.size))
+        await pilot.resize_terminal(160, 48)
+        await until(lambda: app.size.width == 160, "the size back")
+        assert app.panel.display and not app.panel.has_class("-overlay")
+
+
 async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: Env) -> None:
     env.run("demo", "--detach", check=True)
     app = make_app(Config(), focus_guest="demo-b")
