@@ -147,12 +147,11 @@ async def prepare_flood() -> None:
 
 def wait_for_flood(log: Path, timeout: float = 15.0) -> None:
     """Until con2's log grows (the flood runs); the flood is typed again once if it does not."""
-    size = log.stat().st_size if log.exists() else 0
+    mark = LogMark(log)
     deadline, retyped = time.monotonic() + timeout, False
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = log.stat().st_size if log.exists() else 0
-        if now > size + 50_000 or now < size:  # grown (or rotated, which is growth too)
+        if mark.grown() > 50_000:
             return
         if not retyped and time.monotonic() > deadline - timeout / 2:
             asyncio.run(prepare_flood())
