@@ -33,6 +33,7 @@ from textual.strip import Strip
 from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
 from ..terminal.model import DEFAULT_HISTORY, Attrs, Cell, Line, Terminal
+from .painter import EchoPainter
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
@@ -203,6 +204,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._fed = 0  # bytes parsed since the connection was attached (its replay first)
         self._early_keys: list[bytes] = []
         self._app_context: contextvars.Context | None = None
+        self.painter = EchoPainter(self)  # an echo's rows, straight to the terminal
         if connection is not None:
             self.attach(connection)
 
@@ -333,7 +335,11 @@ class TerminalView(ScrollView, can_focus=True):
             self._title = screen.title
             self.post_message(self.TitleChanged(self, screen.title))
         self._silent = False
-        self.post_message(self.Activity(self))
+        self._show_output()
+        self.post_message(self.Activity(self))  # after the paint: an echo does not wait for it
+
+    def _show_output(self) -> None:
+        """Paint now (an echo), or by the next frame."""
         if not self.is_mounted:
             self._flush()
             return
@@ -347,7 +353,7 @@ class TerminalView(ScrollView, can_focus=True):
             echo = small and self.has_focus and now - self._last_flush > FRAME / 4
             if wait <= 0 or echo:
                 self._flush()
-                if echo:
+                if echo and not self.painter.paint():
                     self._paint_now()
                 wait = frame
             self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)

@@ -1,0 +1,152 @@
+"""An echo painted straight to the terminal (umltui/widgets/painter.py) leaves the same cells as
+Textual's own repaint, and leaves to Textual what it cannot paint."""
+
+from __future__ import annotations
+
+import pyte
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Label, Static, Tree
+from textual.widgets._toast import Toast
+
+from umltui.widgets.consoles import ConsolePane
+from umltui.widgets.painter import screen_for
+
+SIZE = (120, 36)
+
+
+class Layout(App[None]):
+    """Like the app's main screen: a tree, a bordered console pane with a scrollbar, a panel."""
+
+    CSS = """
+    Tree { width: 24; }
+    #panel { width: 30; border-left: solid $primary; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            tree: Tree[None] = Tree("lab")
+            for n in range(8):
+                tree.root.add_leaf(f"guest {n}")
+            yield tree
+            with Vertical():
+                yield Label("con1 con2 con3")
+                yield ConsolePane("demo-a", "con1")
+            with Vertical(id="panel"):
+                yield Static("mconsole")
+        yield Footer()
+
+
+class Veil(ModalScreen[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("are you sure?")
+
+
+class Glass:
+    """A terminal that reads what the app writes: its cells to compare."""
+
+    def __init__(self) -> None:
+        self.screen = pyte.Screen(*SIZE)
+        self.stream = pyte.Stream(self.screen)
+
+    def write(self, text: str) -> None:
+        self.stream.feed(text)
+
+    def cells(self) -> list[list[tuple[str, str, str, bool, bool, bool]]]:
+        buffer = self.screen.buffer
+        return [
+            [
+                (c.data, c.fg, c.bg, c.bold, c.reverse, c.underscore)
+                for c in (buffer[y][x] for x in range(self.screen.columns))
+            ]
+            for y in range(self.screen.lines)
+        ]
+
+
+def full(app: App[None]) -> str:
+    return app.screen._compositor.render_full_update().render_segments(app.console)
+
+
+async def test_an_echo_painted_straight_leaves_the_cells_textual_would() -> None:
+    app = Layout()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(ConsolePane)
+        pane.focus()
+        pane.feed(b"".join(b"\x1b[3%dmline %d\x1b[0m of the console\r\n" % (n % 8, n) for n in range(60)) + b"$ ")
+        await pilot.pause(0.3)
+        glass = Glass()
+        glass.write(full(app))
+        changes = [
+            b"l",
+            b"s -l",
+            b"\x08\x1b[K",  # a backspace, as a shell echoes it
+            b"\x1b[1;31mred bold\x1b[0m",
+            b"\x1b[7m reversed \x1b[27m",
+            b"\r\x1b[2A\x1b[4Cmid-screen",  # two rows up: the cursor's old and new rows both change
+            b"\x1b[1;1Htop left",
+            "wide 漢字 and é".encode(),
+        ]
+        painted = 0
+        for change in changes:
+            pane.terminal.feed(change)
+            pane._flush()
+            screen = screen_for(pane)
+            assert screen is app.screen
+            update = pane.painter.update(screen)
+            assert update is not None, change
+            assert not pane._repaint_regions  # taken: Textual's own update has nothing left to paint
+            glass.write(update.render_segments(app.console))
+            painted += 1
+            textuals = Glass()
+            textuals.write(full(app))  # Textual, every cell afresh
+            assert glass.cells() == textuals.cells(), change
+        assert painted == len(changes)
+
+
+async def test_what_it_cannot_paint_is_left_to_textual() -> None:
+    app = Layout()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        pane = app.query_one(ConsolePane)
+        pane.focus()
+        pane.feed(b"$ ")
+        await pilot.pause(0.3)
+
+        def try_one(data: bytes) -> bool:
+            pane.terminal.feed(data)
+            pane._flush()
+            screen = screen_for(pane)
+            result = screen is not None and pane.painter.update(screen) is not None
+            if not result:
+                assert pane._repaint_regions  # left for Textual, untouched
+            return result
+
+        assert try_one(b"a")
+        await pilot.pause(0.1)
+        # Something in front of the rows: a toast at the bottom right, over the pane's last rows.
+        app.notify("a toast over the pane", timeout=60)
+        await pilot.pause(0.3)
+        toast = app.screen.query_one(Toast).region
+        content = pane.content_region
+        assert toast.overlaps(content)
+        row, column = toast.y - content.y + 1, max(1, toast.x - content.x - 2)
+        pane.terminal.feed(b"\x1b[%d;%dH" % (row, column))
+        assert not try_one(b"under the toast")
+        app.clear_notifications()
+        await pilot.pause(0.3)
+        assert try_one(b"x")
+        # A tint over the pane.
+        pane.styles.tint = "red 30%"
+        await pilot.pause(0.1)
+        assert not try_one(b"y")
+        pane.styles.tint = "red 0%"
+        await pilot.pause(0.1)
+        # Another screen in front: not the pane's screen's turn.
+        app.push_screen(Veil())
+        await pilot.pause(0.2)
+        pane.terminal.feed(b"z")
+        pane._flush()
+        assert screen_for(pane) is None
+        app.pop_screen()
+        await pilot.pause(0.2)
+        assert try_one(b"w")
