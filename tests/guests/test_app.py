@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, requires_uml
 from helpers import until
+from textual import events
 from textual.widgets import Button, Input, Select
 
 from umltui.app import UmlApp, make_app
@@ -16,6 +17,7 @@ from umltui.config import Config
 from umltui.screens.dialogs import ConfirmScreen, HelpScreen
 from umltui.screens.network import NetworkScreen, draw_topology
 from umltui.widgets.consoles import ConsolePane
+from umltui.widgets.driver import QuickDriver
 
 pytestmark = [requires_uml, pytest.mark.uml]
 SIZE = (160, 48)
@@ -292,19 +294,37 @@ async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: 
         await pilot.pause(0.1)
 
 
-def burst(app: UmlApp, keys: list[str]) -> None:
-    """Keys arriving all at once, as a fast typist, a paste or SSH deliver them."""
-    from textual import events
-
+def burst(app: UmlApp, keys: list[str], via: str = "queue") -> None:
+    """Keys arriving all at once, as a fast typist, a paste or SSH deliver them: posted to the
+    app's queue (``queue``, as the Pilot does), or handed on as the app's terminal driver
+    does, in one turn of the loop (``driver``: the app may type a key in at once)."""
+    driver = QuickDriver(app, debug=False)
     for key in keys:
-        app.post_message(events.Key(key, {"space": " ", "enter": "\r"}.get(key, key if len(key) == 1 else None)))
+        event = events.Key(key, {"space": " ", "enter": "\r"}.get(key, key if len(key) == 1 else None))
+        if via == "driver":
+            driver._deliver(event)
+        else:
+            app.post_message(event)
 
 
-async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env) -> None:
+@pytest.mark.parametrize("via", ["queue", "driver"])
+async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env, via: str) -> None:
     env.run("demo", "--detach", check=True)
     app = make_app(Config(), focus_guest="demo-a")
     async with app.run_test(size=SIZE) as pilot:
         pane = await started(pilot, app)
+        if via == "driver":
+            # A key with nothing before it is typed in at once, on the turn that brought it.
+            assert app.take_key(events.Key("x", "x")) and app._keys_taken == 1
+            # Not with a message queued before it, nor the prefix (a priority binding).
+            app.post_message(events.Key("y", "y"))
+            assert not app.take_key(events.Key("z", "z"))
+            await pilot.pause(0.1)
+            assert not app.take_key(events.Key("ctrl+b", None))
+            assert app._keys_taken == 1
+            await until(lambda: "xy" in text(pane), "x and y typed", extra=lambda: text(pane))
+            burst(app, ["backspace", "backspace"], via)
+            await pilot.pause(0.2)
         # con2 shown once first: its prompt's cursor query answered (keys typed while busybox
         # waits for that answer are issue 13's race, not this test's)
         await prefix(pilot, "2")
@@ -316,7 +336,7 @@ async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env) -> N
         await pilot.pause(0.3)
         # prefix 2 and a command line, in one burst: the first key after the prefix is the
         # command, the rest go to the console it leaves focused (this crashed the app)
-        burst(app, ["ctrl+b", "2", *"echo", "space", *"fast$((40+2))", "enter"])
+        burst(app, ["ctrl+b", "2", *"echo", "space", *"fast$((40+2))", "enter"], via)
         await until(lambda: app.area.console == "con2", "con2 shown")
         assert app.area.current is con2
         await until(
@@ -327,7 +347,9 @@ async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env) -> N
         assert app.is_running
         # prefix, prefix: one literal ctrl+b for the guest (its line editor: cursor back one),
         # and the key after it is typed, not taken as a command
-        burst(app, [*"echo", "space", *"ab", "ctrl+b", "ctrl+b", "X", "enter"])
+        burst(app, [*"echo", "space", *"ab", "ctrl+b", "ctrl+b", "X", "enter"], via)
+        if via == "driver":
+            assert app._keys_taken > 5  # "echo ab" went straight in
         await until(lambda: "aXb" in text(con2), "a literal ctrl+b in the shell", extra=lambda: text(con2))
         assert app.area.console == "con2" and app.is_running
 

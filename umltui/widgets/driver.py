@@ -1,4 +1,5 @@
-"""Textual's terminal driver, with a small write going out at once when nothing is queued.
+"""Textual's terminal driver, with the terminal read by the app's loop and a small write
+going out at once when nothing is queued.
 
 Textual hands everything it paints to a writer thread, so that a terminal that reads
 slowly cannot stall the app. For an echo that costs a thread switch, and the switch waits
@@ -8,14 +9,23 @@ interval (5 ms) when the app is busy. Here a write of at most ``DIRECT_MAX`` cha
 made by the app's own thread when the writer thread has nothing queued or in hand; anything
 larger, or anything while the thread is busy, is queued as before, so the order of writes
 is kept and a big repaint to a slow terminal still does not stall the app.
+
+The way in had the same two hops the other way round (Textual's input thread reads and
+parses, then wakes the loop); ``QuickDriver`` reads on the loop itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import os
 import threading
+from codecs import getincrementaldecoder
 from typing import IO, Any
 
+from textual import events
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
@@ -56,27 +66,106 @@ class QuickWriter(WriterThread):
 
 
 class QuickDriver(LinuxDriver):
-    """``LinuxDriver`` with a ``QuickWriter`` in place of its writer thread, and keys handed
-    to the app's loop as a plain callback (Textual's own way makes a task and a future for
-    each: a tenth of a millisecond of a key's way in, on a busy host)."""
+    """``LinuxDriver`` with a ``QuickWriter`` in place of its writer thread, and the terminal
+    read by the app's own loop instead of Textual's input thread.
+
+    A key read by the thread reached the app through ``call_soon_threadsafe``: a wake-up of
+    the loop from another thread, and the thread's own wait for the interpreter's lock while
+    the app's thread ran (up to the switch interval, 5 ms, under a flood). Here the loop
+    waits for the terminal beside its sockets, parses what comes with Textual's own parser,
+    and hands each event on at once: a key the app takes at once (its ``take_key``) is typed
+    in on that very turn, the rest go to its queue. Textual's input thread is still started
+    (its start and stop are Textual's), and only waits to be told to stop.
+    """
 
     _context: contextvars.Context | None = None
+    _on_loop = False  # the loop reads the terminal (once application mode has started)
+    _tick: asyncio.TimerHandle | None = None
+    _reading = False  # in ``_readable``: its events are handed on directly
+    loop_reads = 0  # reads of the terminal made by the loop (for the tests)
 
     def start_application_mode(self) -> None:
         self._context = contextvars.copy_context()  # the app's: its message queue expects it
+        self._on_loop = self._loop is not None
         super().start_application_mode()  # type: ignore[no-untyped-call]
         started = self._writer_thread
         if started is not None and type(started) is WriterThread and self._file is not None:
             started.stop()  # what it was given is written before it ends
             self._writer_thread = QuickWriter(self._file)
             self._writer_thread.start()
+        if self._on_loop:
+            self._parser = XTermParser(self._debug)
+            self._decode = getincrementaldecoder("utf-8")().decode
+            self._loop.add_reader(self.fileno, self._readable)
+
+    def run_input_thread(self) -> None:
+        if not self._on_loop:
+            super().run_input_thread()
+            return
+        self.exit_event.wait()  # the loop reads (``_readable``); this thread waits to be stopped
+
+    def disable_input(self) -> None:
+        if self._on_loop:
+            self._on_loop = False
+            self._loop.remove_reader(self.fileno)
+            if self._tick is not None:
+                self._tick.cancel()
+        super().disable_input()
+
+    def _readable(self) -> None:
+        """The terminal has input: its events, handed on now (on the app's loop)."""
+        try:
+            data = os.read(self.fileno, 1024 * 4)
+        except OSError:
+            data = b""
+        if not data:  # the terminal is gone: nothing more will come
+            self._loop.remove_reader(self.fileno)
+            return
+        self.loop_reads += 1
+        self._reading = True
+        try:
+            for event in self._parser.feed(self._decode(data)):
+                self.process_message(event)
+            self._timeouts()
+        except Exception as error:  # as Textual's thread does with its own failures
+            self._app._handle_exception(error)
+        finally:
+            self._reading = False
+
+    def _timeouts(self) -> None:
+        """A lone escape is a key once the parser has waited for more (its ``tick``)."""
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        due = self._parser._timeout_time
+        if due is not None:
+            self._tick = self._loop.call_later(max(0.0, due - get_time()) + 0.001, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._reading = True
+        try:
+            for event in self._parser.tick():
+                self.process_message(event)
+        finally:
+            self._reading = False
+        self._timeouts()
 
     def send_message(self, message: Message) -> None:
         loop, context = self._loop, self._context
         if context is None or loop is None:
             super().send_message(message)
+        elif self._reading:
+            self._deliver(message)  # read by the loop: on it already
+        else:
+            loop.call_soon_threadsafe(self._deliver, message, context=context)
+
+    def _deliver(self, message: Message) -> None:
+        """On the app's loop: a key the app takes at once (its ``take_key``), else its queue."""
+        take = getattr(self._app, "take_key", None)
+        if take is not None and isinstance(message, events.Key) and take(message):
             return
-        loop.call_soon_threadsafe(self._app.post_message, message, context=context)
+        self._app.post_message(message)
 
 
 def quick_driver_for(driver_class: type[Any]) -> type[Any]:

@@ -1,0 +1,94 @@
+"""The driver reads the terminal on the app's loop: keys, a lone escape and escape sequences
+arrive as Textual's own input thread would give them, and a key the app takes at once is not
+queued. A real app in a real pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import time
+from pathlib import Path
+
+from ptyprocess import PtyProcess
+
+APP = """
+import json, sys
+from textual.app import App
+from textual.widgets import Static
+from umltui.widgets.driver import QuickDriver
+
+OUT = sys.argv[1]
+class KeyApp(App):
+    def __init__(self):
+        super().__init__(driver_class=QuickDriver)
+        self.keys = []
+    def compose(self):
+        yield Static("ready")
+    def take_key(self, event):
+        if event.key == "t":
+            self.keys.append(("taken", event.key))
+            return True
+        return False
+    def on_key(self, event):
+        self.keys.append(("queued", event.key))
+        if event.key == "q":
+            self.keys.append(("loop_reads", getattr(self._driver, "loop_reads", 0)))
+            with open(OUT, "w") as f:
+                json.dump(self.keys, f)
+            self.exit()
+KeyApp().run()
+"""
+
+
+def wait_for(proc: PtyProcess, needle: bytes, timeout: float = 15.0) -> None:
+    buf = b""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and needle not in buf:
+        if proc.fd in select.select([proc.fd], [], [], 0.1)[0]:
+            try:
+                buf += os.read(proc.fd, 65536)
+            except OSError:
+                break
+    assert needle in buf, buf[-400:]
+
+
+def drain(proc: PtyProcess, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.fd in select.select([proc.fd], [], [], 0.05)[0]:
+            try:
+                os.read(proc.fd, 65536)
+            except OSError:
+                return
+
+
+def test_keys_escape_and_sequences_read_on_the_loop(tmp_path: Path) -> None:
+    script, out = tmp_path / "keyapp.py", tmp_path / "keys.json"
+    script.write_text(APP)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), TERM="xterm-256color")
+    proc = PtyProcess.spawn([sys.executable, str(script), str(out)], dimensions=(24, 80), env=env)
+    try:
+        wait_for(proc, b"ready")
+        for data, pause in [(b"a", 0.1), (b"t", 0.1), (b"\x1b", 0.4), (b"\x1b[A", 0.1), (b"bc", 0.1), (b"q", 0)]:
+            os.write(proc.fd, data)
+            drain(proc, pause)
+        end = time.monotonic() + 10
+        while proc.isalive() and time.monotonic() < end:
+            drain(proc, 0.1)
+        keys = json.loads(out.read_text())
+    finally:
+        if proc.isalive():
+            proc.terminate(force=True)
+    got = [k for k in keys if k[0] != "loop_reads"]
+    assert got == [
+        ["queued", "a"],
+        ["taken", "t"],
+        ["queued", "escape"],  # a lone escape, once the parser has waited for more
+        ["queued", "up"],
+        ["queued", "b"],
+        ["queued", "c"],
+        ["queued", "q"],
+    ], keys
+    assert keys[-1][0] == "loop_reads" and keys[-1][1] >= 6, keys  # the loop read them all, not Textual's thread
