@@ -303,6 +303,8 @@ class UmlApp(App[str | None]):
         """
         if self._dispatching or self._keys or (self._key_pump is not None and not self._key_pump.done()):
             return False
+        if not self.screen_stack:
+            return False
         if self._message_queue.qsize() or self.prefix_keys.screen is not None or key.is_forwarded:
             return False
         view = self.focused
@@ -324,6 +326,8 @@ class UmlApp(App[str | None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.screen_stack:
+                return  # the app is ending (its screens are gone): nowhere to type it
             self.collector.typed()
             idle = not self._keys and (self._key_pump is None or self._key_pump.done())
             focused = self.focused
