@@ -156,3 +156,39 @@ async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_ski
             terminal.HIDDEN_BUDGET = budget
         view.display = True
         await until(lambda: any("skipped while hidden" in line for line in view.screen_text()), 5)
+
+
+async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> None:
+    """A hidden pane's slice would hold up the echo of a key typed meanwhile: while keys come
+    (into any pane), hidden panes wait, then parse once the keys stop, or after at most
+    ``HIDDEN_WAIT_MAX``."""
+    import time
+
+    from umltui.widgets import terminal
+
+    view, typist = TerminalView(history=100), TerminalView()
+    async with One(view).run_test(size=(60, 10)) as pilot:
+        await pilot.pause()
+        view.display = False
+        await pilot.pause()
+        view.feed(b"first\r\n")
+        await until(lambda: view._queued == 0, 2)  # no keys yet: parsed in a slice
+        view.feed(b"while typing\r\n")
+        for _ in range(8):  # a key every 0.1 s for 0.8 s
+            typist.send(b"k")
+            await pilot.pause(0.1)
+        assert view._queued > 0  # waited while the keys came
+        await until(lambda: view._queued == 0, 3)  # and parsed once they stopped
+        assert time.monotonic() - TerminalView.typed_at >= terminal.HIDDEN_WAIT * 0.9
+        longest, terminal.HIDDEN_WAIT_MAX = terminal.HIDDEN_WAIT_MAX, 0.3
+        try:
+            view.feed(b"during a long burst\r\n")
+            start = time.monotonic()
+            while view._queued and time.monotonic() - start < 3:
+                typist.send(b"k")
+                await pilot.pause(0.05)
+            assert view._queued == 0  # keys never stopped, but it had its slice
+        finally:
+            terminal.HIDDEN_WAIT_MAX = longest
+    view.display = True
+    assert any("during a long burst" in line for line in view.screen_text())

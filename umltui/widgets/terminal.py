@@ -41,6 +41,8 @@ SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
 HIDDEN_PERIOD = 0.1  # a hidden pane parses a slice this often...
 HIDDEN_BUDGET = 0.002  # ...of at most this long (2 % of the app's time each)
+HIDDEN_WAIT = 1.0  # ...but not until this long after the last key typed into any pane
+HIDDEN_WAIT_MAX = 10.0  # (and at least a slice this often, whatever the keys)
 HIDDEN_BACKLOG = 8 << 20  # bytes a hidden pane may fall behind before it skips them
 _REVERSE = Style(reverse=True)
 
@@ -158,6 +160,8 @@ class TerminalView(ScrollView, can_focus=True):
     class Closed(_PaneMessage):
         reason: str
 
+    typed_at: ClassVar[float] = 0.0  # when a key was last typed into any pane (``send``)
+
     following: var[bool] = var(True)
     """Showing the live bottom (new output scrolls it); off while reading history."""
 
@@ -178,6 +182,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._inbox: deque[bytes] = deque()
         self._queued = 0  # bytes in the inbox
         self._ingest_handle: Any = None
+        self._hidden_slice_at = 0.0  # when this pane last parsed (hidden: a slice)
         self._refresh_timer: Any = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
         self._row_version: dict[int, int] = {}
@@ -264,6 +269,16 @@ class TerminalView(ScrollView, can_focus=True):
         else:
             self._ingest_handle = loop.call_later(HIDDEN_PERIOD, self._ingest, HIDDEN_BUDGET, context=self._app_context)
 
+    def _typing_elsewhere(self) -> bool:
+        """Keys are being typed (into any pane), and this hidden pane has had a slice lately.
+
+        A slice of a flooding hidden pane is up to a few milliseconds of the app's loop; a
+        key read or an echo that comes meanwhile waits for it. While keys come, hidden panes
+        wait (their output queues; nobody sees them), at most ``HIDDEN_WAIT_MAX``.
+        """
+        now = time.monotonic()
+        return now - TerminalView.typed_at < HIDDEN_WAIT and now - self._hidden_slice_at < HIDDEN_WAIT_MAX
+
     def _skip_backlog(self) -> None:
         """A hidden pane fell too far behind: drop what it has not parsed, and say so in it."""
         skipped = self._queued
@@ -294,6 +309,12 @@ class TerminalView(ScrollView, can_focus=True):
         if self._ingest_handle is not None and budget is not None:
             self._ingest_handle.cancel()
         self._ingest_handle = None
+        if budget == HIDDEN_BUDGET and not self.display and self._typing_elsewhere():
+            loop = self._running_loop()
+            if loop is not None:  # a hidden pane's slice would hold up a key's echo: later
+                self._schedule_ingest(loop)
+                return
+        self._hidden_slice_at = time.monotonic()
         if budget is None:
             budget = INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3
         deadline = time.perf_counter() + budget
@@ -468,6 +489,7 @@ class TerminalView(ScrollView, can_focus=True):
 
     def send(self, data: bytes) -> None:
         """Send bytes to the guest as typed, and go back to the live bottom."""
+        TerminalView.typed_at = time.monotonic()
         if self.connection is not None and data:
             if self._inbox and self._queued <= KEY_DRAIN:
                 # Output that came before this key is parsed first, so the answers to its
