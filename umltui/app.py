@@ -301,16 +301,10 @@ class UmlApp(App[str | None]):
         screen, and no priority binding for it (the prefix). The trip through the queue was
         about half a millisecond of an echo on these hosts.
         """
-        if self._dispatching or self._keys or (self._key_pump is not None and not self._key_pump.done()):
+        if self._dispatching or self._message_queue.qsize() or not self.screen_stack or key.is_forwarded:
             return False
-        if not self.screen_stack:
-            return False
-        if self._message_queue.qsize() or self.prefix_keys.screen is not None or key.is_forwarded:
-            return False
-        view = self.focused
-        if not isinstance(view, TerminalView) or not self._console_takes(view, key):
-            return False
-        if self._may_be_priority(view, key.key):
+        view = self._console_for_keys()
+        if view is None or not self._console_takes(view, key) or self._may_be_priority(view, key.key):
             return False
         self.collector.typed()
         self._keys_taken += 1
@@ -329,10 +323,8 @@ class UmlApp(App[str | None]):
             if not self.screen_stack:
                 return  # the app is ending (its screens are gone): nowhere to type it
             self.collector.typed()
-            idle = not self._keys and (self._key_pump is None or self._key_pump.done())
-            focused = self.focused
-            direct = idle and isinstance(focused, TerminalView) and self.prefix_keys.screen is None
-            if direct and await self._typed_into(focused, event):  # type: ignore[arg-type]
+            view = self._console_for_keys()
+            if view is not None and await self._typed_into(view, event):
                 return  # a key for the focused console, nothing before it: no pump needed
             self._keys.append(event)
             if self._key_pump is None or self._key_pump.done():
@@ -383,6 +375,14 @@ class UmlApp(App[str | None]):
         if not await self._check_bindings(key.key, priority=True):
             self._into_console(view, key)
         return True
+
+    def _console_for_keys(self) -> TerminalView | None:
+        """The focused console, if a key may go straight to it: no key waiting for the one
+        before it, and no prefix command being chosen."""
+        if self._keys or (self._key_pump is not None and not self._key_pump.done()):
+            return None
+        focused = self.focused
+        return focused if isinstance(focused, TerminalView) and self.prefix_keys.screen is None else None
 
     def _may_be_priority(self, view: TerminalView, key: str) -> bool:
         """A priority binding may take ``key`` (the prefix does). Without a keymap, the nodes'

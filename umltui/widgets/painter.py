@@ -127,8 +127,8 @@ class EchoPainter:
         render_line = widget.render_line
         chops: dict[int, dict[int, Any]] = {}
         ends: dict[int, list[int]] = {}
+        left = region.x + gutter.left  # the content's first column on the screen
         for y, (x1, x2) in rows.items():
-            left = region.x + gutter.left
             strip = render_line(y - region.y - gutter.top)
             if strip.cell_length < x2 - left:
                 return None  # short of what it must cover: leave it to Textual

@@ -182,7 +182,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._inbox: deque[bytes] = deque()
         self._queued = 0  # bytes in the inbox
         self._ingest_handle: Any = None
-        self._hidden_slice_at = 0.0  # when this pane last parsed (hidden: a slice)
+        self._hidden_slice_at = 0.0  # when this pane, hidden, last parsed a slice
         self._refresh_timer: Any = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
         self._row_version: dict[int, int] = {}
@@ -269,14 +269,13 @@ class TerminalView(ScrollView, can_focus=True):
         else:
             self._ingest_handle = loop.call_later(HIDDEN_PERIOD, self._ingest, HIDDEN_BUDGET, context=self._app_context)
 
-    def _typing_elsewhere(self) -> bool:
+    def _typing_elsewhere(self, now: float) -> bool:
         """Keys are being typed (into any pane), and this hidden pane has had a slice lately.
 
         A slice of a flooding hidden pane is up to a few milliseconds of the app's loop; a
         key read or an echo that comes meanwhile waits for it. While keys come, hidden panes
         wait (their output queues; nobody sees them), at most ``HIDDEN_WAIT_MAX``.
         """
-        now = time.monotonic()
         return now - TerminalView.typed_at < HIDDEN_WAIT and now - self._hidden_slice_at < HIDDEN_WAIT_MAX
 
     def _skip_backlog(self) -> None:
@@ -309,12 +308,13 @@ class TerminalView(ScrollView, can_focus=True):
         if self._ingest_handle is not None and budget is not None:
             self._ingest_handle.cancel()
         self._ingest_handle = None
-        if budget == HIDDEN_BUDGET and not self.display and self._typing_elsewhere():
+        if budget == HIDDEN_BUDGET and not self.display:
+            now = time.monotonic()
             loop = self._running_loop()
-            if loop is not None:  # a hidden pane's slice would hold up a key's echo: later
-                self._schedule_ingest(loop)
+            if loop is not None and self._typing_elsewhere(now):
+                self._schedule_ingest(loop)  # a hidden pane's slice would hold up a key's echo: later
                 return
-        self._hidden_slice_at = time.monotonic()
+            self._hidden_slice_at = now
         if budget is None:
             budget = INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3
         deadline = time.perf_counter() + budget
