@@ -359,6 +359,11 @@ async def test_keys_in_a_burst_after_the_prefix_and_prefix_prefix(env: Env, via:
             extra=lambda: text(con2),
         )
         assert app.area.console == "con2" and app.is_running
+    # A key that comes once the app has ended (its screens gone) is dropped, not handled
+    # (one still queued at the end crashed it: ScreenStackError).
+    assert not app.screen_stack
+    await app.on_event(events.Key("x", "x"))
+    assert not app.take_key(events.Key("x", "x"))
 
 
 def keys_of(line: str) -> list[str]:
