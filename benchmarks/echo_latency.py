@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,6 @@ def time_key(proc: PtyProcess, letter: bytes) -> float | None:
     return took
 
 
-def time_keys(proc: PtyProcess, keys: int) -> list[float]:
-    """``keys`` keys into one client, one after the other."""
-    letters = (LETTERS[i % len(LETTERS) : i % len(LETTERS) + 1] for i in range(keys))
-    return [took for letter in letters if (took := time_key(proc, letter)) is not None]
-
-
 def start_client(argv: list[str], size: tuple[int, int], env: dict[str, str]) -> PtyProcess:
     cols, rows = size
     proc = PtyProcess.spawn(argv, dimensions=(rows, cols), env=env)
@@ -117,7 +112,7 @@ class Floor:
     """A plain client of the supervisor's socket on one console: the echo as the supervisor
     hands it to any client, with no terminal (and no pty) in between."""
 
-    def __init__(self, path: Path, guest: str, console: str) -> None:
+    def __init__(self, path: Path, guest: str, console: str, prompt: bytes) -> None:
         self.guest, self.console = guest, console
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(10)
@@ -126,7 +121,7 @@ class Floor:
         self.lines = b""
         self._send({"id": 1, "op": "subscribe", "guest": guest, "console": console, "history": False})
         self._type(b"\r")
-        if self.wait_for(b"a:/root#", 30) is None:
+        if self.wait_for(prompt, 30) is None:
             self.close()
             raise RuntimeError(f"no prompt on {guest} {console}")
 
@@ -182,17 +177,11 @@ class Floor:
         self.sock.close()
 
 
-def time_all(app: PtyProcess, tmux: PtyProcess, floor: Floor, keys: int) -> dict[str, list[float]]:
-    """``keys`` keys into each client in turn, the first of each round turning too."""
-    times: dict[str, list[float]] = {"app": [], "tmux": [], "floor": []}
-    drain(app.fd, 1.5)  # settled: the first paint, sizes told to the guest
-    drain(tmux.fd, 0.5)
-    floor.drain(0.2)
-    order = [
-        ("app", functools.partial(time_key, app)),
-        ("tmux", functools.partial(time_key, tmux)),
-        ("floor", floor.time_key),
-    ]
+def time_in_turn(timers: dict[str, Callable[[bytes], float | None]], keys: int) -> dict[str, list[float]]:
+    """``keys`` keys into each client in turn (each a function that times one key), the
+    first of each round turning too, so what the host does over the run falls on all alike."""
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    order = list(timers.items())
     for i in range(keys):
         letter = LETTERS[i % len(LETTERS) : i % len(LETTERS) + 1]
         turn = i % len(order)
@@ -264,8 +253,12 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
     try:
         clients.append(start_client([sys.executable, "-m", "umltui", "attach", "demo-a"], size, env))
         clients.append(start_client(["tmux", "-S", sock, "attach"], size, env))
-        floor = Floor(locations.supervisor_socket(), "demo-a", "con4")
-        times = time_all(clients[0], clients[1], floor, keys)
+        floor = Floor(locations.supervisor_socket(), "demo-a", "con4", b"a:/root#")
+        drain(clients[0].fd, 1.5)  # settled: the first paint, sizes told to the guest
+        drain(clients[1].fd, 0.5)
+        floor.drain(0.2)
+        timers = {"app": functools.partial(time_key, clients[0]), "tmux": functools.partial(time_key, clients[1])}
+        times = time_in_turn({**timers, "floor": floor.time_key}, keys)
     finally:
         if floor is not None:
             floor.close()

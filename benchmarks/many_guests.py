@@ -9,7 +9,9 @@ In a private umltui world:
    supervisor and keeper) over ``--idle`` seconds with nothing printing;
 3. every con1 floods (``seq``, numbered lines) for ``--seconds``; from 4 s after the
    floods were typed in, keys go to g0's con2 through the app; each key's echo is timed
-   end to end as in echo_latency.py;
+   end to end as in echo_latency.py, in turn with keys into g0's con3 from a plain client
+   of the supervisor's socket (echo_latency.py's floor: the guest, the keeper and the
+   supervisor, no terminal), so a run tells a slow key the app adds from one it does not;
    the CPU and memory of the app, the supervisor and the keeper are measured meanwhile;
 4. every con1 log is read back: the numbers must run without a gap (bytes lost: 0).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import re
@@ -35,7 +38,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from console_cost import cpu_seconds, keeper_pid  # noqa: E402
-from echo_latency import drain, percentiles, time_keys, wait_for  # noqa: E402
+from echo_latency import Floor, drain, percentiles, time_in_turn, time_key, wait_for  # noqa: E402
 from world import private_world  # noqa: E402
 
 
@@ -106,6 +109,7 @@ def gaps(root: Path, guests: int) -> int:
 
 
 def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spare: bool = False) -> dict[str, Any]:
+    from umltui import locations
     from umltui.core.client import supervisor_pid
 
     lab = root / "many.yaml"
@@ -113,6 +117,7 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
     boot_s = asyncio.run(boot(lab, guests))
     env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
     app = PtyProcess.spawn([sys.executable, "-m", "umltui", "attach", "many-g0"], dimensions=(48, 160), env=env)
+    floor: Floor | None = None
     try:
         if wait_for(app.fd, b"g0:/root#", 60) is None:
             raise RuntimeError("the app showed no prompt")
@@ -121,6 +126,7 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         os.write(app.fd, b"\r")
         wait_for(app.fd, b"g0:/root#", 10)
         drain(app.fd, 1.0)
+        floor = Floor(locations.supervisor_socket(), "many-g0", "con3", b"g0:/root#")
         sup = supervisor_pid()
         assert sup is not None
         pids = {"app": app.pid, "supervisor": sup, "keeper": keeper_pid(root)}
@@ -136,7 +142,8 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         # (core/supervisor/favour.py), and typing the floods in counts as keys.
         drain(app.fd, 4.0)
         before, t0 = usage(pids), time.monotonic()
-        latencies = time_keys(app, keys)
+        times = time_in_turn({"app": functools.partial(time_key, app), "floor": floor.time_key}, keys)
+        latencies = times["app"]
         left = seconds - (time.monotonic() - t0)
         drain(app.fd, max(0.0, left) + 2.0)
         wall = time.monotonic() - t0
@@ -145,8 +152,11 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         os.write(app.fd, b"Q")
         echo_after = wait_for(app.fd, b"Q", 5.0)
     finally:
+        if floor is not None:
+            floor.close()
         app.terminate(force=True)
     p50, p99 = percentiles(latencies) if latencies else (None, None)
+    f50, f99 = percentiles(times["floor"]) if times["floor"] else (None, None)
     return {
         "guests": guests,
         "consoles_each": 6,
@@ -159,6 +169,9 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         "echo_p99_ms": p99,
         "keys": len(latencies),
         "keys_not_echoed": keys - len(latencies),
+        "floor_echo_p50_ms": f50,
+        "floor_echo_p99_ms": f99,
+        "floor_keys_not_echoed": keys - len(times["floor"]),
         "echo_after_flood_ms": round(echo_after * 1000, 1) if echo_after is not None else None,
         "responsive_after_flood": echo_after is not None,
         "bytes_lost_lines": gaps(root, guests),
@@ -186,6 +199,7 @@ def main() -> None:
     print(f"  all con1 flooding:       CPU {f['flood_cpu_pct']}  RSS MB {f['rss_mb']}")
     print(f"  echo in g0 con2          p50 {f['echo_p50_ms']} ms  p99 {f['echo_p99_ms']} ms (goal < 100)")
     print(f"                           {f['keys']} keys, {f['keys_not_echoed']} not echoed within 2 s")
+    print(f"  the floor (no terminal)  p50 {f['floor_echo_p50_ms']} ms  p99 {f['floor_echo_p99_ms']} ms (g0 con3)")
     print(f"  lines lost in the logs   {f['bytes_lost_lines']} (goal 0)")
 
 
