@@ -16,9 +16,9 @@ and no pty of its own (``subscribe`` to demo-a's con4, ``input`` of the key, unt
 supervisor; what the app or tmux adds is their figure minus this one.
 
 Keys go round the three (which goes first turns too), so whatever the flood and the host
-do over the run falls on all alike. For each key: an uppercase letter written
-to the pty, the time until that letter is in the pty's output outside escape sequences,
-then a DEL (not timed) so the line stays short.
+do over the run falls on all alike. For each key: an uppercase letter written to the
+client (its pty; the floor's socket), the time until that letter is in what comes back,
+outside escape sequences, then a DEL (not timed) so the line stays short.
 
     python benchmarks/echo_latency.py [--keys 500] [--size 160x48] [--json]
 
@@ -51,7 +51,7 @@ from ptyprocess import PtyProcess
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from world import LogMark, private_world  # noqa: E402
+from world import LogMark, LogMeter, private_world  # noqa: E402
 
 FLOOD = b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r"
 LETTERS = b"QXZJVK"
@@ -236,7 +236,7 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
     asyncio.run(prepare())
     log = root / "state" / "guests" / "demo-a" / "logs" / "con2.log"
     wait_for_flood(log)
-    mark, start = LogMark(log), time.monotonic()
+    meter = LogMeter(log)
     sock = str(root / "tmux.sock")
     cols, rows = size
     console = f"{sys.executable} -m umltui console demo-a con3"
@@ -265,7 +265,7 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
         for proc in clients:
             proc.terminate(force=True)
         subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, env=env)
-    flood = mark.grown() / (time.monotonic() - start) / 1e6
+    flood = meter.stop() / 1e6
     p50, p99 = percentiles(times["app"])
     t50, t99 = percentiles(times["tmux"])
     f50, f99 = percentiles(times["floor"])
