@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -58,45 +59,68 @@ LETTERS = b"QXZJVK"
 ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1bP[^\x1b]*\x1b\\|\x1b[@-_]")
 
 
-def drain(fd: int, seconds: float) -> bytes:
-    out = b""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
+Read = Callable[[float], bytes | None]
+"""A client's output that comes within a timeout; None if none came; EOFError once it ended."""
+
+
+def pty_read(fd: int) -> Read:
+    def read(timeout: float) -> bytes | None:
+        ready, _, _ = select.select([fd], [], [], timeout)
         if not ready:
-            continue
+            return None
         try:
-            out += os.read(fd, 1 << 16)
+            return os.read(fd, 1 << 16)
         except OSError:
-            break
-    return out
+            raise EOFError from None
+
+    return read
 
 
-def wait_for(fd: int, needle: bytes, timeout: float) -> float | None:
+def drain_from(read: Read, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    with contextlib.suppress(EOFError):
+        while (left := end - time.monotonic()) > 0:
+            read(left)
+
+
+def wait_in(read: Read, needle: bytes, timeout: float) -> float | None:
     """Seconds until ``needle`` shows in the output as text (outside escapes); None on timeout."""
     start = time.perf_counter()
     buf = b""
     while (left := timeout - (time.perf_counter() - start)) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
         try:
-            buf += os.read(fd, 1 << 16)
-        except OSError:
+            out = read(left)
+        except EOFError:
             return None
+        if out is None:
+            continue
+        buf += out
         if needle in ESCAPES.sub(b"", buf):
             return time.perf_counter() - start
     return None
 
 
-def time_key(proc: PtyProcess, letter: bytes) -> float | None:
-    fd = proc.fd
-    drain(fd, 0.02)
-    os.write(fd, letter)
-    took = wait_for(fd, letter, 2.0)
-    os.write(fd, b"\x7f")  # the shell's line stays short; not timed
-    drain(fd, 0.03)
+def time_one(read: Read, write: Callable[[bytes], object], letter: bytes) -> float | None:
+    """One key: the letter, the time until its echo, then a DEL (not timed) so the shell's
+    line stays short."""
+    drain_from(read, 0.02)
+    write(letter)
+    took = wait_in(read, letter, 2.0)
+    write(b"\x7f")
+    drain_from(read, 0.03)
     return took
+
+
+def drain(fd: int, seconds: float) -> None:
+    drain_from(pty_read(fd), seconds)
+
+
+def wait_for(fd: int, needle: bytes, timeout: float) -> float | None:
+    return wait_in(pty_read(fd), needle, timeout)
+
+
+def time_key(proc: PtyProcess, letter: bytes) -> float | None:
+    return time_one(pty_read(proc.fd), functools.partial(os.write, proc.fd), letter)
 
 
 def start_client(argv: list[str], size: tuple[int, int], env: dict[str, str]) -> PtyProcess:
@@ -121,7 +145,7 @@ class Floor:
         self.lines = b""
         self._send({"id": 1, "op": "subscribe", "guest": guest, "console": console, "history": False})
         self._type(b"\r")
-        if self.wait_for(prompt, 30) is None:
+        if wait_in(self._output, prompt, 30) is None:
             self.close()
             raise RuntimeError(f"no prompt on {guest} {console}")
 
@@ -134,11 +158,14 @@ class Floor:
         )
 
     def _output(self, timeout: float) -> bytes | None:
-        """The console's bytes in the next messages that come within ``timeout``; None if none came."""
+        """The console's bytes in the next messages that come within ``timeout`` (a :data:`Read`)."""
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return None
-        self.lines += self.sock.recv(1 << 20)
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise EOFError  # the supervisor went away
+        self.lines += data
         *whole, self.lines = self.lines.split(b"\n")
         out = b""
         for line in whole:
@@ -148,30 +175,10 @@ class Floor:
         return out
 
     def drain(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            self._output(left)
-
-    def wait_for(self, needle: bytes, timeout: float) -> float | None:
-        start = time.perf_counter()
-        buf = b""
-        while (left := timeout - (time.perf_counter() - start)) > 0:
-            out = self._output(left)
-            if out is None:
-                continue
-            buf += out
-            if needle in ESCAPES.sub(b"", buf):
-                return time.perf_counter() - start
-        return None
+        drain_from(self._output, seconds)
 
     def time_key(self, letter: bytes) -> float | None:
-        """As :func:`time_key` for a client in a pty."""
-        self.drain(0.02)
-        self._type(letter)
-        took = self.wait_for(letter, 2.0)
-        self._type(b"\x7f")
-        self.drain(0.03)
-        return took
+        return time_one(self._output, self._type, letter)
 
     def close(self) -> None:
         self.sock.close()
