@@ -4,6 +4,7 @@ queued. A real app in a real pty."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import select
@@ -12,6 +13,10 @@ import time
 from pathlib import Path
 
 from ptyprocess import PtyProcess
+from textual import events
+from textual._xterm_parser import XTermParser
+
+from umltui.widgets.driver import typed_key
 
 APP = """
 import json, sys
@@ -31,6 +36,8 @@ class KeyApp(App):
             self.keys.append(("taken", event.key))
             return True
         return False
+    def on_paste(self, event):
+        self.keys.append(("paste", event.text))
     def on_key(self, event):
         self.keys.append(("queued", event.key))
         if event.key == "q":
@@ -71,7 +78,10 @@ def test_keys_escape_and_sequences_read_on_the_loop(tmp_path: Path) -> None:
     proc = PtyProcess.spawn([sys.executable, str(script), str(out)], dimensions=(24, 80), env=env)
     try:
         wait_for(proc, b"ready")
-        for data, pause in [(b"a", 0.1), (b"t", 0.1), (b"\x1b", 0.4), (b"\x1b[A", 0.1), (b"bc", 0.1), (b"q", 0)]:
+        steps = [(b"a", 0.1), (b"t", 0.1), (b"\x1b", 0.4), (b"\x1b[A", 0.1), (b"bc", 0.1)]
+        # a paste a byte at a time (none of it keys), a character in two reads, then a key
+        steps += [(bytes([c]), 0.02) for c in b"\x1b[200~xy\x1b[201~"] + [(b"\xc3", 0.05), (b"\xa9", 0.1), (b"d", 0.1)]
+        for data, pause in [*steps, (b"q", 0)]:
             os.write(proc.fd, data)
             drain(proc, pause)
         end = time.monotonic() + 10
@@ -89,6 +99,42 @@ def test_keys_escape_and_sequences_read_on_the_loop(tmp_path: Path) -> None:
         ["queued", "up"],
         ["queued", "b"],
         ["queued", "c"],
+        ["paste", "xy"],
+        ["queued", "é"],
+        ["queued", "d"],
         ["queued", "q"],
     ], keys
     assert keys[-1][0] == "loop_reads" and keys[-1][1] >= 6, keys  # the loop read them all, not Textual's thread
+
+
+def parsed(parser: XTermParser, text: str) -> list[tuple[str, str | None]]:
+    return [(e.key, e.character) for e in parser.feed(text) if isinstance(e, events.Key)]
+
+
+def test_a_typed_character_is_the_key_the_parser_gives() -> None:
+    """The shortcut for one printable character gives what Textual's parser gives, and leaves
+    the parser where the parser would; anywhere else it stands aside (None)."""
+    for code in range(0x20, 0x7F):
+        parser, decoder = XTermParser(), codecs.getincrementaldecoder("utf-8")()
+        key = typed_key(parser, decoder, bytes([code]))
+        assert key is not None and [key] == parsed(XTermParser(), chr(code)), chr(code)
+        assert typed_key(parser, decoder, bytes([code])) == key  # the parser is as it was
+        assert parsed(parser, "x") == [("x", "x")]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for state, data in [
+        ("", b"ab"),  # two at once: the parser's
+        ("", b"\x7f"),  # not printable
+        ("", b"\t"),
+        ("\x1b", b"a"),  # after an escape: alt+a, or a sequence
+        ("\x1b[", b"A"),  # inside a sequence
+        ("\x1b[200~", b"a"),  # inside a bracketed paste
+        ("\x1b[200~xy", b"a"),
+    ]:
+        parser = XTermParser()
+        list(parser.feed(state))
+        assert typed_key(parser, decoder, data) is None, (state, data)
+    parser = XTermParser()
+    list(parser.feed("\x1b[200~pasted\x1b[201~"))  # a paste that ended: typing goes on
+    assert typed_key(parser, decoder, b"a") == ("a", "a")
+    decoder.decode(b"\xc3")  # half of a character
+    assert typed_key(XTermParser(), decoder, b"a") is None
