@@ -181,8 +181,8 @@ def typed_key(parser: XTermParser, decoder: codecs.IncrementalDecoder, data: byt
     """The key (name, character) of one typed printable character, where the parser would
     give that and nothing else; else None (the parser's turn).
 
-    A typed letter is the common case, and Textual's parser took about 0.1 ms for it on
-    these hosts (a generator resumed per character, its key looked up): here it is the
+    A typed letter is the common case, and Textual's parser resumes a generator per
+    character and looks its key up, cold after every wait: here it is the
     parser's own answer, worked out once per character (``PRINTABLE``). Only while the
     parser waits for a first character (no escape sequence begun, no bracketed paste,
     nothing queued) and the decoder holds no part of a character: then the parser, fed the
@@ -199,7 +199,10 @@ def typed_key(parser: XTermParser, decoder: codecs.IncrementalDecoder, data: byt
     if decoder.getstate()[0]:
         return None
     frame = getattr(parser._gen, "gi_frame", None)  # (a generator's: the parse's own state)
-    if frame is None or frame.f_locals.get("bracketed_paste") is not False or frame.f_locals.get("paste_buffer"):
+    if frame is None:
+        return None
+    state = frame.f_locals  # (built afresh on each look: looked at once)
+    if state.get("bracketed_paste") is not False or state.get("paste_buffer"):
         return None
     return key
 

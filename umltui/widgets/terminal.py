@@ -269,15 +269,15 @@ class TerminalView(ScrollView, can_focus=True):
 
     def _ingest_now(self, loop: asyncio.AbstractEventLoop) -> None:
         """A few bytes for the pane being typed into (an echo): parsed and painted on this
-        turn of the loop, in the app's context, instead of at the next turn (timed in the app,
-        0.08 ms of an echo went to that turn at the median, more when other callbacks were
-        ready before it)."""
+        turn of the loop, in the app's context, instead of waiting for the next turn behind
+        whatever else is ready."""
         context = self._app_context
-        try:
-            if context is None:
-                raise RuntimeError
-            context.run(_nothing)
-        except RuntimeError:  # entered already (a feed from inside the pane's own work): next turn
+        if context is not None:
+            try:
+                context.run(_nothing)  # (raises if the context is entered: a feed from the pane's own work)
+            except RuntimeError:
+                context = None
+        if context is None:
             self._schedule_ingest(loop)
             return
         context.run(self._ingest)
@@ -482,8 +482,7 @@ class TerminalView(ScrollView, can_focus=True):
         render of them by Textual renders them afresh). The rest of ``refresh`` (clearing the
         size and style caches, a prompt to the pane's queue and so an update of its screen)
         is for a change of size or style, and an echo's rows painted straight have no use
-        for it (an echo's ``_flush`` went from about 0.21 to 0.16 ms, timed in the app under
-        ``benchmarks/echo_latency.py``)."""
+        for it."""
         offset = self.content_offset
         moved = [region.translate(offset) for region in regions]
         self._repaint_regions.update(moved)
