@@ -43,83 +43,19 @@ def start_supervisor() -> None:
         )
 
 
-MAX_LINE = 64 << 20  # a message longer than this is not the supervisor's: the connection is dropped
-
-
-class _Wire(asyncio.Protocol):
-    """The connection's bytes, cut into lines and handed to the client as they come.
-
-    Each message is handled in the callback that read it: an echo reaches the app's pane on
-    that turn of the loop, not on the next turn after a reading task has been woken.
-    """
-
-    def __init__(self, on_line: Callable[[bytes], None], lost: asyncio.Future[None]) -> None:
-        self.on_line = on_line
-        self.lost = lost
-        self.transport: asyncio.Transport | None = None
-        self._partial: list[bytes] = []  # a line's pieces, before its newline came
-        self._held = 0
-        self._paused = False
-        self._drained: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if b"\n" not in data:
-            self._partial.append(data)
-            self._held += len(data)
-            if self._held > MAX_LINE and self.transport is not None:
-                self.transport.close()
-            return
-        if self._partial:
-            data = b"".join([*self._partial, data])
-            self._partial.clear()
-        *lines, rest = data.split(b"\n")
-        if rest:
-            self._partial.append(rest)
-        self._held = len(rest)
-        for line in lines:
-            if line and self.transport is not None and not self.transport.is_closing():
-                self.on_line(line)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if not self.lost.done():
-            self.lost.set_result(None)
-        self.resume_writing()
-
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-        self._drained = None
-
-    async def drain(self) -> None:
-        """Until what was written has gone to the socket's buffer (or the connection is lost)."""
-        if self._paused and self.transport is not None:
-            if self._drained is None:
-                self._drained = asyncio.get_running_loop().create_future()
-            await self._drained
-
-
 class Client:
     """One connection to the supervisor.
 
-    ``on_event`` gets every unrequested message (console output, guest changes), in the
-    loop's callback that read it.
+    ``on_event`` gets every unrequested message (console output, guest changes).
     """
 
     def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.on_event = on_event or (lambda e: None)
-        self._wire: _Wire | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
-        self._input_heads: dict[tuple[str, str], bytes] = {}
+        self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     async def connect(self, *, start: bool = True, timeout: float = START_TIMEOUT) -> Client:
@@ -127,7 +63,6 @@ class Client:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         started = False
-        lost: asyncio.Future[None] = loop.create_future()
         while True:
             try:
                 # Never talk to a socket in a directory someone else could have made: keys go there.
@@ -136,7 +71,7 @@ class Client:
             except locations.UnsafeDirectory as exc:
                 raise SupervisorError(str(exc), "unsafe") from None
             try:
-                _, self._wire = await loop.create_unix_connection(lambda: _Wire(self._line, lost), path)
+                self._reader, self._writer = await asyncio.open_unix_connection(path, limit=64 << 20)
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if not start:
@@ -150,46 +85,29 @@ class Client:
                         "unreachable",
                     ) from None
                 await asyncio.sleep(0.05)
-        lost.add_done_callback(self._lost)
+        self._task = loop.create_task(self._read())
         return self
 
-    def _line(self, line: bytes) -> None:
-        """One message from the supervisor: the answer to a request, or an event."""
+    async def _read(self) -> None:
+        assert self._reader is not None
         try:
-            msg = json.loads(line)
-        except ValueError:  # not the supervisor's
-            self._drop()
-            return
-        rid = msg.get("id")
-        if rid is not None and rid in self._pending:
-            fut = self._pending.pop(rid)
-            if not fut.done():
-                fut.set_result(msg)
-            return
-        try:
-            self.on_event(msg)
-        except Exception as exc:  # one message's handler failing must not cost the connection
-            asyncio.get_running_loop().call_exception_handler(
-                {"message": f"handling a supervisor {msg.get('event')!r} event failed", "exception": exc}
-            )
-
-    def _drop(self) -> None:
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
-
-    def _lost(self, _: object = None) -> None:
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(SupervisorError("the supervisor went away", "unreachable"))
-        self._pending.clear()
-        self.closed.set()
-
-    def _write(self, data: bytes) -> bool:
-        wire = self._wire
-        if wire is None or wire.transport is None or self.closed.is_set():
-            return False
-        wire.transport.write(data)
-        return True
+            while line := await self._reader.readline():
+                msg = json.loads(line)
+                rid = msg.get("id")
+                if rid is not None and rid in self._pending:
+                    fut = self._pending.pop(rid)
+                    if not fut.done():
+                        fut.set_result(msg)
+                else:
+                    self.on_event(msg)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(SupervisorError("the supervisor went away", "unreachable"))
+            self._pending.clear()
+            self.closed.set()
 
     async def request(self, op: str, *, timeout: float = 30.0, **args: Any) -> Any:
         """Send a request and return its result.
@@ -197,15 +115,13 @@ class Client:
         Raises:
             SupervisorError: the supervisor said no (``kind`` tells why) or did not answer in time.
         """
-        if self._wire is None or self.closed.is_set():
+        if self._writer is None or self.closed.is_set():
             raise SupervisorError("not connected to the supervisor", "unreachable")
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        if not self._write(encode({"id": rid, "op": op, **args})):
-            self._pending.pop(rid, None)
-            raise SupervisorError("not connected to the supervisor", "unreachable")
-        await self._wire.drain()
+        self._writer.write(encode({"id": rid, "op": op, **args}))
+        await self._writer.drain()
         try:
             msg = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -216,23 +132,24 @@ class Client:
         return msg.get("result")
 
     def send_input(self, guest: str, console: str, data: bytes) -> None:
-        head = self._input_heads.get((guest, console))
-        if head is None:  # the message up to its data, made once per console (each key was a json.dumps)
-            named = json.dumps({"op": "input", "guest": guest, "console": console}, separators=(",", ":"))
-            head = self._input_heads[(guest, console)] = named[:-1].encode() + b',"data":"'
-        self._write(head + base64.b64encode(data) + b'"}\n')
+        if self._writer is not None and not self.closed.is_set():
+            self._writer.write(
+                encode({"op": "input", "guest": guest, "console": console, "data": base64.b64encode(data).decode()})
+            )
 
     def send_resize(self, guest: str, console: str, cols: int, rows: int) -> None:
-        self._write(encode({"op": "resize", "guest": guest, "console": console, "cols": cols, "rows": rows}))
+        if self._writer is not None and not self.closed.is_set():
+            self._writer.write(encode({"op": "resize", "guest": guest, "console": console, "cols": cols, "rows": rows}))
 
     async def close(self) -> None:
-        wire = self._wire
-        if wire is not None:
-            if wire.transport is not None:
-                wire.transport.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(wire.lost), 5.0)
-            self._lost()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 async def call(op: str, *, timeout: float = 30.0, **args: Any) -> Any:
