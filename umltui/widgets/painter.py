@@ -25,11 +25,10 @@ own repaint.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from textual._compositor import ChopsUpdate
-from textual.color import Color
-from textual.geometry import Region, Size
+from textual.geometry import Region
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -74,47 +73,21 @@ def screen_for(widget: Widget) -> Screen[Any] | None:
     return screen
 
 
-class _Placed(NamedTuple):
-    region: Region  # the widget's, on the screen
-    clip: Region
-    fronts: list[Region]  # what is in front of it
-    gutter_left: int
-    gutter_top: int
-    content: Size
-    background: Color  # for the line filters (each ancestor's styles, looked at once)
-
-
 class EchoPainter:
     """Paints one widget's echoes; keeps what is in front of it for as long as the layout holds."""
 
     def __init__(self, widget: Widget) -> None:
         self.widget = widget
-        self._visible: object = None  # the compositor's visible map that ``_placed`` is for...
-        self._styles_key = -1  # ...and the widget's styles' cache key
-        self._placed: _Placed | None = None
+        self._visible: object = None  # the compositor's visible map that ``_fronts`` is for
+        self._fronts: list[Region] = []
         self.painted = 0  # echoes painted here (for the tests)
 
-    def placed(self, visible: dict[Any, tuple[Region, Region]]) -> _Placed | None:
-        """Where the widget is and what is in front of it; None if it is not shown or not plain.
-
-        Worked out once per layout and style: the compositor makes a new visible map when the
-        layout changes, and the styles' cache key changes with any of the widget's styles.
-        (These looks go through the styles and each ancestor's: Python run cold after a wait,
-        as an echo's is.) An ancestor's background changes with the theme, which changes the
-        widget's own styles too."""
-        widget = self.widget
-        styles_key = widget.styles._cache_key
-        if visible is not self._visible or styles_key != self._styles_key:
-            self._visible, self._styles_key = visible, styles_key
-            where = visible.get(widget)
-            if where is None or not _plain(widget):
-                self._placed = None
-            else:
-                region, clip = where
-                gutter = widget.styles.gutter
-                self._placed = _Placed(region, clip, _in_front(widget, visible), gutter.left, gutter.top,
-                                       widget.content_region.size, widget.background_colors[1])  # fmt: skip
-        return self._placed
+    def fronts(self, visible: dict[Any, tuple[Region, Region]]) -> list[Region]:
+        """``_in_front``, once per layout: the compositor makes a new visible map when one changes."""
+        if visible is not self._visible:
+            self._fronts = _in_front(self.widget, visible)
+            self._visible = visible
+        return self._fronts
 
     def update(self, screen: Screen[Any]) -> ChopsUpdate | None:
         """The update that paints the widget's pending repaint regions, or None where Textual must.
@@ -124,10 +97,14 @@ class EchoPainter:
         regions = widget._repaint_regions
         if not regions:
             return None
-        placed = self.placed(screen._compositor.visible_widgets)
-        if placed is None:
+        visible = screen._compositor.visible_widgets
+        placed = visible.get(widget)
+        if placed is None or not _plain(widget):
             return None
-        region, clip, fronts, gutter_left, gutter_top, content, background = placed
+        region, clip = placed
+        fronts = self.fronts(visible)
+        gutter = widget.styles.gutter
+        content = widget.content_region.size
         areas: list[Region] = []
         for dirty in regions:
             area = clip.intersection(dirty.translate(region.offset))
@@ -136,11 +113,12 @@ class EchoPainter:
             if any(area.overlaps(front) for front in fronts):
                 return None
             # Only content: a border, padding or the scrollbar beside it is Textual's to paint.
-            x0, y0 = area.x - region.x - gutter_left, area.y - region.y - gutter_top
+            x0, y0 = area.x - region.x - gutter.left, area.y - region.y - gutter.top
             if x0 < 0 or y0 < 0 or x0 + area.width > content.width or y0 + area.height > content.height:
                 return None
             areas.append(area)
         filters = widget.get_line_filters()
+        background = widget.background_colors[1] if filters else None
         rows: dict[int, tuple[int, int]] = {}  # screen row -> its columns, x1 to x2
         for area in areas:
             for y in area.line_range:
@@ -149,13 +127,13 @@ class EchoPainter:
         render_line = widget.render_line
         chops: dict[int, dict[int, Any]] = {}
         ends: dict[int, list[int]] = {}
-        left = region.x + gutter_left  # the content's first column on the screen
+        left = region.x + gutter.left  # the content's first column on the screen
         for y, (x1, x2) in rows.items():
-            strip = render_line(y - region.y - gutter_top)
+            strip = render_line(y - region.y - gutter.top)
             if strip.cell_length < x2 - left:
                 return None  # short of what it must cover: leave it to Textual
             for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)
+                strip = strip.apply_filter(line_filter, background)  # type: ignore[arg-type]
             chops[y] = {x1: strip.crop(x1 - left, x2 - left)}
             ends[y] = [x2]
         spans = sorted((y, x1, x2) for y, (x1, x2) in rows.items())

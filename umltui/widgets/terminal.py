@@ -44,7 +44,6 @@ HIDDEN_BUDGET = 0.002  # ...of at most this long (2 % of the app's time each)
 HIDDEN_WAIT = 1.0  # ...but not until this long after the last key typed into any pane
 HIDDEN_WAIT_MAX = 10.0  # (and at least a slice this often, whatever the keys)
 HIDDEN_BACKLOG = 8 << 20  # bytes a hidden pane may fall behind before it skips them
-ECHO_BYTES = 512  # output this small, for the focused pane, is an echo: parsed and painted at once
 _REVERSE = Style(reverse=True)
 
 _NAMED = {
@@ -80,10 +79,6 @@ def _spans(rows: list[int]) -> list[tuple[int, int]]:
         else:
             spans.append((y, 1))
     return spans
-
-
-def _nothing() -> None:
-    pass
 
 
 def freeze_startup_objects() -> None:
@@ -260,27 +255,10 @@ class TerminalView(ScrollView, can_focus=True):
             self._skip_backlog()
         if self._ingest_handle is None:
             loop = self._running_loop()
-            if loop is None:  # not in a running app: parse now
-                self._ingest()
-            elif self._queued < ECHO_BYTES and self.has_focus and self.display:
-                self._ingest_now(loop)
-            else:  # in the app's context, whoever's task delivered the bytes
+            if loop is not None:  # in the app's context, whoever's task delivered the bytes
                 self._schedule_ingest(loop)
-
-    def _ingest_now(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A few bytes for the pane being typed into (an echo): parsed and painted on this
-        turn of the loop, in the app's context, instead of waiting for the next turn behind
-        whatever else is ready."""
-        context = self._app_context
-        if context is not None:
-            try:
-                context.run(_nothing)  # (raises if the context is entered: a feed from the pane's own work)
-            except RuntimeError:
-                context = None
-        if context is None:
-            self._schedule_ingest(loop)
-            return
-        context.run(self._ingest)
+            else:  # not in a running app: parse now
+                self._ingest()
 
     def _schedule_ingest(self, loop: asyncio.AbstractEventLoop) -> None:
         """Parse soon: at the next turn of the loop when shown; a slice every ``HIDDEN_PERIOD``
@@ -392,13 +370,11 @@ class TerminalView(ScrollView, can_focus=True):
             frame = FRAME if self.has_focus else FRAME * 4
             now = time.monotonic()
             wait = self._last_flush + frame - now
-            small = self.bytes_in - self._bytes_at_flush < ECHO_BYTES  # an echo, a prompt
+            small = self.bytes_in - self._bytes_at_flush < 512  # an echo, a prompt
             echo = small and self.has_focus and now - self._last_flush > FRAME / 4
             if wait <= 0 or echo:
-                marked = self._flush(echo=echo)
+                self._flush()
                 if echo and not self.painter.paint():
-                    if marked:
-                        self.refresh(*marked)  # Textual's own way after all
                     self._paint_now()
                 wait = frame
             self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
@@ -425,12 +401,8 @@ class TerminalView(ScrollView, can_focus=True):
         if self.terminal.screen.dirty or self.terminal.screen.scrolled != self._scrolled:
             self._flush()
 
-    def _flush(self, *, echo: bool = False) -> list[Region] | None:
-        """At most once a frame: new rows into view, dirty rows repainted.
-
-        With ``echo``, rows that changed in place are only marked for the painter (see
-        ``_mark``) and their regions returned: the caller paints them, or refreshes them
-        the usual way if the painter cannot."""
+    def _flush(self) -> None:
+        """At most once a frame: new rows into view, dirty rows repainted."""
         self._last_flush = time.monotonic()
         self._bytes_at_flush = self.bytes_in
         screen = self.terminal.screen
@@ -454,14 +426,9 @@ class TerminalView(ScrollView, can_focus=True):
             # Nothing moved: repaint only the rows that changed (an echo is one row, not the
             # pane), and not the scrollbar beside them.
             content_width = self.scrollable_content_region.width
-            top = history - self.scroll_offset.y
-            spans = _spans(sorted(y for y in rows if 0 <= y < screen.lines))
-            regions = [Region(0, top + start, content_width, count) for start, count in spans]
-            if echo:
-                self._mark(regions)
-                return regions
-            self.refresh(*regions)
-            return None
+            for start, count in _spans(sorted(y for y in rows if 0 <= y < screen.lines)):
+                self.refresh(Region(0, history + start - self.scroll_offset.y, content_width, count))
+            return
         self.virtual_size = Size(self.size.width, total)
         if self.following:
             self.scroll_to(y=max(0, total - self.size.height), animate=False, immediate=True)
@@ -474,19 +441,6 @@ class TerminalView(ScrollView, can_focus=True):
                 self.new_output_below = True
         self._history_len = history
         self.refresh()
-        return None
-
-    def _mark(self, regions: list[Region]) -> None:
-        """What ``refresh(*regions)`` does to the rows themselves, and no more: the regions
-        to repaint (which the painter takes) and the styles cache's dirty lines (so any later
-        render of them by Textual renders them afresh). The rest of ``refresh`` (clearing the
-        size and style caches, a prompt to the pane's queue and so an update of its screen)
-        is for a change of size or style, and an echo's rows painted straight have no use
-        for it."""
-        offset = self.content_offset
-        moved = [region.translate(offset) for region in regions]
-        self._repaint_regions.update(moved)
-        self._styles_cache.set_dirty(*moved)
 
     def check_silence(self) -> None:
         if not self._silent and self.last_output and time.monotonic() - self.last_output > self.silence_after:
