@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -78,7 +79,7 @@ class UmlApp(App[str | None]):
         self._bindings.bind(
             "f24", "unzoom", "zoomed, to unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}"
         )
-        self.hub = ConsoleHub(self._on_supervisor_event)
+        self.hub = ConsoleHub(self._on_supervisor_event, self._supervisor_event_failed)
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
@@ -197,6 +198,15 @@ class UmlApp(App[str | None]):
             self.refresh_net()
         elif kind == "error":
             self.notify(str(msg.get("error")), severity="error")
+
+    def _supervisor_event_failed(self, exc: Exception, msg: dict[str, Any]) -> None:
+        """A bug of ours handling one message: say so, keep the traceback in the log, go on."""
+        guest = msg.get("guest")
+        where = f" for {guest} {msg.get('console', '')}".rstrip() if isinstance(guest, str) else ""
+        self.log.error("handling", msg.get("event"), "failed", exc, traceback.format_exception(exc))
+        self.notify(
+            f"umltui could not handle a {msg.get('event', '?')!r} message{where}: {exc!r}", severity="error", timeout=15
+        )
 
     @work(group="reattach", exit_on_error=False, description="reattach a guest's consoles")
     async def reattach(self, umid: str) -> None:

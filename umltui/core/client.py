@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -43,14 +44,27 @@ def start_supervisor() -> None:
         )
 
 
+def report_fault(exc: Exception, msg: dict[str, Any]) -> None:
+    """The default for ``Client.on_fault``: the traceback on stderr, naming the event."""
+    print(f"umltui: handling a {msg.get('event', '?')!r} message failed:", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+
+
 class Client:
     """One connection to the supervisor.
 
-    ``on_event`` gets every unrequested message (console output, guest changes).
+    ``on_event`` gets every unrequested message (console output, guest changes). An exception
+    it raises goes to ``on_fault`` with the message, and the connection carries on: one bad
+    handler must not silence every console and request after it.
     """
 
-    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_fault: Callable[[Exception, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.on_event = on_event or (lambda e: None)
+        self.on_fault = on_fault or report_fault
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -99,7 +113,10 @@ class Client:
                     if not fut.done():
                         fut.set_result(msg)
                 else:
-                    self.on_event(msg)
+                    try:
+                        self.on_event(msg)
+                    except Exception as exc:  # noqa: BLE001 - reported, and the next message still comes
+                        self.on_fault(exc, msg)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:

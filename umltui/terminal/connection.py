@@ -58,8 +58,12 @@ class ConsoleHub:
     else to ``on_event`` (guest state changes, errors).
     """
 
-    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.client = Client(self._on_event)
+    def __init__(
+        self,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_fault: Callable[[Exception, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.client = Client(self._on_event, on_fault)
         self.on_event = on_event or (lambda msg: None)
         self.consoles: dict[tuple[str, str], SupervisorConsole] = {}
 
