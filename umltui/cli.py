@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -251,19 +250,19 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
         out.write(data)
         out.flush()
 
+    def on_output(_guest: str, _console: str, data: bytes) -> None:  # (the one console subscribed to)
+        if replay is not None:
+            replay.append(data)
+        else:
+            write(data, replayed=False)
+
     def on_event(msg: dict[str, Any]) -> None:
-        if msg.get("event") == "output" and msg.get("console") == console:
-            data = base64.b64decode(msg["data"])
-            if replay is not None:
-                replay.append(data)
-            else:
-                write(data, replayed=False)
-        elif msg.get("event") == "error":
+        if msg.get("event") == "error":
             print(f"\r\numltui: {msg['error']}\r", file=sys.stderr)
 
     try:
-        client = await Client(on_event).connect()
-        info = await client.request("subscribe", guest=guest, console=console, history=history)
+        client = await Client(on_event, on_output=on_output).connect()
+        info = await client.subscribe(guest, console, history=history, timeout=30)
     except SupervisorError as exc:
         return _fail(exc)
     umid = info["guest"]

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import locations
-from .protocol import encode
+from .protocol import FRAME, encode, frame_head
 
 START_TIMEOUT = 10.0
+READ_SLICE = 0.004  # seconds of reading a backlog before the loop gets a turn
 
 
 class SupervisorError(Exception):
@@ -53,18 +54,26 @@ def report_fault(exc: Exception, msg: dict[str, Any]) -> None:
 class Client:
     """One connection to the supervisor.
 
-    ``on_event`` gets every unrequested message (console output, guest changes). An exception
-    it raises goes to ``on_fault`` with the message, and the connection carries on: one bad
-    handler must not silence every console and request after it.
+    ``on_event`` gets every unrequested message (console output, guest changes). Given
+    ``on_output`` (guest, console, bytes), console output goes there instead, whether it came
+    as output frames (``subscribe``) or, from a supervisor of before them, as ``output``
+    events. A long backlog is read a few milliseconds at a time, between which the loop runs
+    everything else (keys, paints). An exception a handler raises goes to ``on_fault`` with
+    the message, and the connection carries on: one bad handler must not silence every
+    console and request after it.
     """
 
     def __init__(
         self,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_fault: Callable[[Exception, dict[str, Any]], None] | None = None,
+        on_output: Callable[[str, str, bytes], None] | None = None,
     ) -> None:
         self.on_event = on_event or (lambda e: None)
         self.on_fault = on_fault or report_fault
+        self.on_output = on_output or self._output_as_event
+        self._events_to_output = on_output is not None  # ``output`` events (of an older supervisor) too
+        self.raw = True  # subscribe for output frames; False once a supervisor of before them said no
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -102,10 +111,35 @@ class Client:
         self._task = loop.create_task(self._read())
         return self
 
+    def _output_as_event(self, guest: str, console: str, data: bytes) -> None:
+        self.on_event({"event": "output", "guest": guest, "console": console, "data": base64.b64encode(data).decode()})
+
+    def _event(self, msg: dict[str, Any]) -> None:
+        if self._events_to_output and msg.get("event") == "output":
+            self.on_output(msg["guest"], msg["console"], base64.b64decode(msg["data"]))
+        else:
+            self.on_event(msg)
+
     async def _read(self) -> None:
-        assert self._reader is not None
+        reader = self._reader
+        assert reader is not None
+        loop = asyncio.get_running_loop()
+        turn_ends = loop.time() + READ_SLICE
         try:
-            while line := await self._reader.readline():
+            while line := await reader.readline():
+                if loop.time() > turn_ends:
+                    # A backlog is all in the reader's buffer, and reading it never waits: without
+                    # this, a key typed meanwhile would wait for the whole of it.
+                    await asyncio.sleep(0)
+                    turn_ends = loop.time() + READ_SLICE
+                if line[0] == FRAME:
+                    size, console, guest = frame_head(line)
+                    data = await reader.readexactly(size)
+                    try:
+                        self.on_output(guest, console, data)
+                    except Exception as exc:  # noqa: BLE001 - as below
+                        self.on_fault(exc, {"event": "output", "guest": guest, "console": console})
+                    continue
                 msg = json.loads(line)
                 rid = msg.get("id")
                 if rid is not None and rid in self._pending:
@@ -114,7 +148,7 @@ class Client:
                         fut.set_result(msg)
                 else:
                     try:
-                        self.on_event(msg)
+                        self._event(msg)
                     except Exception as exc:  # noqa: BLE001 - reported, and the next message still comes
                         self.on_fault(exc, msg)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -147,6 +181,20 @@ class Client:
         if not msg.get("ok"):
             raise SupervisorError(msg.get("error", "failed"), msg.get("kind", "error"))
         return msg.get("result")
+
+    async def subscribe(self, guest: str, console: str, *, history: bool = True, timeout: float = 30.0) -> Any:
+        """``subscribe`` with output frames (to ``on_output``); with ``output`` events (to
+        ``on_event``) from a supervisor of before them, which takes no ``raw``."""
+        if self.raw:
+            try:
+                return await self.request(
+                    "subscribe", guest=guest, console=console, history=history, raw=True, timeout=timeout
+                )
+            except SupervisorError as exc:
+                if exc.kind != "protocol":
+                    raise
+                self.raw = False
+        return await self.request("subscribe", guest=guest, console=console, history=history, timeout=timeout)
 
     def send_input(self, guest: str, console: str, data: bytes) -> None:
         if self._writer is not None and not self.closed.is_set():

@@ -13,7 +13,6 @@ No Textual here: the widget sets ``on_output`` and ``on_closed`` and calls ``wri
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 from collections.abc import Callable
@@ -63,7 +62,7 @@ class ConsoleHub:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_fault: Callable[[Exception, dict[str, Any]], None] | None = None,
     ) -> None:
-        self.client = Client(self._on_event, on_fault)
+        self.client = Client(self._on_event, on_fault, self._on_output)
         self.on_event = on_event or (lambda msg: None)
         self.consoles: dict[tuple[str, str], SupervisorConsole] = {}
 
@@ -71,12 +70,12 @@ class ConsoleHub:
         await self.client.connect()
         return self
 
+    def _on_output(self, guest: str, console: str, data: bytes) -> None:
+        con = self.consoles.get((guest, console))
+        if con is not None:
+            con.deliver(data)
+
     def _on_event(self, msg: dict[str, Any]) -> None:
-        if msg.get("event") == "output":
-            con = self.consoles.get((msg.get("guest", ""), msg.get("console", "")))
-            if con is not None:
-                con.deliver(base64.b64decode(msg["data"]))
-            return
         self.on_event(msg)
 
     async def console(self, guest: str, console: str = "con1", *, history: bool = True) -> SupervisorConsole:
@@ -84,7 +83,7 @@ class ConsoleHub:
         con = SupervisorConsole(self, guest, console)
         self.consoles[(guest, console)] = con
         try:
-            await self.client.request("subscribe", guest=guest, console=console, history=history, timeout=10)
+            await self.client.subscribe(guest, console, history=history, timeout=10)
         except Exception:
             self.consoles.pop((guest, console), None)
             raise

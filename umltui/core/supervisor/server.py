@@ -50,12 +50,16 @@ class ClientConnection:
         self.watching = False
 
     def send(self, obj: Any) -> None:
+        self.send_bytes(encode(obj))
+
+    def send_bytes(self, data: bytes) -> None:
+        """One whole message (a line, or an output frame) as it goes on the wire."""
         if self.writer.is_closing():
             return
         if self.writer.transport.get_write_buffer_size() > CLIENT_BUFFER_LIMIT:
             self.writer.close()
             return
-        self.writer.write(encode(obj))
+        self.writer.write(data)
 
     def drop_subscriptions(self) -> None:
         for guest, console, send in self.subscriptions:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...agent import LINE as AGENT_LINE
 from ...guest import SCROLLBACK_BYTES
-from ...protocol import ProtocolError, SubscribeResult
+from ...protocol import ProtocolError, SubscribeResult, output_frame
 from ..errors import OpError
 
 if TYPE_CHECKING:
@@ -18,9 +18,15 @@ MAX_SIZE = 4096  # columns or rows a pane can sensibly have (the pty's ioctl tak
 
 
 async def subscribe(
-    sup: Supervisor, client: ClientConnection, guest: str, console: str = "con1", history: bool = True
+    sup: Supervisor,
+    client: ClientConnection,
+    guest: str,
+    console: str = "con1",
+    history: bool = True,
+    raw: bool = False,
 ) -> SubscribeResult:
-    """Send this console's scrollback (with ``history``), then every byte it prints, as ``output`` events."""
+    """Send this console's scrollback (with ``history``), then every byte it prints, as ``output``
+    events, or with ``raw`` as output frames (``protocol.output_frame``)."""
     g = sup.find_guest(guest)
     con = g.consoles.get(console) if console != AGENT_LINE else None
     if con is None:
@@ -28,9 +34,13 @@ async def subscribe(
         raise OpError(f"{g.umid} has no {console} (it has {have})", "usage")
     umid = g.umid
 
-    def send(name: str, data: bytes) -> None:
+    def send_event(name: str, data: bytes) -> None:
         client.send({"event": "output", "guest": umid, "console": name, "data": base64.b64encode(data).decode()})
 
+    def send_frame(name: str, data: bytes) -> None:
+        client.send_bytes(output_frame(umid, name, data))
+
+    send = send_frame if raw else send_event
     if history and con.scrollback:
         send(console, bytes(con.scrollback[-SCROLLBACK_BYTES:]))
     con.subscribers.add(send)

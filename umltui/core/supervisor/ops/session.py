@@ -12,7 +12,7 @@ from .lab import down
 if TYPE_CHECKING:
     from ..server import ClientConnection, Supervisor
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: output frames (``subscribe`` with ``raw``)
 
 
 async def ping(sup: Supervisor, client: ClientConnection) -> PingResult:
