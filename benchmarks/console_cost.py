@@ -3,7 +3,8 @@
 
 One busybox guest in a private umltui world, with two consoles umltui owns (con1, con2)
 and a third (con3, also ``con=pts``) that umltui leaves alone. No client is attached. Then,
-one after the other, for ``--seconds`` each:
+one after the other, for ``--seconds`` each, in the order umltui, screen, screen, umltui (so
+whatever the host does over the run, and going first, fall on both alike):
 
 - **umltui**: ``yes`` into con2's tty in the guest; the supervisor reads the pty and writes
   its console log (through umltui's keeper, which reads and logs the ptys so that a
@@ -17,7 +18,9 @@ emulates a terminal; the supervisor does not.
 
     python benchmarks/console_cost.py [--seconds 10] [--json]
 
-JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``screen_mb_s``.
+JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``screen_mb_s`` (over
+both floods of each), ``rate_ratio`` (umltui's MB/s over screen's), ``umltui_mb_s_each`` and
+``screen_mb_s_each`` (each flood in turn), ``keeper_share``.
 """
 
 from __future__ import annotations
@@ -77,8 +80,13 @@ def keeper_pid(root: Path) -> int:
     raise RuntimeError("no keeper found")
 
 
-def measure_umltui(root: Path, seconds: float) -> tuple[float, float, float]:
-    """CPU-s per MB (supervisor and keeper together), MB/s, and the keeper's share of the CPU."""
+Turn = dict[str, float]
+"""One flood's figures: ``cpu`` (CPU seconds), ``mb`` (logged), ``seconds`` (over which it was
+logged), and for umltui ``keeper_cpu``."""
+
+
+def measure_umltui(root: Path, seconds: float) -> Turn:
+    """One flood into con2: the supervisor's and the keeper's CPU, what con2's log grew."""
     from umltui.core.client import supervisor_pid
 
     sup, keeper = supervisor_pid(), keeper_pid(root)
@@ -88,13 +96,17 @@ def measure_umltui(root: Path, seconds: float) -> tuple[float, float, float]:
     sup0, keep0 = cpu_seconds(sup), cpu_seconds(keeper)
     flood("tty2", seconds)
     time.sleep(seconds + 1.0)
-    mb = mark.grown() / 1e6
-    sup_cpu, keep_cpu = cpu_seconds(sup) - sup0, cpu_seconds(keeper) - keep0
-    total = sup_cpu + keep_cpu
-    return total / mb if mb else float("nan"), mb / (time.monotonic() - t0 - 1.0), keep_cpu / total if total else 0
+    keep_cpu = cpu_seconds(keeper) - keep0
+    return {
+        "cpu": cpu_seconds(sup) - sup0 + keep_cpu,
+        "keeper_cpu": keep_cpu,
+        "mb": mark.grown() / 1e6,
+        "seconds": time.monotonic() - t0 - 1.0,
+    }
 
 
-def measure_screen(root: Path, seconds: float) -> tuple[float, float]:
+def measure_screen(root: Path, seconds: float) -> Turn:
+    """One flood into con3 with ``screen -L`` on its pty: screen's CPU, what its log grew."""
     from umltui.core.client import call
 
     # The kernel gives a console its pty when the guest first opens it: hold it open.
@@ -109,7 +121,7 @@ def measure_screen(root: Path, seconds: float) -> tuple[float, float]:
         raise RuntimeError(f"con3 is not on a pty: {answer!r}")
     log = root / "screen.log"
     env = {**os.environ, "SCREENDIR": str(root / "screens")}
-    (root / "screens").mkdir(mode=0o700)
+    (root / "screens").mkdir(mode=0o700, exist_ok=True)
     subprocess.run(["screen", "-L", "-Logfile", str(log), "-dmS", "cost", m.group(1), "115200"], check=True, env=env)
     try:
         time.sleep(0.5)
@@ -121,10 +133,19 @@ def measure_screen(root: Path, seconds: float) -> tuple[float, float]:
         flood("tty3", seconds)
         time.sleep(seconds + 1.0)
         time.sleep(1.0)  # screen flushes its log every second
-        mb = ((log.stat().st_size if log.exists() else 0) - size0) / 1e6
-        return (cpu_seconds(pid) - cpu0) / mb if mb else float("nan"), mb / (time.monotonic() - t0 - 2.0)
+        return {
+            "cpu": cpu_seconds(pid) - cpu0,
+            "mb": ((log.stat().st_size if log.exists() else 0) - size0) / 1e6,
+            "seconds": time.monotonic() - t0 - 2.0,
+        }
     finally:
         subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=env)
+
+
+def pooled(turns: list[Turn]) -> tuple[float, float]:
+    """CPU seconds per MB and MB/s over all of ``turns``."""
+    cpu, mb, secs = (sum(t[k] for t in turns) for k in ("cpu", "mb", "seconds"))
+    return cpu / mb if mb else float("nan"), mb / secs
 
 
 def measure(root: Path, seconds: float) -> dict[str, Any]:
@@ -141,14 +162,22 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
             raise RuntimeError("no prompt on con2")
         time.sleep(0.1)
     time.sleep(0.5)
-    u_cpu, u_rate, keeper_share = measure_umltui(root, seconds)
-    s_cpu, s_rate = measure_screen(root, seconds)
+    # umltui, screen, screen, umltui: whatever the host does over the run (and being first or
+    # second) falls on both alike.
+    ours = [measure_umltui(root, seconds)]
+    theirs = [measure_screen(root, seconds), measure_screen(root, seconds)]
+    ours.append(measure_umltui(root, seconds))
+    u_cpu, u_rate = pooled(ours)
+    s_cpu, s_rate = pooled(theirs)
     return {
         "umltui_cpu_s_per_mb": round(u_cpu, 3),
         "screen_cpu_s_per_mb": round(s_cpu, 3),
         "umltui_mb_s": round(u_rate, 3),
         "screen_mb_s": round(s_rate, 3),
-        "keeper_share": round(keeper_share, 2),
+        "rate_ratio": round(u_rate / s_rate, 2),
+        "umltui_mb_s_each": [round(t["mb"] / t["seconds"], 3) for t in ours],
+        "screen_mb_s_each": [round(t["mb"] / t["seconds"], 3) for t in theirs],
+        "keeper_share": round(sum(t["keeper_cpu"] for t in ours) / max(sum(t["cpu"] for t in ours), 1e-9), 2),
         "seconds": seconds,
     }
 
@@ -168,6 +197,9 @@ def main() -> None:
     print(f"a console flooding for {args.seconds:g} s, no client attached:")
     print(f"  umltui (sup+keeper){figures['umltui_cpu_s_per_mb']:6} CPU-s/MB  {figures['umltui_mb_s']:7} MB/s logged")
     print(f"  screen -L          {figures['screen_cpu_s_per_mb']:6} CPU-s/MB  {figures['screen_mb_s']:7} MB/s logged")
+    print(f"  the guest under umltui at {figures['rate_ratio']} of its rate under screen (each flood, in order:")
+    ours, theirs = figures["umltui_mb_s_each"], figures["screen_mb_s_each"]
+    print(f"  umltui {ours[0]}, screen {theirs[0]}, screen {theirs[1]}, umltui {ours[1]} MB/s)")
     print("  (goal: the supervisor at most half of screen's CPU per MB, and the guest no slower)")
 
 

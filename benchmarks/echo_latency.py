@@ -30,7 +30,9 @@ outside escape sequences, then a DEL (not timed) so the line stays short.
 
 JSON: ``p50_ms``, ``p99_ms`` (the app), ``tmux_p50_ms``, ``tmux_p99_ms``, ``tmux2_p50_ms``,
 ``tmux2_p99_ms`` (the control), ``floor_p50_ms``, ``floor_p99_ms``, ``keys`` (each),
-``flood_mb_s`` (how fast con2's log grew meanwhile).
+``flood_mb_s`` (how fast con2's log grew meanwhile), ``p99_minus_tmux_ms_90ci`` and
+``tmux2_p99_minus_tmux_ms_90ci`` (a 90 % bootstrap interval of the app's p99, and the
+control's, minus tmux's: a gap whose interval holds 0 is one this run cannot tell).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import contextlib
 import functools
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -206,10 +209,21 @@ def time_in_turn(timers: dict[str, Callable[[bytes], float | None]], keys: int) 
     return times
 
 
-def percentiles(values: list[float]) -> tuple[float, float]:
+def p99_of(values: list[float]) -> float:
     values = sorted(values)
-    p99 = values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
-    return round(statistics.median(values) * 1000, 2), round(p99 * 1000, 2)
+    return values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    return round(statistics.median(values) * 1000, 2), round(p99_of(values) * 1000, 2)
+
+
+def p99_gap(a: list[float], b: list[float], rounds: int = 2000) -> list[float]:
+    """A 90 % bootstrap interval of p99(a) - p99(b), in ms: how sure one run is of the gap it
+    shows (the p99 of 500 keys is about the fifth-worst, so one slow key moves it)."""
+    rng = random.Random(15)
+    gaps = sorted(p99_of(rng.choices(a, k=len(a))) - p99_of(rng.choices(b, k=len(b))) for _ in range(rounds))
+    return [round(gaps[int(0.05 * rounds)] * 1000, 2), round(gaps[int(0.95 * rounds)] * 1000, 2)]
 
 
 async def prepare() -> None:
@@ -295,6 +309,8 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
         "tmux2_p99_ms": c99,
         "floor_p50_ms": f50,
         "floor_p99_ms": f99,
+        "p99_minus_tmux_ms_90ci": p99_gap(times["app"], times["tmux"]),
+        "tmux2_p99_minus_tmux_ms_90ci": p99_gap(times["tmux2"], times["tmux"]),
         "keys": min(len(t) for t in times.values()),
         "lost_keys": len(times) * keys - sum(len(t) for t in times.values()),
         "flood_mb_s": round(flood, 3),
@@ -323,6 +339,9 @@ def main() -> None:
     print(f"  the same, again (tmux2) p50 {figures['tmux2_p50_ms']:6} ms   p99 {figures['tmux2_p99_ms']:6} ms (con5)")
     print(f"  the floor (no terminal) p50 {figures['floor_p50_ms']:6} ms   p99 {figures['floor_p99_ms']:6} ms (con4)")
     print(f"  {figures['keys']} keys each, in turn, {figures['lost_keys']} not echoed within 2 s")
+    gap, control = figures["p99_minus_tmux_ms_90ci"], figures["tmux2_p99_minus_tmux_ms_90ci"]
+    print(f"  p99 minus tmux's (90 % bootstrap interval): app {gap[0]} to {gap[1]} ms,", end=" ")
+    print(f"tmux2 {control[0]} to {control[1]} ms")
     print("  (goal: p99 < 30 ms, <= tmux's; what each client adds is its figure minus the floor's;")
     print("   tmux2 against tmux is how far apart two identical clients land in this run)")
 
