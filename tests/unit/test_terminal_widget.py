@@ -192,3 +192,46 @@ async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> Non
             terminal.HIDDEN_WAIT_MAX = longest
     view.display = True
     assert any("during a long burst" in line for line in view.screen_text())
+
+
+async def test_a_hidden_pane_growing_its_scrollback_lays_nothing_out_until_shown() -> None:
+    """A new virtual size lays out the whole screen (Textual's ``virtual_size`` is a layout
+    reactive); a hidden pane's scrollback grows with every slice of a flood behind another
+    tab, and nobody sees it. So a hidden pane leaves its size alone, and is at the end of
+    its output, following, once shown."""
+    from textual.screen import Screen
+
+    view = TerminalView(history=1000)
+    layouts = 0
+
+    def rows() -> int:  # the model's: scrollback and screen
+        return len(view.terminal.screen.history) + view.terminal.screen.lines
+
+    async with One(view).run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view.feed(b"".join(b"before %d\r\n" % i for i in range(30)))
+        await until(lambda: view.virtual_size.height == rows() == 31, "the first lines in view", timeout=3)
+        view.display = False
+        await pilot.pause(0.1)
+        real = Screen._refresh_layout
+
+        def counted(screen: Screen, *args: object, **kwargs: object) -> None:  # type: ignore[type-arg]
+            nonlocal layouts
+            layouts += 1
+            real(screen, *args, **kwargs)  # type: ignore[arg-type]
+
+        Screen._refresh_layout = counted  # type: ignore[method-assign]
+        try:
+            for n in range(5):  # five slices (0.1 s apart), each with more scrollback
+                view.feed(b"".join(b"hidden %d.%d\r\n" % (n, i) for i in range(20)))
+                await pilot.pause(0.15)
+            await until(lambda: view._queued == 0, "the hidden pane's slices", timeout=3)
+            assert layouts == 0
+        finally:
+            Screen._refresh_layout = real  # type: ignore[method-assign]
+        assert view.virtual_size.height == 31 and rows() == 131  # as it was, while the model grew
+        view.display = True
+        await until(lambda: view.virtual_size.height == 131, "the size once shown", timeout=3)
+        await pilot.pause(0.1)
+        assert view.following and view.scroll_offset.y == view.max_scroll_y
+        assert "hidden 4.19" in view.screen_text()[-2]

@@ -194,6 +194,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._title = ""
         self._scrolled = 0  # the model's scroll count at the last repaint
         self._history_len = 0  # and its history length then
+        self._scrolled_hidden = 0  # rows the model scrolled while the pane was hidden, not yet shown
         self._cursor_drawn = (0, 0)  # where the cursor was at the last repaint (row, column)
         self._last_flush = 0.0
         self._bytes_at_flush = 0
@@ -289,6 +290,7 @@ class TerminalView(ScrollView, can_focus=True):
         self._fed += skipped - len(data)  # the skipped bytes count as read; the note is not the guest's
 
     def on_show(self) -> None:
+        self._flush()  # its size and place, left alone while it was hidden
         if self._inbox and self._ingest_handle is not None:  # hidden until now: catch up at once
             self._ingest_handle.cancel()
             self._ingest_handle = None
@@ -422,6 +424,14 @@ class TerminalView(ScrollView, can_focus=True):
             for y in rows:
                 self._row_version[y] = self._version
         screen.dirty.clear()
+        if not self.display and self.is_mounted:
+            # Hidden: nobody sees its size or place, and a new virtual size lays out the whole
+            # screen (a layout reactive): with a console flooding behind another tab, a layout
+            # every slice, which under load held the loop tens of ms. Done when it is shown.
+            self._scrolled_hidden += scrolled
+            return
+        scrolled += self._scrolled_hidden
+        self._scrolled_hidden = 0
         if not scrolled and total == self.virtual_size.height and self.size.height:
             # Nothing moved: repaint only the rows that changed (an echo is one row, not the
             # pane), and not the scrollbar beside them.
