@@ -250,7 +250,7 @@ async def _console(guest: str, console: str, *, history: bool, linger: float) ->
         out.write(data)
         out.flush()
 
-    def on_output(_guest: str, _console: str, data: bytes) -> None:  # (the one console subscribed to)
+    def on_output(_guest: str, _con: str, data: bytes) -> None:  # (the one console subscribed to)
         if replay is not None:
             replay.append(data)
         else:

@@ -17,6 +17,18 @@ from umltui.core.client import Client
 from umltui.core.protocol import FRAME, encode, frame_head, output_frame
 
 
+def _serve(runtime: Path, handler: Any) -> Any:
+    return asyncio.start_unix_server(handler, path=str(runtime / "supervisor.sock"))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "run"
+    path.mkdir(mode=0o700)
+    monkeypatch.setenv("UMLTUI_RUNTIME_DIR", str(path))
+    return path
+
+
 async def _stand_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     writer.write(b'{"event": "output", "guest": "g", "console": "con1", "data": "YQ=="}\n')
     writer.write(b'{"event": "guest", "guest": {"umid": "g"}}\n')
@@ -29,12 +41,7 @@ async def _stand_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     writer.close()
 
 
-def test_a_handler_that_raises_loses_neither_the_connection_nor_later_events(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("UMLTUI_RUNTIME_DIR", str(runtime))
+def test_a_handler_that_raises_loses_neither_the_connection_nor_later_events(runtime: Path) -> None:
     seen: list[Any] = []
     faults: list[tuple[Exception, dict[str, Any]]] = []
 
@@ -44,7 +51,7 @@ def test_a_handler_that_raises_loses_neither_the_connection_nor_later_events(
         seen.append(msg["event"])
 
     async def main() -> Any:
-        server = await asyncio.start_unix_server(_stand_in, path=str(runtime / "supervisor.sock"))
+        server = await _serve(runtime, _stand_in)
         try:
             client = await Client(on_event, lambda exc, msg: faults.append((exc, msg))).connect(start=False)
             answer = await client.request("ping", timeout=5)
@@ -68,18 +75,6 @@ def test_the_default_report_names_the_event(tmp_path: Path, capsys: pytest.Captu
     Client(lambda msg: None).on_fault(ValueError("boom"), {"event": "output"})
     err = capsys.readouterr().err
     assert "'output' message failed" in err and "ValueError: boom" in err
-
-
-def _serve(runtime: Path, handler: Any) -> Any:
-    return asyncio.start_unix_server(handler, path=str(runtime / "supervisor.sock"))
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    monkeypatch.setenv("UMLTUI_RUNTIME_DIR", str(path))
-    return path
 
 
 def test_output_frames_carry_any_bytes_and_a_backlog_lets_the_loop_in(

@@ -73,7 +73,9 @@ class Client:
         self.on_fault = on_fault or report_fault
         self.on_output = on_output or self._output_as_event
         self._events_to_output = on_output is not None  # ``output`` events (of an older supervisor) too
-        self.raw = True  # subscribe for output frames; False once a supervisor of before them said no
+        # Subscribe for output frames where they have somewhere to go; False once a supervisor
+        # of before them said no.
+        self.raw = self._events_to_output
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -183,8 +185,8 @@ class Client:
         return msg.get("result")
 
     async def subscribe(self, guest: str, console: str, *, history: bool = True, timeout: float = 30.0) -> Any:
-        """``subscribe`` with output frames (to ``on_output``); with ``output`` events (to
-        ``on_event``) from a supervisor of before them, which takes no ``raw``."""
+        """``subscribe``: with output frames where ``on_output`` was given, else (or from a
+        supervisor of before them, which takes no ``raw``) with ``output`` events."""
         if self.raw:
             try:
                 return await self.request(

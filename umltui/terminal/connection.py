@@ -53,8 +53,8 @@ def _ignore_closed(reason: str) -> None:
 class ConsoleHub:
     """One connection to the supervisor, shared by every console pane of a client.
 
-    It routes ``output`` events to the pane of that guest and console, and everything
-    else to ``on_event`` (guest state changes, errors).
+    It routes console output to the pane of that guest and console, and everything else
+    to ``on_event`` (guest state changes, errors).
     """
 
     def __init__(
@@ -62,8 +62,7 @@ class ConsoleHub:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_fault: Callable[[Exception, dict[str, Any]], None] | None = None,
     ) -> None:
-        self.client = Client(self._on_event, on_fault, self._on_output)
-        self.on_event = on_event or (lambda msg: None)
+        self.client = Client(on_event, on_fault, self._on_output)
         self.consoles: dict[tuple[str, str], SupervisorConsole] = {}
 
     async def connect(self) -> ConsoleHub:
@@ -74,9 +73,6 @@ class ConsoleHub:
         con = self.consoles.get((guest, console))
         if con is not None:
             con.deliver(data)
-
-    def _on_event(self, msg: dict[str, Any]) -> None:
-        self.on_event(msg)
 
     async def console(self, guest: str, console: str = "con1", *, history: bool = True) -> SupervisorConsole:
         """Subscribe to one console; its scrollback arrives first, then live output."""
