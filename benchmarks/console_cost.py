@@ -16,11 +16,18 @@ whatever the host does over the run, and going first, fall on both alike):
 Both floods come from the same guest, so the figures are side by side. screen also
 emulates a terminal; the supervisor does not.
 
-    python benchmarks/console_cost.py [--seconds 10] [--json]
+Then ``--rounds`` floods of both at once: the two sides see the same moments of the host
+(one flood after another, the same guest's rate swings by a third), and the guest's two
+``yes`` compete for its time, so a reader that holds its flood back shows as a lower rate
+beside the other's.
+
+    python benchmarks/console_cost.py [--seconds 10] [--rounds 4] [--json]
 
 JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``screen_mb_s`` (over
 both floods of each), ``rate_ratio`` (umltui's MB/s over screen's), ``umltui_mb_s_each`` and
-``screen_mb_s_each`` (each flood in turn), ``keeper_share``.
+``screen_mb_s_each`` (each flood in turn), ``keeper_share``; for the floods at once,
+``together_umltui_cpu_s_per_mb``, ``together_screen_cpu_s_per_mb``, ``together_rate_ratio``
+(umltui's console's MB over screen's, all rounds) and ``together_rate_ratio_each``.
 """
 
 from __future__ import annotations
@@ -85,62 +92,89 @@ Turn = dict[str, float]
 logged), and for umltui ``keeper_cpu``."""
 
 
-def measure_umltui(root: Path, seconds: float) -> Turn:
-    """One flood into con2: the supervisor's and the keeper's CPU, what con2's log grew."""
-    from umltui.core.client import supervisor_pid
+class Meters:
+    """CPU seconds and logged bytes of both sides, read at the start of a flood and at its end."""
 
-    sup, keeper = supervisor_pid(), keeper_pid(root)
-    assert sup is not None
-    log = root / "state" / "guests" / "cost-g" / "logs" / "con2.log"
-    meter, t0 = LogMeter(log, every=0.5), time.monotonic()  # (the log rotates at 8 MB: a flood passes it)
-    sup0, keep0 = cpu_seconds(sup), cpu_seconds(keeper)
-    flood("tty2", seconds)
-    time.sleep(seconds + 1.0)
-    keep_cpu = cpu_seconds(keeper) - keep0
-    meter.stop()
-    return {
-        "cpu": cpu_seconds(sup) - sup0 + keep_cpu,
-        "keeper_cpu": keep_cpu,
-        "mb": meter.total / 1e6,
-        "seconds": time.monotonic() - t0 - 1.0,
-    }
+    def __init__(self, root: Path, screen: Screen) -> None:
+        from umltui.core.client import supervisor_pid
 
+        sup = supervisor_pid()
+        assert sup is not None
+        self.sup, self.keeper, self.screen = sup, keeper_pid(root), screen
+        log = root / "state" / "guests" / "cost-g" / "logs" / "con2.log"
+        self.ours = LogMeter(log, every=0.5)  # (the log rotates at 8 MB: a flood passes it)
+        self.sup0, self.keep0 = cpu_seconds(self.sup), cpu_seconds(self.keeper)
+        self.screen0, self.size0 = cpu_seconds(screen.pid), screen.size()
+        self.t0 = time.monotonic()
 
-def measure_screen(root: Path, seconds: float) -> Turn:
-    """One flood into con3 with ``screen -L`` on its pty: screen's CPU, what its log grew."""
-    from umltui.core.client import call
-
-    # The kernel gives a console its pty when the guest first opens it: hold it open.
-    asyncio.run(shell("(sleep 100000 > /dev/tty3 &)"))
-    m = None
-    for _ in range(50):
-        answer = asyncio.run(call("mconsole", guest="cost-g", command="config con3", timeout=10))
-        if m := re.search(r"(/dev/pts/\d+)", str(answer)):
-            break
-        time.sleep(0.1)
-    if m is None:
-        raise RuntimeError(f"con3 is not on a pty: {answer!r}")
-    log = root / "screen.log"
-    env = {**os.environ, "SCREENDIR": str(root / "screens")}
-    (root / "screens").mkdir(mode=0o700, exist_ok=True)
-    subprocess.run(["screen", "-L", "-Logfile", str(log), "-dmS", "cost", m.group(1), "115200"], check=True, env=env)
-    try:
-        time.sleep(0.5)
-        listing = subprocess.run(["screen", "-ls"], capture_output=True, text=True, env=env).stdout
-        pid = int(re.search(r"(\d+)\.cost", listing).group(1))  # type: ignore[union-attr]
-        subprocess.run(["screen", "-S", "cost", "-X", "logfile", "flush", "1"], env=env)
-        size0 = log.stat().st_size if log.exists() else 0
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        flood("tty3", seconds)
-        time.sleep(seconds + 1.0)
-        time.sleep(1.0)  # screen flushes its log every second
+    def umltui(self) -> Turn:
+        """Since the start: the supervisor's and the keeper's CPU, what con2's log grew."""
+        keep_cpu = cpu_seconds(self.keeper) - self.keep0
+        self.ours.stop()
         return {
-            "cpu": cpu_seconds(pid) - cpu0,
-            "mb": ((log.stat().st_size if log.exists() else 0) - size0) / 1e6,
-            "seconds": time.monotonic() - t0 - 2.0,
+            "cpu": cpu_seconds(self.sup) - self.sup0 + keep_cpu,
+            "keeper_cpu": keep_cpu,
+            "mb": self.ours.total / 1e6,
+            "seconds": time.monotonic() - self.t0 - 2.0,
         }
-    finally:
-        subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=env)
+
+    def screen_turn(self) -> Turn:
+        """Since the start: screen's CPU, what its log grew (it flushes its log every second)."""
+        return {
+            "cpu": cpu_seconds(self.screen.pid) - self.screen0,
+            "mb": (self.screen.size() - self.size0) / 1e6,
+            "seconds": time.monotonic() - self.t0 - 2.0,
+        }
+
+
+class Screen:
+    """``screen -L`` on con3's pty (``/dev/pts/N``, as the seed's users attach consoles),
+    logging to a file it flushes every second."""
+
+    def __init__(self, root: Path) -> None:
+        from umltui.core.client import call
+
+        # The kernel gives a console its pty when the guest first opens it: hold it open.
+        asyncio.run(shell("(sleep 100000 > /dev/tty3 &)"))
+        m = None
+        for _ in range(50):
+            answer = asyncio.run(call("mconsole", guest="cost-g", command="config con3", timeout=10))
+            if m := re.search(r"(/dev/pts/\d+)", str(answer)):
+                break
+            time.sleep(0.1)
+        if m is None:
+            raise RuntimeError(f"con3 is not on a pty: {answer!r}")
+        self.log = root / "screen.log"
+        self.env = {**os.environ, "SCREENDIR": str(root / "screens")}
+        (root / "screens").mkdir(mode=0o700, exist_ok=True)
+        subprocess.run(["screen", "-L", "-Logfile", str(self.log), "-dmS", "cost", m.group(1), "115200"],
+                       check=True, env=self.env)  # fmt: skip
+        try:
+            time.sleep(0.5)
+            listing = subprocess.run(["screen", "-ls"], capture_output=True, text=True, env=self.env).stdout
+            self.pid = int(re.search(r"(\d+)\.cost", listing).group(1))  # type: ignore[union-attr]
+            subprocess.run(["screen", "-S", "cost", "-X", "logfile", "flush", "1"], env=self.env)
+        except BaseException:
+            self.close()
+            raise
+
+    def size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def close(self) -> None:
+        subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=self.env)
+
+
+def one_flood(root: Path, screen: Screen, ttys: str, seconds: float) -> tuple[Turn, Turn]:
+    """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
+    the figures of both sides over it."""
+    meters = Meters(root, screen)
+    command = " & ".join(
+        f"timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{t}" for t in ttys.split()
+    )
+    asyncio.run(shell(command))
+    time.sleep(seconds + 2.0)
+    return meters.umltui(), meters.screen_turn()
 
 
 def pooled(turns: list[Turn]) -> tuple[float, float]:
@@ -149,7 +183,7 @@ def pooled(turns: list[Turn]) -> tuple[float, float]:
     return cpu / mb if mb else float("nan"), mb / secs
 
 
-def measure(root: Path, seconds: float) -> dict[str, Any]:
+def measure(root: Path, seconds: float, rounds: int) -> dict[str, Any]:
     from umltui.core.client import call
 
     lab = root / "cost.yaml"
@@ -163,13 +197,23 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
             raise RuntimeError("no prompt on con2")
         time.sleep(0.1)
     time.sleep(0.5)
-    # umltui, screen, screen, umltui: whatever the host does over the run (and being first or
-    # second) falls on both alike.
-    ours = [measure_umltui(root, seconds)]
-    theirs = [measure_screen(root, seconds), measure_screen(root, seconds)]
-    ours.append(measure_umltui(root, seconds))
+    screen = Screen(root)
+    try:
+        # umltui, screen, screen, umltui: whatever the host does over the run (and being
+        # first or second) falls on both alike.
+        ours = [one_flood(root, screen, "tty2", seconds)[0]]
+        theirs = [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
+        ours.append(one_flood(root, screen, "tty2", seconds)[0])
+        # Then both at once, in rounds: the same moments of the host for both, and the
+        # guest's two floods compete for its time, so a reader that holds its flood back
+        # shows as a lower rate beside the other.
+        together = [one_flood(root, screen, "tty2 tty3", seconds) for _ in range(rounds)]
+    finally:
+        screen.close()
     u_cpu, u_rate = pooled(ours)
     s_cpu, s_rate = pooled(theirs)
+    tu_cpu, tu_rate = pooled([u for u, _ in together])
+    ts_cpu, ts_rate = pooled([s for _, s in together])
     return {
         "umltui_cpu_s_per_mb": round(u_cpu, 3),
         "screen_cpu_s_per_mb": round(s_cpu, 3),
@@ -179,6 +223,10 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
         "umltui_mb_s_each": [round(t["mb"] / t["seconds"], 3) for t in ours],
         "screen_mb_s_each": [round(t["mb"] / t["seconds"], 3) for t in theirs],
         "keeper_share": round(sum(t["keeper_cpu"] for t in ours) / max(sum(t["cpu"] for t in ours), 1e-9), 2),
+        "together_umltui_cpu_s_per_mb": round(tu_cpu, 3),
+        "together_screen_cpu_s_per_mb": round(ts_cpu, 3),
+        "together_rate_ratio": round(tu_rate / ts_rate, 2),
+        "together_rate_ratio_each": [round(u["mb"] / s["mb"], 2) if s["mb"] else None for u, s in together],
         "seconds": seconds,
     }
 
@@ -186,12 +234,13 @@ def measure(root: Path, seconds: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=4, help="floods of both consoles at once")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("screen") is None:
         sys.exit("console_cost: needs screen (apt-get install screen)")
     with private_world("umtc-") as root:
-        figures = measure(root, args.seconds)
+        figures = measure(root, args.seconds, args.rounds)
     if args.json:
         print(json.dumps(figures))
         return
@@ -201,6 +250,11 @@ def main() -> None:
     print(f"  the guest under umltui at {figures['rate_ratio']} of its rate under screen (each flood, in order:")
     ours, theirs = figures["umltui_mb_s_each"], figures["screen_mb_s_each"]
     print(f"  umltui {ours[0]}, screen {theirs[0]}, screen {theirs[1]}, umltui {ours[1]} MB/s)")
+    print(
+        f"  both at once, {args.rounds} rounds: umltui {figures['together_umltui_cpu_s_per_mb']} CPU-s/MB, screen",
+        f"{figures['together_screen_cpu_s_per_mb']}; umltui's console at {figures['together_rate_ratio']} of",
+        f"screen's rate (each round: {figures['together_rate_ratio_each']})",
+    )
     print("  (goal: the supervisor at most half of screen's CPU per MB, and the guest no slower)")
 
 

@@ -58,15 +58,22 @@ FIRST_CONTACT = 10.0  # seconds a keeper waits for its first supervisor
 MAX_PACKET = 256 << 10
 READ_SIZE = 64 << 10
 READS_PER_WAKEUP = 8  # a pty gives at most about 4 KB a read
-# After a read this large, the keeper leaves that pty alone for a moment (the others it
-# reads as ever): a flood then comes in reads of kilobytes instead of one a line (each
-# costs the keeper and the supervisor the same), and the kick (pty.kick) keeps the guest
-# from stalling on the fuller pty. A key's echo is a few bytes and never waits.
+# A pty that floods is left alone for a moment after each read (the others are read as
+# ever), so a flood comes in reads of kilobytes instead of one a line (each costs the
+# keeper and the supervisor the same), and the kick (pty.kick) keeps the guest from
+# stalling on the fuller pty. A pty floods when a read brings FLOOD_BYTES or more, or when
+# it brings anything within STILL_COMING of the read before: the first bytes after a quiet
+# spell (a key's echo) go at once, what follows them close behind waits FLOOD_PAUSE at most.
 # Measured with benchmarks/console_cost.py: a 5 ms rest cost 0.16 to 0.18 (three runs)
 # CPU-s/MB, 10 ms 0.028 to 0.043 (four) with the guest as fast as under screen, and 20 ms let a
-# guest stall now and then (0.07 MB/s in one of two runs).
+# guest stall now and then (0.07 MB/s in one of two runs). Resting only after large reads
+# was not enough: a console flooding at half a MB/s (two at once in one guest, or a guest
+# among many) came in reads of a line or two, at 0.5 to 1.2 CPU-s/MB, twice screen's,
+# and the guest ran slower and less evenly than under screen
+# (``console_cost.py``, both consoles flooding at once).
 FLOOD_BYTES = 1024
 FLOOD_PAUSE = 0.010
+STILL_COMING = 0.025  # two reads closer than this: the pty floods (a rest and a wake-up are about 10 ms apart)
 CALL_TIMEOUT = 1.0
 QUIET_AFTER_TIMEOUT = 5.0  # seconds a keeper that timed out is not asked again (the event loop must not wait on it)
 _HEADER = struct.Struct("<cBB")  # kind, len(umid), len(console)
@@ -97,6 +104,7 @@ class Held:
     pts: str
     log: ConsoleLog
     pidfd: int | None = None  # the guest's kernel, to wake when its pty backed up (see pty.kick)
+    last_read: float = -1.0  # when a read last got bytes (monotonic)
 
 
 @dataclass
@@ -243,6 +251,16 @@ class Keeper:
             self._send(pack_header(b"C", *key))
         return sum(map(len, chunks))
 
+    def _read_paced(self, fd: int) -> None:
+        """Read a pty that is ready; rest it if it floods (see FLOOD_PAUSE)."""
+        held = self.held[self.by_fd[fd]]
+        got = self._read(fd)
+        if got and fd in self.by_fd:
+            now = time.monotonic()
+            if got >= FLOOD_BYTES or now - held.last_read < STILL_COMING:
+                self._rest(fd)
+            held.last_read = now
+
     # -- requests ---------------------------------------------------------------------------------
 
     def handle(
@@ -322,20 +340,23 @@ class Keeper:
     def serve(self) -> None:
         """Until it holds nothing and no supervisor is connected (or none came at all)."""
         while self.held or self.clients or (not self.contacted and time.monotonic() - self.started < FIRST_CONTACT):
-            for fd, events in self.poll.poll(self._wake_rested()):
-                if fd == self.server.fileno():
-                    conn, _ = self.server.accept()
-                    self.clients[conn.fileno()] = conn
-                    self.poll.register(conn.fileno(), select.POLLIN)
-                elif fd in self.by_fd:
-                    if self._read(fd) >= FLOOD_BYTES and fd in self.by_fd:
-                        self._rest(fd)
-                elif fd in self.clients:
-                    conn = self.clients[fd]
-                    if events & select.POLLOUT and conn is self.stream:
-                        self._flush()
-                    if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        self._from_client(conn)
+            self.turn()
+
+    def turn(self) -> None:
+        """Wait for what comes first (a pty, a connection, a rest's end, or a second) and serve it."""
+        for fd, events in self.poll.poll(self._wake_rested()):
+            if fd == self.server.fileno():
+                conn, _ = self.server.accept()
+                self.clients[conn.fileno()] = conn
+                self.poll.register(conn.fileno(), select.POLLIN)
+            elif fd in self.by_fd:
+                self._read_paced(fd)
+            elif fd in self.clients:
+                conn = self.clients[fd]
+                if events & select.POLLOUT and conn is self.stream:
+                    self._flush()
+                if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    self._from_client(conn)
 
 
 def run_keeper() -> int:
