@@ -4,7 +4,7 @@
 One busybox guest in a private umltui world, with two consoles umltui owns (con1, con2)
 and a third (con3, also ``con=pts``) that umltui leaves alone. No client is attached. Then,
 one after the other, for ``--seconds`` each, in the order umltui, screen, screen, umltui (so
-whatever the host does over the run, and going first, fall on both alike):
+whatever the host does over the run, and going first, fall on both alike; ``--pairs`` times):
 
 - **umltui**: ``yes`` into con2's tty in the guest; the supervisor reads the pty and writes
   its console log (through umltui's keeper, which reads and logs the ptys so that a
@@ -21,7 +21,7 @@ Then ``--rounds`` floods of both at once: the two sides see the same moments of 
 ``yes`` compete for its time, so a reader that holds its flood back shows as a lower rate
 beside the other's.
 
-    python benchmarks/console_cost.py [--seconds 10] [--rounds 4] [--json]
+    python benchmarks/console_cost.py [--seconds 10] [--pairs 1] [--rounds 4] [--json]
 
 JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``screen_mb_s`` (over
 both floods of each), ``rate_ratio`` (umltui's MB/s over screen's), ``umltui_mb_s_each`` and
@@ -183,7 +183,7 @@ def pooled(turns: list[Turn]) -> tuple[float, float]:
     return cpu / mb if mb else float("nan"), mb / secs
 
 
-def measure(root: Path, seconds: float, rounds: int) -> dict[str, Any]:
+def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str, Any]:
     from umltui.core.client import call
 
     lab = root / "cost.yaml"
@@ -199,11 +199,13 @@ def measure(root: Path, seconds: float, rounds: int) -> dict[str, Any]:
     time.sleep(0.5)
     screen = Screen(root)
     try:
-        # umltui, screen, screen, umltui: whatever the host does over the run (and being
-        # first or second) falls on both alike.
-        ours = [one_flood(root, screen, "tty2", seconds)[0]]
-        theirs = [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
-        ours.append(one_flood(root, screen, "tty2", seconds)[0])
+        # umltui, screen, screen, umltui (``pairs`` times): whatever the host does over the
+        # run (and being first or second) falls on both alike.
+        ours, theirs = [], []
+        for _ in range(pairs):
+            ours.append(one_flood(root, screen, "tty2", seconds)[0])
+            theirs += [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
+            ours.append(one_flood(root, screen, "tty2", seconds)[0])
         # Then both at once, in rounds: the same moments of the host for both, and the
         # guest's two floods compete for its time, so a reader that holds its flood back
         # shows as a lower rate beside the other.
@@ -234,22 +236,23 @@ def measure(root: Path, seconds: float, rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--pairs", type=int, default=1, help="times the floods one after the other go ABBA")
     parser.add_argument("--rounds", type=int, default=4, help="floods of both consoles at once")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("screen") is None:
         sys.exit("console_cost: needs screen (apt-get install screen)")
     with private_world("umtc-") as root:
-        figures = measure(root, args.seconds, args.rounds)
+        figures = measure(root, args.seconds, args.rounds, args.pairs)
     if args.json:
         print(json.dumps(figures))
         return
     print(f"a console flooding for {args.seconds:g} s, no client attached:")
     print(f"  umltui (sup+keeper){figures['umltui_cpu_s_per_mb']:6} CPU-s/MB  {figures['umltui_mb_s']:7} MB/s logged")
     print(f"  screen -L          {figures['screen_cpu_s_per_mb']:6} CPU-s/MB  {figures['screen_mb_s']:7} MB/s logged")
-    print(f"  the guest under umltui at {figures['rate_ratio']} of its rate under screen (each flood, in order:")
+    print(f"  the guest under umltui at {figures['rate_ratio']} of its rate under screen (each flood:")
     ours, theirs = figures["umltui_mb_s_each"], figures["screen_mb_s_each"]
-    print(f"  umltui {ours[0]}, screen {theirs[0]}, screen {theirs[1]}, umltui {ours[1]} MB/s)")
+    print(f"  umltui {ours}, screen {theirs} MB/s, in the order umltui, screen, screen, umltui)")
     print(
         f"  both at once, {args.rounds} rounds: umltui {figures['together_umltui_cpu_s_per_mb']} CPU-s/MB, screen",
         f"{figures['together_screen_cpu_s_per_mb']}; umltui's console at {figures['together_rate_ratio']} of",
