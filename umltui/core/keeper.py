@@ -68,9 +68,10 @@ READS_PER_WAKEUP = 8  # a pty gives at most about 4 KB a read
 # CPU-s/MB, 10 ms 0.028 to 0.043 (four) with the guest as fast as under screen, and 20 ms let a
 # guest stall now and then (0.07 MB/s in one of two runs). Resting only after large reads
 # was not enough: a console flooding at half a MB/s (two at once in one guest, or a guest
-# among many) came in reads of a line or two, at 0.5 to 1.2 CPU-s/MB, twice screen's,
-# and the guest ran slower and less evenly than under screen
-# (``console_cost.py``, both consoles flooding at once).
+# among many) came in reads of a line or two: with both consoles of console_cost.py's
+# guest flooding at once, 0.57 CPU-s/MB against screen's 0.32 (now 0.08 to 0.10 against
+# 0.38 to 0.41), and sixteen flooding guests (many_guests.py) took 12 % of a core in the
+# supervisor and 20 % in the keeper (now 5 to 6 % and 8 to 9 %).
 FLOOD_BYTES = 1024
 FLOOD_PAUSE = 0.010
 STILL_COMING = 0.025  # two reads closer than this: the pty floods (a rest and a wake-up are about 10 ms apart)
