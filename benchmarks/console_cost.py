@@ -70,8 +70,10 @@ async def shell(command: str) -> None:
         await client.close()
 
 
-def flood(tty: str, seconds: float) -> None:
-    asyncio.run(shell(f"timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{tty}"))
+def flood(ttys: str, seconds: float) -> None:
+    """``yes`` into each of ``ttys`` (names in the guest's /dev, space-separated), all at once."""
+    line = "timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{tty}"
+    asyncio.run(shell(" & ".join(line.format(seconds=seconds, tty=t) for t in ttys.split())))
 
 
 def keeper_pid(root: Path) -> int:
@@ -169,10 +171,7 @@ def one_flood(root: Path, screen: Screen, ttys: str, seconds: float) -> tuple[Tu
     """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
     the figures of both sides over it."""
     meters = Meters(root, screen)
-    command = " & ".join(
-        f"timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{t}" for t in ttys.split()
-    )
-    asyncio.run(shell(command))
+    flood(ttys, seconds)
     time.sleep(seconds + 2.0)
     return meters.umltui(), meters.screen_turn()
 
