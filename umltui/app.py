@@ -371,6 +371,7 @@ class UmlApp(App[str | None]):
             # it is set on the way to the app too): a handful of turns of the loop.
             for node in [*chain, self]:  # last the app, where the bindings are checked
                 await self._landed(node)
+            await self._settled(chain)
 
     async def _typed_into(self, view: TerminalView, key: events.Key) -> bool:
         """A key for the focused console, sent to its guest here and now; False if it is not one.
@@ -415,6 +416,35 @@ class UmlApp(App[str | None]):
         with contextlib.suppress(Exception):
             self.screen._clear_tooltip()
         view.type_key(key)
+
+    async def _settled(self, chain: list[MessagePump]) -> None:
+        """Until what the key set going has run its course: the messages it posted, a screen
+        it closed, the callback given that screen's answer, a screen that callback opened
+        (at most eight rounds, a second in all).
+
+        Enter in a search field posts Submitted to the field after the binding has run; the
+        field's screen closes on it and the callback opens scrollback mode. A key behind
+        Enter in the same burst must find scrollback mode open, not the search field about
+        to close, nor the console between the two screens (CI lost ``q`` so once). Only
+        these nodes are waited for, and the app only for callbacks: a console printing
+        keeps the app's queue busy.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        state = (list(self.screen_stack), self.focused)
+        for _ in range(8):
+            for node in dict.fromkeys([*chain, *self.screen_stack]):  # the widget, its screen, the stack
+                await self._landed(node)
+            if self._next_callbacks:  # a closed screen's callback, and its pop, run on the app
+                await self._landed(self)
+            # Not the first screen, nor the widgets under it: a console printing bubbles its
+            # messages up through them (typing into a field in a flood would wait a second).
+            nodes = [chain[0], *self.screen_stack[1:]] if chain else self.screen_stack[1:]
+            busy = self._next_callbacks or any(n._message_queue.qsize() or n._next_callbacks for n in nodes)
+            now = (list(self.screen_stack), self.focused)
+            if (not busy and now == state) or loop.time() > deadline:
+                return
+            state = now
 
     async def _landed(self, node: MessagePump) -> None:
         """Until ``node`` has handled what was posted to it before now (at most half a second)."""
