@@ -367,10 +367,6 @@ class UmlApp(App[str | None]):
             while node is not None and node is not self:
                 chain.append(node)
                 node = node._parent
-            # Every hop, whether the key went on or not (Textual's stop flag does not say:
-            # it is set on the way to the app too): a handful of turns of the loop.
-            for node in [*chain, self]:  # last the app, where the bindings are checked
-                await self._landed(node)
             await self._settled(chain)
 
     async def _typed_into(self, view: TerminalView, key: events.Key) -> bool:
@@ -418,27 +414,30 @@ class UmlApp(App[str | None]):
         view.type_key(key)
 
     async def _settled(self, chain: list[MessagePump]) -> None:
-        """Until what the key set going has run its course: the messages it posted, a screen
-        it closed, the callback given that screen's answer, a screen that callback opened
-        (at most eight rounds, a second in all).
+        """Until a key handed to ``chain`` (the widget, its ancestors) has run its course: each
+        hop, the messages it posted, a screen it closed, the callback given that screen's
+        answer, a screen that callback opened. At most eight rounds; none starts after a
+        second.
 
-        Enter in a search field posts Submitted to the field after the binding has run; the
-        field's screen closes on it and the callback opens scrollback mode. A key behind
-        Enter in the same burst must find scrollback mode open, not the search field about
-        to close, nor the console between the two screens (CI lost ``q`` so once). Only
-        these nodes are waited for, and the app only for callbacks: a console printing
-        keeps the app's queue busy.
+        Every hop is waited for, whether the key went on or not (Textual's stop flag does not
+        say: it is set on the way to the app too), and the app after them, where the bindings
+        are checked. Enter in a search field posts Submitted to the field only when its
+        binding has run there; the field's screen closes on it and the callback opens
+        scrollback mode. A key behind Enter in the same burst must find scrollback mode open,
+        not the search field about to close, nor the console between the two screens (CI
+        lost ``q`` so once).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.0
         state = (list(self.screen_stack), self.focused)
         for _ in range(8):
-            for node in dict.fromkeys([*chain, *self.screen_stack]):  # the widget, its screen, the stack
+            for node in dict.fromkeys([*chain, self, *self.screen_stack]):
                 await self._landed(node)
             if self._next_callbacks:  # a closed screen's callback, and its pop, run on the app
                 await self._landed(self)
-            # Not the first screen, nor the widgets under it: a console printing bubbles its
-            # messages up through them (typing into a field in a flood would wait a second).
+            # Whether to go round again: not for the first screen, nor the widgets under it
+            # but the key's own, nor the app's queue. A console printing keeps them busy
+            # (typing into a field in a flood would wait a second for each key).
             nodes = [chain[0], *self.screen_stack[1:]] if chain else self.screen_stack[1:]
             busy = self._next_callbacks or any(n._message_queue.qsize() or n._next_callbacks for n in nodes)
             now = (list(self.screen_stack), self.focused)
