@@ -6,6 +6,7 @@ from __future__ import annotations
 import pyte
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Offset, Region
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static, Tree
 from textual.widgets._toast import Toast
@@ -150,3 +151,63 @@ async def test_what_it_cannot_paint_is_left_to_textual() -> None:
         app.pop_screen()
         await pilot.pause(0.2)
         assert try_one(b"w")
+
+
+async def test_an_echo_through_the_panes_own_flush_leaves_the_cells_textual_would() -> None:
+    """The pane's echo path (``_flush(paint=True)``) marks the rows itself, from the painter's
+    plan, instead of through ``refresh``: the same rows, the same cells. Headless, nothing is
+    written to a terminal, so here the painter's write goes to the glass instead."""
+    app = Layout()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(ConsolePane)
+        pane.focus()
+        pane.feed(b"".join(b"line %d\r\n" % n for n in range(60)) + b"$ ")
+        await pilot.pause(0.3)
+        glass = Glass()
+        glass.write(full(app))
+
+        def paint() -> bool:
+            screen = screen_for(pane)
+            update = None if screen is None else pane.painter.update(screen)
+            if update is None:
+                return False
+            glass.write(update.render_segments(app.console))
+            return True
+
+        pane.painter.paint = paint  # type: ignore[method-assign]
+        plans_before = pane.painter.plans
+        own = pane._paint_rows
+        by_rows: list[bool] = []
+
+        def paint_rows(spans: list[Region], offset: Offset) -> bool:
+            by_rows.append(own(spans, offset))
+            return by_rows[-1]
+
+        pane._paint_rows = paint_rows  # type: ignore[method-assign]
+        for change in (b"e", b"c", b"ho", b"\x08\x1b[K", b"\x1b[32mgreen\x1b[0m", b"\x1b[3A\x1b[2Cup"):
+            pane.terminal.feed(change)
+            geometry = pane.painter.geometry()
+            if geometry is not None:  # the plan agrees with Textual about the pane
+                assert geometry == (pane.scrollable_content_region.width, pane.size.height, pane.content_offset)
+            pane._flush(paint=True)
+            assert not pane._repaint_regions, change  # painted, nothing left for Textual
+            textuals = Glass()
+            textuals.write(full(app))
+            assert glass.cells() == textuals.cells(), change
+        assert pane.painter.geometry() is not None
+        assert by_rows == [True] * 5  # the first made the plan (through ``refresh``); the rest used it
+        assert pane.painter.plans - plans_before <= 1  # one plan for the layout, not one per echo
+        # A new layout (a narrower app): a new plan, and still the same cells.
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        assert pane.painter.geometry() is None
+        glass = Glass()
+        glass.screen.resize(30, 100)
+        glass.write(full(app))
+        pane.terminal.feed(b"!")
+        pane._flush(paint=True)
+        textuals = Glass()
+        textuals.screen.resize(30, 100)
+        textuals.write(full(app))
+        assert glass.cells() == textuals.cells()
+        assert pane.painter.geometry() == (pane.scrollable_content_region.width, pane.size.height, pane.content_offset)

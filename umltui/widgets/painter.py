@@ -5,8 +5,8 @@ chops for every row of the screen, the styles cache (borders, padding, tint, opa
 filters) for the rows asked for, the mouse-over check. For a typed key's echo that was
 about 0.8 ms at 160x48 on these 2-core hosts, most of the app's share of an echo's way out.
 
-``echo_update`` builds the same cells for the rows a ``TerminalView`` marked dirty (its
-``_flush``), from the pane's own ``render_line`` with the app's line filters, as one
+``EchoPainter.update`` builds the same cells for the rows a ``TerminalView`` marked dirty
+(its ``_flush``), from the pane's own ``render_line`` with the app's line filters, as one
 ``ChopsUpdate`` that Textual's own ``_display`` writes (with its synchronized output and
 cursor). Only where that is the whole story:
 
@@ -19,18 +19,23 @@ cursor). Only where that is the whole story:
 Anything else gives None, and the caller lets Textual paint. The rows painted are taken
 from the pane's repaint regions, so Textual's later update of the pane finds nothing left;
 its styles cache keeps those rows marked dirty, so any later render of them by Textual
-renders them afresh. ``tests/unit/test_painter.py`` checks the cells against Textual's
-own repaint.
+renders them afresh. What it needs to know of the pane's place and looks (its region,
+content, line width, what is in front, the filters' background) is worked out once per
+layout and style (a :class:`Plan`), and the pane's echo marks its rows from that plan
+instead of through ``refresh`` (``TerminalView._paint_rows``).
+``tests/unit/test_painter.py`` checks the cells against Textual's own repaint.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textual._compositor import ChopsUpdate
-from textual.geometry import Region
+from textual.color import Color
+from textual.geometry import Offset, Region
 
 if TYPE_CHECKING:
+    from textual.app import App
     from textual.screen import Screen
     from textual.widget import Widget
 
@@ -60,8 +65,11 @@ def _in_front(widget: Widget, visible: dict[Any, tuple[Region, Region]]) -> list
 
 def screen_for(widget: Widget) -> Screen[Any] | None:
     """The widget's screen, if an echo on it may be painted straight away; else None."""
-    app = widget.app
-    screen = widget.screen
+    return _ready(widget.app, widget.screen)
+
+
+def _ready(app: App[Any], screen: Screen[Any]) -> Screen[Any] | None:
+    """``screen``, if an echo on it may be painted straight away; else None."""
     if app.is_inline or app._batch_count or not app._running:
         return None
     if screen is not app.screen or not screen.is_current:
@@ -73,21 +81,81 @@ def screen_for(widget: Widget) -> Screen[Any] | None:
     return screen
 
 
+class Plan(NamedTuple):
+    """Where a widget's content is on its screen and how its rows are painted there, for one
+    layout (the compositor's visible map) and one state of its styles."""
+
+    visible: dict[Any, tuple[Region, Region]]  # the map it is for
+    version: int  # the widget's ``styles_version`` it is for
+    filters: tuple[Any, ...]  # the app's line filters it is for
+    region: Region  # the widget on the screen
+    clip: Region
+    fronts: list[Region]  # what is shown in front of it
+    content: Region  # its content (less border and padding) on the screen
+    line_width: int  # a rendered line: the content less the scrollbars
+    background: Color | None  # for the line filters
+
+
 class EchoPainter:
-    """Paints one widget's echoes; keeps what is in front of it for as long as the layout holds."""
+    """Paints one widget's echoes, from a :class:`Plan` made once per layout and style.
+
+    Each of Textual's own looks at a widget's place (``region``, ``size``, its screen, the
+    background through its ancestors) goes through the screen's compositor and the styles:
+    tens of microseconds each, several times that cold after a wait. The plan keeps the answers
+    while the compositor's visible map (new on every layout, scroll or resize) and the
+    widget's styles (``styles_version``, bumped in ``notify_style_update``) stay the same.
+    Textual tells a widget of its stylesheet's changes, not of inline ones (``styles.tint =``):
+    ``_plain`` is looked at for every echo, and an inline background set with no layout after
+    it (none in this app) is not seen by the line filters until the next layout.
+    """
 
     def __init__(self, widget: Widget) -> None:
         self.widget = widget
-        self._visible: object = None  # the compositor's visible map that ``_fronts`` is for
-        self._fronts: list[Region] = []
+        self._plan: Plan | None = None
+        self._screen: Screen[Any] | None = None
         self.painted = 0  # echoes painted here (for the tests)
+        self.plans = 0  # plans made (for the tests)
 
-    def fronts(self, visible: dict[Any, tuple[Region, Region]]) -> list[Region]:
-        """``_in_front``, once per layout: the compositor makes a new visible map when one changes."""
-        if visible is not self._visible:
-            self._fronts = _in_front(self.widget, visible)
-            self._visible = visible
-        return self._fronts
+    def plan(self, screen: Screen[Any]) -> Plan | None:
+        """The widget's plan on ``screen``; None where it is not shown there."""
+        widget = self.widget
+        visible = screen._compositor.visible_widgets
+        version = getattr(widget, "styles_version", 0)
+        filters = tuple(widget.get_line_filters())
+        plan = self._plan
+        if plan is not None and plan.visible is visible and plan.version == version and plan.filters == filters:
+            return plan
+        self._plan = None
+        placed = visible.get(widget)
+        if placed is None:
+            return None
+        region, clip = placed
+        content = region.shrink(widget.styles.gutter)
+        self._plan = plan = Plan(
+            visible=visible,
+            version=version,
+            filters=filters,
+            region=region,
+            clip=clip,
+            fronts=_in_front(widget, visible),
+            content=content,
+            line_width=content.shrink(widget.scrollbar_gutter).width,
+            background=widget.background_colors[1] if filters else None,
+        )
+        self._screen = screen
+        self.plans += 1
+        return plan
+
+    def geometry(self) -> tuple[int, int, Offset] | None:
+        """The widget's line width, content height and content offset from its plan, while the
+        plan still holds (the same layout and styles); else None."""
+        plan, screen = self._plan, self._screen
+        if plan is None or screen is None or screen._compositor._visible_widgets is not plan.visible:
+            return None
+        if getattr(self.widget, "styles_version", 0) != plan.version:
+            return None
+        content, region = plan.content, plan.region
+        return plan.line_width, content.height, Offset(content.x - region.x, content.y - region.y)
 
     def update(self, screen: Screen[Any]) -> ChopsUpdate | None:
         """The update that paints the widget's pending repaint regions, or None where Textual must.
@@ -97,14 +165,10 @@ class EchoPainter:
         regions = widget._repaint_regions
         if not regions:
             return None
-        visible = screen._compositor.visible_widgets
-        placed = visible.get(widget)
-        if placed is None or not _plain(widget):
+        plan = self.plan(screen)
+        if plan is None or not _plain(widget):  # (an inline style changes no version: looked at each time)
             return None
-        region, clip = placed
-        fronts = self.fronts(visible)
-        gutter = widget.styles.gutter
-        content = widget.content_region.size
+        region, clip, fronts, content = plan.region, plan.clip, plan.fronts, plan.content
         areas: list[Region] = []
         for dirty in regions:
             area = clip.intersection(dirty.translate(region.offset))
@@ -113,27 +177,29 @@ class EchoPainter:
             if any(area.overlaps(front) for front in fronts):
                 return None
             # Only content: a border, padding or the scrollbar beside it is Textual's to paint.
-            x0, y0 = area.x - region.x - gutter.left, area.y - region.y - gutter.top
+            x0, y0 = area.x - content.x, area.y - content.y
             if x0 < 0 or y0 < 0 or x0 + area.width > content.width or y0 + area.height > content.height:
                 return None
             areas.append(area)
-        filters = widget.get_line_filters()
-        background = widget.background_colors[1] if filters else None
+        filters, background = plan.filters, plan.background
         rows: dict[int, tuple[int, int]] = {}  # screen row -> its columns, x1 to x2
         for area in areas:
             for y in area.line_range:
                 x1, x2 = rows.get(y, (area.x, area.right))
                 rows[y] = (min(x1, area.x), max(x2, area.right))
-        render_line = widget.render_line
+        sized = getattr(widget, "render_line_sized", None)
         chops: dict[int, dict[int, Any]] = {}
         ends: dict[int, list[int]] = {}
-        left = region.x + gutter.left  # the content's first column on the screen
+        left = content.x  # the content's first column on the screen
         for y, (x1, x2) in rows.items():
-            strip = render_line(y - region.y - gutter.top)
+            if sized is not None:
+                strip = sized(y - content.y, plan.line_width, content.height)
+            else:
+                strip = widget.render_line(y - content.y)
             if strip.cell_length < x2 - left:
                 return None  # short of what it must cover: leave it to Textual
             for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)  # type: ignore[arg-type]
+                strip = strip.apply_filter(line_filter, background)
             chops[y] = {x1: strip.crop(x1 - left, x2 - left)}
             ends[y] = [x2]
         spans = sorted((y, x1, x2) for y, (x1, x2) in rows.items())
@@ -144,7 +210,7 @@ class EchoPainter:
         """Paint the widget's pending repaint regions now, straight to the terminal; False (and
         nothing done) where Textual's own repaint must do it."""
         app = self.widget.app
-        screen = screen_for(self.widget)
+        screen = self._screen_for()
         if screen is None or app.is_headless or app._driver is None:
             return False  # (headless, Textual's own paint writes nothing either)
         update = self.update(screen)
@@ -153,3 +219,11 @@ class EchoPainter:
         app._display(screen, update)
         self.painted += 1
         return True
+
+    def _screen_for(self) -> Screen[Any] | None:
+        """``screen_for``, with the widget's screen kept from the last plan (a widget does not
+        change screens)."""
+        screen = self._screen
+        if screen is None or self.widget.parent is None:
+            return screen_for(self.widget)
+        return _ready(self.widget.app, screen)

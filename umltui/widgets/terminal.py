@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Region, Size
+from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
@@ -375,9 +375,7 @@ class TerminalView(ScrollView, can_focus=True):
             small = self.bytes_in - self._bytes_at_flush < 512  # an echo, a prompt
             echo = small and self.has_focus and now - self._last_flush > FRAME / 4
             if wait <= 0 or echo:
-                self._flush()
-                if echo and not self.painter.paint():
-                    self._paint_now()
+                self._flush(paint=echo)
                 wait = frame
             self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
 
@@ -403,8 +401,9 @@ class TerminalView(ScrollView, can_focus=True):
         if self.terminal.screen.dirty or self.terminal.screen.scrolled != self._scrolled:
             self._flush()
 
-    def _flush(self) -> None:
-        """At most once a frame: new rows into view, dirty rows repainted."""
+    def _flush(self, *, paint: bool = False) -> None:
+        """At most once a frame: new rows into view, dirty rows repainted; with ``paint``, on the
+        terminal now (an echo)."""
         self._last_flush = time.monotonic()
         self._bytes_at_flush = self.bytes_in
         screen = self.terminal.screen
@@ -432,12 +431,22 @@ class TerminalView(ScrollView, can_focus=True):
             return
         scrolled += self._scrolled_hidden
         self._scrolled_hidden = 0
-        if not scrolled and total == self.virtual_size.height and self.size.height:
+        geometry = self.painter.geometry() if paint else None
+        if geometry is not None:
+            line_width, height, offset = geometry
+        else:
+            line_width, height, offset = self.scrollable_content_region.width, self.size.height, None
+        if not scrolled and total == self.virtual_size.height and height:
             # Nothing moved: repaint only the rows that changed (an echo is one row, not the
             # pane), and not the scrollbar beside them.
-            content_width = self.scrollable_content_region.width
-            for start, count in _spans(sorted(y for y in rows if 0 <= y < screen.lines)):
-                self.refresh(Region(0, history + start - self.scroll_offset.y, content_width, count))
+            top = history - self.scroll_offset.y
+            changed = sorted(y for y in rows if 0 <= y < screen.lines)
+            spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
+            if offset is not None and self._paint_rows(spans, offset):
+                return
+            self.refresh(*spans)
+            if paint:
+                self._paint()
             return
         self.virtual_size = Size(self.size.width, total)
         if self.following:
@@ -451,6 +460,30 @@ class TerminalView(ScrollView, can_focus=True):
                 self.new_output_below = True
         self._history_len = history
         self.refresh()
+        if paint:
+            self._paint()
+
+    def _paint(self) -> None:
+        """What ``refresh`` marked, on the terminal now: by the painter, else by the screen's update."""
+        if not self.painter.paint():
+            self._paint_now()
+
+    def _paint_rows(self, spans: list[Region], offset: Offset) -> bool:
+        """Rows of the pane (``spans``, in its content), painted now by the painter alone;
+        False (and they are left to ``refresh``) where it cannot.
+
+        What ``refresh`` does that an echo needs: the rows marked for repainting, and in
+        Textual's styles cache, whose copy of them is stale now. Not the rest (its caches of
+        layout, size and style, and a prompt to the pane's queue that brings an update of
+        the screen with nothing left in it): a hundred microseconds or more of an echo.
+        """
+        regions = [span.translate(offset) for span in spans]
+        self._repaint_regions.update(regions)
+        self._styles_cache.set_dirty(*regions)
+        if self.painter.paint():
+            return True
+        self._repaint_regions.difference_update(regions)  # to ``refresh``, as if never marked
+        return False
 
     def check_silence(self) -> None:
         if not self._silent and self.last_output and time.monotonic() - self.last_output > self.silence_after:
@@ -733,10 +766,13 @@ class TerminalView(ScrollView, can_focus=True):
         return Strip(segments).adjust_cell_length(columns)
 
     def render_line(self, y: int) -> Strip:
+        return self.render_line_sized(y, self.scrollable_content_region.width, self.size.height)
+
+    def render_line_sized(self, y: int, width: int, height: int) -> Strip:
+        """``render_line``, given the pane's line width and height (the painter knows them)."""
         index = self.scroll_offset.y + y
         screen = self.terminal.screen
         history = len(screen.history)
-        width = self.scrollable_content_region.width
         if index >= history + screen.lines:
             return Strip.blank(width, self._base_style())
         on_screen = index >= history
@@ -764,7 +800,7 @@ class TerminalView(ScrollView, can_focus=True):
             self._cache[key] = strip
             if len(self._cache) > 2000:
                 self._cache.popitem(last=False)
-        if y == self.size.height - 1 and not self.following and self.new_output_below:
+        if y == height - 1 and not self.following and self.new_output_below:
             badge = " ▼ new output (prefix [ then q to follow) "
             badge_style = self._component("terminal--badge")
             cut = max(0, width - len(badge))
@@ -821,7 +857,10 @@ class TerminalView(ScrollView, can_focus=True):
             style = self._components[name] = self.get_component_rich_style(name)
         return style
 
+    styles_version = 0  # bumped on every change of the styles (the painter's plan is for one)
+
     def notify_style_update(self) -> None:
+        self.styles_version += 1
         self._base = None
         self._components.clear()
         self._on_base.clear()
