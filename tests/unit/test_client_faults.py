@@ -60,7 +60,7 @@ def test_a_handler_that_raises_loses_neither_the_connection_nor_later_events(run
                     break
                 await asyncio.sleep(0.01)
             assert not client.closed.is_set()
-            client._writer.close()  # type: ignore[union-attr]
+            client._wire.transport.close()  # type: ignore[union-attr]
             await asyncio.wait_for(client.closed.wait(), 5)
             return answer
         finally:

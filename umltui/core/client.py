@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from .protocol import FRAME, encode, frame_head
 
 START_TIMEOUT = 10.0
 READ_SLICE = 0.004  # seconds of reading a backlog before the loop gets a turn
+LINE_MAX = 64 << 20  # a line longer than this is not our protocol
 
 
 class SupervisorError(Exception):
@@ -76,11 +78,10 @@ class Client:
         # Subscribe for output frames where they have somewhere to go; False once a supervisor
         # of before them said no.
         self.raw = self._events_to_output
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._wire: _Wire | None = None
+        self._broken = False  # the supervisor sent what is not our protocol: nothing more is read
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
-        self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     async def connect(self, *, start: bool = True, timeout: float = START_TIMEOUT) -> Client:
@@ -96,7 +97,7 @@ class Client:
             except locations.UnsafeDirectory as exc:
                 raise SupervisorError(str(exc), "unsafe") from None
             try:
-                self._reader, self._writer = await asyncio.open_unix_connection(path, limit=64 << 20)
+                await loop.create_unix_connection(lambda: _Wire(self), path)
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if not start:
@@ -110,7 +111,6 @@ class Client:
                         "unreachable",
                     ) from None
                 await asyncio.sleep(0.05)
-        self._task = loop.create_task(self._read())
         return self
 
     def _output_as_event(self, guest: str, console: str, data: bytes) -> None:
@@ -122,45 +122,69 @@ class Client:
         else:
             self.on_event(msg)
 
-    async def _read(self) -> None:
-        reader = self._reader
-        assert reader is not None
-        loop = asyncio.get_running_loop()
-        turn_ends = loop.time() + READ_SLICE
+    def _take(self) -> None:
+        """Hand on every whole message in the wire's buffer, in the callback that read it.
+
+        A backlog (one read holds up to 256 KB of frames) is handed on ``READ_SLICE`` at a
+        time: then reading pauses and the rest waits for the loop's next turn, so a key typed
+        meanwhile does not wait for the whole of it.
+        """
+        wire = self._wire
+        if wire is None or self._broken:
+            return
+        buf = wire.buffer
+        pos, end = 0, len(buf)
+        turn_ends = time.perf_counter() + READ_SLICE
         try:
-            while line := await reader.readline():
-                if loop.time() > turn_ends:
-                    # A backlog is all in the reader's buffer, and reading it never waits: without
-                    # this, a key typed meanwhile would wait for the whole of it.
-                    await asyncio.sleep(0)
-                    turn_ends = loop.time() + READ_SLICE
-                if line[0] == FRAME:
-                    size, console, guest = frame_head(line)
-                    data = await reader.readexactly(size)
+            while pos < end:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if end - pos > LINE_MAX:
+                        raise ValueError(f"a line of over {LINE_MAX} bytes")
+                    break
+                if buf[pos] == FRAME:
+                    size, console, guest = frame_head(bytes(buf[pos : nl + 1]))
+                    if end < nl + 1 + size:
+                        break  # the rest of its bytes are still on the way
+                    data = bytes(buf[nl + 1 : nl + 1 + size])
+                    pos = nl + 1 + size
                     try:
                         self.on_output(guest, console, data)
                     except Exception as exc:  # noqa: BLE001 - as below
                         self.on_fault(exc, {"event": "output", "guest": guest, "console": console})
-                    continue
-                msg = json.loads(line)
-                rid = msg.get("id")
-                if rid is not None and rid in self._pending:
-                    fut = self._pending.pop(rid)
-                    if not fut.done():
-                        fut.set_result(msg)
                 else:
-                    try:
-                        self._event(msg)
-                    except Exception as exc:  # noqa: BLE001 - reported, and the next message still comes
-                        self.on_fault(exc, msg)
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
+                    msg = json.loads(bytes(buf[pos : nl + 1]))
+                    pos = nl + 1
+                    self._message(msg)
+                if pos < end and time.perf_counter() > turn_ends:
+                    wire.pause()  # the rest on the loop's next turn, reading held till then
+                    break
+        except ValueError:
+            self._broken = True  # not our protocol: as if the supervisor went away
+            if wire.transport is not None:
+                wire.transport.close()
         finally:
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(SupervisorError("the supervisor went away", "unreachable"))
-            self._pending.clear()
-            self.closed.set()
+            del buf[:pos]
+
+    def _message(self, msg: dict[str, Any]) -> None:
+        rid = msg.get("id")
+        if rid is not None and rid in self._pending:
+            fut = self._pending.pop(rid)
+            if not fut.done():
+                fut.set_result(msg)
+            return
+        try:
+            self._event(msg)
+        except Exception as exc:  # noqa: BLE001 - reported, and the next message still comes
+            self.on_fault(exc, msg)
+
+    def _lost(self) -> None:
+        """The connection is gone: every request waiting for an answer fails."""
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(SupervisorError("the supervisor went away", "unreachable"))
+        self._pending.clear()
+        self.closed.set()
 
     async def request(self, op: str, *, timeout: float = 30.0, **args: Any) -> Any:
         """Send a request and return its result.
@@ -168,13 +192,18 @@ class Client:
         Raises:
             SupervisorError: the supervisor said no (``kind`` tells why) or did not answer in time.
         """
-        if self._writer is None or self.closed.is_set():
+        wire = self._wire
+        if wire is None or self.closed.is_set():
             raise SupervisorError("not connected to the supervisor", "unreachable")
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        self._writer.write(encode({"id": rid, "op": op, **args}))
-        await self._writer.drain()
+        wire.write(encode({"id": rid, "op": op, **args}))
+        try:
+            await asyncio.wait_for(wire.drained(), timeout)
+        except TimeoutError:
+            self._pending.pop(rid, None)
+            raise SupervisorError(f"the supervisor did not read {op!r} within {timeout:g}s", "timeout") from None
         try:
             msg = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -199,24 +228,88 @@ class Client:
         return await self.request("subscribe", guest=guest, console=console, history=history, timeout=timeout)
 
     def send_input(self, guest: str, console: str, data: bytes) -> None:
-        if self._writer is not None and not self.closed.is_set():
-            self._writer.write(
+        if self._wire is not None and not self.closed.is_set():
+            self._wire.write(
                 encode({"op": "input", "guest": guest, "console": console, "data": base64.b64encode(data).decode()})
             )
 
     def send_resize(self, guest: str, console: str, cols: int, rows: int) -> None:
-        if self._writer is not None and not self.closed.is_set():
-            self._writer.write(encode({"op": "resize", "guest": guest, "console": console, "cols": cols, "rows": rows}))
+        if self._wire is not None and not self.closed.is_set():
+            self._wire.write(encode({"op": "resize", "guest": guest, "console": console, "cols": cols, "rows": rows}))
 
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(ConnectionError):
-                await self._writer.wait_closed()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def close(self, timeout: float = 5.0) -> None:
+        wire = self._wire
+        if wire is not None and wire.transport is not None:
+            wire.transport.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), timeout)
+
+
+class _Wire(asyncio.Protocol):
+    """A client's connection, read as it comes: each whole message is handed on in the
+    callback that read it (``Client._take``).
+
+    A stream reader would wake a reading task, which then takes the message on the loop's
+    next turn: for a key's echo, a turn of the loop and a task's step, cold after a wait.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self._paused = False  # reading held for the loop's next turn (``pause``)
+        self._writable: asyncio.Future[None] | None = None  # while the socket's buffer is full
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.client._wire = self
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self._paused:
+            self.client._take()
+
+    def eof_received(self) -> bool:
+        return False  # the supervisor closed: so do we
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self.client._lost()
+
+    def pause(self) -> None:
+        """Read no more until the loop's next turn, then hand on what is buffered."""
+        if self._paused or self.transport is None:
+            return
+        self._paused = True
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.client._take()
+        if not self._paused:
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    async def drained(self) -> None:
+        """Until what was written has gone to the socket (at once, unless its buffer is full)."""
+        if self._writable is not None and not self._writable.done():
+            await self._writable
 
 
 async def call(op: str, *, timeout: float = 30.0, **args: Any) -> Any:

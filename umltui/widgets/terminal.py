@@ -37,6 +37,7 @@ from .painter import EchoPainter
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
+ECHO_MAX = 512  # bytes of output after a quiet spell parsed at once (``feed``): an echo, a prompt
 SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
 HIDDEN_PERIOD = 0.1  # a hidden pane parses a slice this often...
@@ -251,15 +252,29 @@ class TerminalView(ScrollView, can_focus=True):
         self._inbox.append(data)
         self._queued += len(data)
         self.bytes_in += len(data)
-        self.last_output = time.monotonic()
+        now = time.monotonic()
+        quiet = now - self.last_output > FRAME / 4
+        self.last_output = now
         if self._queued > HIDDEN_BACKLOG and not self.display:
             self._skip_backlog()
         if self._ingest_handle is None:
             loop = self._running_loop()
-            if loop is not None:  # in the app's context, whoever's task delivered the bytes
-                self._schedule_ingest(loop)
-            else:  # not in a running app: parse now
+            if loop is None:  # not in a running app: parse now
                 self._ingest()
+            elif quiet and len(self._inbox) == 1 and len(data) <= ECHO_MAX and self.has_focus and self.display:
+                self._ingest_now(loop)
+            else:  # in the app's context, whoever's task delivered the bytes
+                self._schedule_ingest(loop)
+
+    def _ingest_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Parse now, in the callback that brought the bytes: a few bytes after a quiet spell
+        in the pane being typed into (a key's echo) do not wait a turn of the loop for their
+        ingest; a stream of output still goes a slice a turn."""
+        context = self._app_context
+        if context is None or self._ingesting:  # (bytes fed while it parses: a turn later)
+            self._schedule_ingest(loop)
+            return
+        context.run(self._ingest)
 
     def _schedule_ingest(self, loop: asyncio.AbstractEventLoop) -> None:
         """Parse soon: at the next turn of the loop when shown; a slice every ``HIDDEN_PERIOD``
@@ -306,7 +321,16 @@ class TerminalView(ScrollView, can_focus=True):
         except RuntimeError:
             return None
 
+    _ingesting = False  # in ``_ingest``
+
     def _ingest(self, budget: float | None = None) -> None:
+        self._ingesting = True
+        try:
+            self._ingest_slice(budget)
+        finally:
+            self._ingesting = False
+
+    def _ingest_slice(self, budget: float | None) -> None:
         if self._ingest_handle is not None and budget is not None:
             self._ingest_handle.cancel()
         self._ingest_handle = None
