@@ -160,3 +160,56 @@ def test_frame_heads_read_back() -> None:
     assert frame[0] == FRAME and frame_head(head + b"\n") == (2, "con3", "lab-a b") and rest == b"\x1e\n"
     with pytest.raises(ValueError):
         frame_head(b"\x1ex con1 g\n")
+
+
+def test_messages_split_anywhere_arrive_whole_and_garbage_ends_the_connection(runtime: Path) -> None:
+    """The client reads the wire as it comes (``_Wire``): a frame's head, its bytes and a JSON
+    line, each cut across writes that arrive apart, are handed on whole and in order. A line
+    that is not our protocol ends the connection, and the request waiting for an answer is
+    told at once, not at its timeout."""
+    wire = output_frame("g", "con1", b"one\ntwo") + encode({"event": "net"}) + output_frame("g", "con1", b"three")
+    cuts = [3, 9, 12, 20, len(wire) - 2]
+
+    async def stand_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = json.loads(await reader.readline())
+        writer.write(encode({"id": request["id"], "ok": True, "result": {}}))
+        last = 0
+        for cut in [*cuts, len(wire)]:
+            writer.write(wire[last:cut])
+            await writer.drain()
+            await asyncio.sleep(0.02)  # apart: each piece its own read
+            last = cut
+        await reader.readline()  # the next request: answered with garbage
+        writer.write(b"not json at all\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    got: list[bytes] = []
+    events: list[str] = []
+
+    async def main() -> str:
+        server = await _serve(runtime, stand_in)
+        try:
+            client = await Client(lambda m: events.append(m["event"]), on_output=lambda g, c, d: got.append(d)).connect(
+                start=False
+            )
+            await client.subscribe("g", "con1")
+            for _ in range(200):
+                if len(got) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            started = asyncio.get_running_loop().time()
+            try:
+                await client.request("ping", timeout=20)
+            except client_module.SupervisorError as exc:
+                assert asyncio.get_running_loop().time() - started < 5
+                await asyncio.wait_for(client.closed.wait(), 5)
+                return exc.kind
+            return "answered"
+        finally:
+            server.close()
+
+    assert asyncio.run(main()) == "unreachable"
+    assert got == [b"one\ntwo", b"three"]
+    assert events == ["net"]

@@ -466,7 +466,7 @@ class TerminalView(ScrollView, can_focus=True):
             top = history - self.scroll_offset.y
             changed = sorted(y for y in rows if 0 <= y < screen.lines)
             spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
-            if offset is not None and self._paint_rows(spans, offset):
+            if not spans or (offset is not None and self._paint_rows(spans, offset)):
                 return
             self.refresh(*spans)
             if paint:
