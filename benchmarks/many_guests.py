@@ -91,6 +91,16 @@ async def type_into_all(guests: int, line: bytes, first: int = 0) -> None:
         await client.close()
 
 
+def wait_for_log(log: Path, needle: bytes, timeout: float) -> bool:
+    """Until ``needle`` is in the console log (as the guest's output, not as typed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_bytes():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def usage(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
@@ -123,8 +133,11 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
             raise RuntimeError("the app showed no prompt")
         os.write(app.fd, b"\x022")  # prefix 2: g0's con2, where the keys go
         drain(app.fd, 1.0)
-        os.write(app.fd, b"\r")
-        wait_for(app.fd, b"g0:/root#", 10)
+        # Where the keys went, from con2's own log: a prompt shows in every console, and a
+        # run whose keys all went elsewhere (once, its output not kept) cannot be told apart.
+        os.write(app.fd, b"echo keys-$((6*7))\r")
+        if not wait_for_log(root / "state" / "guests" / "many-g0" / "logs" / "con2.log", b"keys-42", 10):
+            raise RuntimeError("prefix 2 did not bring g0's con2 to the keys: con2's log has not what was typed")
         drain(app.fd, 1.0)
         floor = Floor(locations.supervisor_socket(), "many-g0", "con3", b"g0:/root#")
         sup = supervisor_pid()
