@@ -79,7 +79,6 @@ class Client:
         # of before them said no.
         self.raw = self._events_to_output
         self._wire: _Wire | None = None
-        self._broken = False  # the supervisor sent what is not our protocol: nothing more is read
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self.closed = asyncio.Event()
@@ -130,7 +129,7 @@ class Client:
         meanwhile does not wait for the whole of it.
         """
         wire = self._wire
-        if wire is None or self._broken:
+        if wire is None:
             return
         buf = wire.buffer
         pos, end = 0, len(buf)
@@ -160,9 +159,8 @@ class Client:
                     wire.pause()  # the rest on the loop's next turn, reading held till then
                     break
         except ValueError:
-            self._broken = True  # not our protocol: as if the supervisor went away
-            if wire.transport is not None:
-                wire.transport.close()
+            if wire.transport is not None:  # not our protocol: as if the supervisor went away
+                wire.transport.close()  # (reading stops with it: no more ``_take``)
         finally:
             del buf[:pos]
 

@@ -456,13 +456,14 @@ class TerminalView(ScrollView, can_focus=True):
         scrolled += self._scrolled_hidden
         self._scrolled_hidden = 0
         geometry = self.painter.geometry() if paint else None
-        if geometry is not None:
-            line_width, height, offset = geometry
-        else:
-            line_width, height, offset = self.scrollable_content_region.width, self.size.height, None
+        height = geometry[1] if geometry is not None else self.size.height
         if not scrolled and total == self.virtual_size.height and height:
             # Nothing moved: repaint only the rows that changed (an echo is one row, not the
             # pane), and not the scrollbar beside them.
+            if geometry is not None:
+                line_width, _, offset = geometry
+            else:
+                line_width, offset = self.scrollable_content_region.width, None
             top = history - self.scroll_offset.y
             changed = sorted(y for y in rows if 0 <= y < screen.lines)
             spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
