@@ -100,8 +100,8 @@ class EchoPainter:
     """Paints one widget's echoes, from a :class:`Plan` made once per layout and style.
 
     Each of Textual's own looks at a widget's place (``region``, ``size``, its screen, the
-    background through its ancestors) goes through the screen's compositor and the styles:
-    tens of microseconds each, several times that cold after a wait. The plan keeps the answers
+    background through its ancestors) goes through the screen's compositor and the styles,
+    each time it is asked, and cold after a wait. The plan keeps the answers
     while the compositor's visible map (new on every layout, scroll or resize) and the
     widget's styles (``styles_version``, bumped in ``notify_style_update``) stay the same.
     Textual tells a widget of its stylesheet's changes, not of inline ones (``styles.tint =``):

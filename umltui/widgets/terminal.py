@@ -500,8 +500,8 @@ class TerminalView(ScrollView, can_focus=True):
         What ``refresh`` does that an echo needs: the rows marked for repainting, and in
         Textual's styles cache, whose copy of them is stale now. Not the rest (its caches of
         layout, size and style, and a prompt to the pane's queue that brings an update of
-        the screen with nothing left in it): 137 µs of an echo (the median, traced in the
-        echo benchmark with a temporary probe).
+        the screen with nothing left in it), which a temporary probe in the echo benchmark
+        showed to be one of the larger steps of an echo.
         """
         regions = [span.translate(offset) for span in spans]
         self._repaint_regions.update(regions)
