@@ -12,6 +12,9 @@ whatever the host does over the run, and going first, fall on both alike; ``--pa
   and the log's growth.
 - **screen**: ``screen -L`` on con3's pty (``/dev/pts/N``, as the seed's users attach
   consoles), and ``yes`` into con3's tty. Measured: screen's CPU time and its log's growth.
+  umltui keeps each guest on one host CPU (``UMLTUI_PIN_GUESTS``); a guest started by
+  hand is not, so for screen's floods the guest's processes may run on every CPU, as they
+  would by hand, and are put back after.
 
 Both floods come from the same guest, so the figures are side by side. screen also
 emulates a terminal; the supervisor does not.
@@ -19,7 +22,7 @@ emulates a terminal; the supervisor does not.
 Then ``--rounds`` floods of both at once: the two sides see the same moments of the host
 (one flood after another, the same guest's rate swings by a third), and the guest's two
 ``yes`` compete for its time, so a reader that holds its flood back shows as a lower rate
-beside the other's.
+beside the other's. (One guest for both: it runs as umltui keeps it.)
 
     python benchmarks/console_cost.py [--seconds 10] [--pairs 1] [--rounds 4] [--json]
 
@@ -27,7 +30,8 @@ JSON: ``umltui_cpu_s_per_mb``, ``screen_cpu_s_per_mb``, ``umltui_mb_s``, ``scree
 both floods of each), ``rate_ratio`` (umltui's MB/s over screen's), ``umltui_mb_s_each`` and
 ``screen_mb_s_each`` (each flood in turn), ``keeper_share``; for the floods at once,
 ``together_umltui_cpu_s_per_mb``, ``together_screen_cpu_s_per_mb``, ``together_rate_ratio``
-(umltui's console's MB over screen's, all rounds) and ``together_rate_ratio_each``.
+(umltui's console's MB over screen's, all rounds) and ``together_rate_ratio_each``;
+``guest_cpus``: how many host CPUs umltui let the guest run on.
 """
 
 from __future__ import annotations
@@ -167,6 +171,17 @@ class Screen:
         subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=self.env)
 
 
+def guest_on(pid: int, cpus: set[int]) -> None:
+    """Every thread of the guest (the processes of its session) allowed on ``cpus``."""
+    from umltui.core.process import session_processes
+
+    for proc in session_processes(pid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{proc}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)
+
+
 def one_flood(root: Path, screen: Screen, ttys: str, seconds: float) -> tuple[Turn, Turn]:
     """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
     the figures of both sides over it."""
@@ -196,6 +211,8 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
             raise RuntimeError("no prompt on con2")
         time.sleep(0.1)
     time.sleep(0.5)
+    guest = next(g["pid"] for g in asyncio.run(call("ls", timeout=10)) if g["umid"] == "cost-g")
+    kept = os.sched_getaffinity(guest)  # where umltui keeps it
     screen = Screen(root)
     try:
         # umltui, screen, screen, umltui (``pairs`` times): whatever the host does over the
@@ -203,7 +220,11 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
         ours, theirs = [], []
         for _ in range(pairs):
             ours.append(one_flood(root, screen, "tty2", seconds)[0])
-            theirs += [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
+            guest_on(guest, os.sched_getaffinity(0))  # for screen, as a guest started by hand
+            try:
+                theirs += [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
+            finally:
+                guest_on(guest, kept)
             ours.append(one_flood(root, screen, "tty2", seconds)[0])
         # Then both at once, in rounds: the same moments of the host for both, and the
         # guest's two floods compete for its time, so a reader that holds its flood back
@@ -229,6 +250,7 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
         "together_rate_ratio": round(tu_rate / ts_rate, 2),
         "together_rate_ratio_each": [round(u["mb"] / s["mb"], 2) if s["mb"] else None for u, s in together],
         "seconds": seconds,
+        "guest_cpus": len(kept),
     }
 
 

@@ -5,6 +5,7 @@ and the state a guest is saved as."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,19 @@ def test_guests_sort_naturally_by_lab_then_name() -> None:
     assert sorted(names, key=natural_key) == ["g0", "g1", "g2", "g3", "g10", "g11", "g15"]
     infos = [{"umid": u, "lab": lab} for u, lab in [("b-g10", "b"), ("a-x", "a"), ("b-g9", "b"), ("solo", None)]]
     assert [i["umid"] for i in sorted(infos, key=guest_order)] == ["a-x", "b-g9", "b-g10", "solo"]  # type: ignore[arg-type]
+
+
+def test_the_least_used_cpu_of_those_allowed() -> None:
+    from umltui.core.process import least_used_cpu
+
+    allowed = os.sched_getaffinity(0)
+    first, *rest = sorted(allowed)
+    if rest:
+        assert least_used_cpu([]) == first
+        assert least_used_cpu([first, None]) == rest[0]  # (None: a guest left free)
+        assert least_used_cpu([first, *rest]) == first  # all alike: the lowest
+    os.sched_setaffinity(0, {first})  # this process on one CPU: nothing to choose
+    try:
+        assert least_used_cpu([]) is None
+    finally:
+        os.sched_setaffinity(0, allowed)

@@ -28,7 +28,7 @@ from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
-from .process import end_session, reap
+from .process import end_session, is_alive, pinned_cpu, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
 from .pty import kick, open_raw, set_winsize
 
@@ -658,4 +658,5 @@ class Guest:
             "mem": self.mem,
             "started_at": self.started_at,
             "notes": self.notes,
+            "cpu": pinned_cpu(self.pid) if self.pid and is_alive(self.pid) else None,
         }

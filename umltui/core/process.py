@@ -6,13 +6,16 @@ import contextlib
 import os
 import resource
 import signal
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..locations import private_dir
 
 
-def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` in a new session, stdin from /dev/null, stdout and stderr to ``log``.
+def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = None, cpu: int | None = None) -> int:
+    """Start ``argv`` in a new session, stdin from /dev/null, stdout and stderr to ``log``;
+    with ``cpu``, it and every process it starts are kept on that host CPU.
 
     The process survives its parent: guests and switches outlive the supervisor.
     """
@@ -22,7 +25,37 @@ def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = N
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    return os.posix_spawnp(argv[0], argv, env if env is not None else os.environ, file_actions=actions, setsid=True)
+    mine = None
+    if cpu is not None:
+        mine = os.sched_getaffinity(0)
+        # A child starts with its parent thread's CPUs: this thread's, for the spawn only,
+        # so that the child is on ``cpu`` from its first instruction (set afterwards, a
+        # process it started at once could escape it).
+        os.sched_setaffinity(0, {cpu})
+    try:
+        return os.posix_spawnp(argv[0], argv, env if env is not None else os.environ, file_actions=actions, setsid=True)
+    finally:
+        if mine is not None:
+            os.sched_setaffinity(0, mine)
+
+
+def pinned_cpu(pid: int) -> int | None:
+    """The one host CPU ``pid`` is kept on; None if it may run on more (or is gone)."""
+    try:
+        cpus = os.sched_getaffinity(pid)
+    except OSError:
+        return None
+    return next(iter(cpus)) if len(cpus) == 1 else None
+
+
+def least_used_cpu(taken: Iterable[int | None]) -> int | None:
+    """Of the CPUs this process may use, the one with the fewest of ``taken`` (the lowest of
+    those); None where it may use only one (nothing to choose)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None
+    counts = Counter(cpu for cpu in taken if cpu is not None)
+    return min(allowed, key=lambda cpu: (counts[cpu], cpu))
 
 
 def is_alive(pid: int) -> bool:

@@ -113,6 +113,7 @@ class GuestInfo(TypedDict):
     mem: str | None
     started_at: float
     notes: list[str]  # what the guest wrote to /proc/mconsole
+    cpu: int | None  # the host CPU its processes are kept on; None: any
 
 
 class SwitchInfo(TypedDict):
