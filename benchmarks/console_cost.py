@@ -12,9 +12,11 @@ whatever the host does over the run, and going first, fall on both alike; ``--pa
   and the log's growth.
 - **screen**: ``screen -L`` on con3's pty (``/dev/pts/N``, as the seed's users attach
   consoles), and ``yes`` into con3's tty. Measured: screen's CPU time and its log's growth.
-  umltui keeps each guest on one host CPU (``UMLTUI_PIN_GUESTS``); a guest started by
-  hand is not, so for screen's floods the guest's processes may run on every CPU, as they
-  would by hand, and are put back after.
+  umltui keeps each guest on one host CPU (``UMLTUI_PIN_GUESTS``) except while keys come
+  for it; a guest started by hand is not, so for screen's floods the guest's processes may
+  run on every CPU, as they would by hand, and are put back after. Each flood starts a few
+  seconds after the command for it is typed into con1, and is measured from then: the
+  flood of a guest no one types into.
 
 Both floods come from the same guest, so the figures are side by side. screen also
 emulates a terminal; the supervisor does not.
@@ -74,10 +76,20 @@ async def shell(command: str) -> None:
         await client.close()
 
 
-def flood(ttys: str, seconds: float) -> None:
-    """``yes`` into each of ``ttys`` (names in the guest's /dev, space-separated), all at once."""
+def flood(ttys: str, seconds: float, after: float = 0.0) -> None:
+    """``yes`` into each of ``ttys`` (names in the guest's /dev, space-separated), all at once,
+    ``after`` seconds from now."""
     line = "timeout {seconds:g} yes 'flood flood flood flood flood flood' > /dev/{tty}"
-    asyncio.run(shell(" & ".join(line.format(seconds=seconds, tty=t) for t in ttys.split())))
+    command = " & ".join(line.format(seconds=seconds, tty=t) for t in ttys.split())
+    asyncio.run(shell(f"sleep {after:g}; {command}" if after else command))
+
+
+def quiet() -> float:
+    """Seconds after the command that starts a flood is typed until the guest is no longer
+    one being typed into (the supervisor lets such a guest run on every CPU for a while)."""
+    from umltui.core.supervisor.placement import FREE_FOR
+
+    return FREE_FOR + 1.5  # (it looks each second)
 
 
 def keeper_pid(root: Path) -> int:
@@ -185,8 +197,9 @@ def guest_on(pid: int, cpus: set[int]) -> None:
 def one_flood(root: Path, screen: Screen, ttys: str, seconds: float) -> tuple[Turn, Turn]:
     """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
     the figures of both sides over it."""
+    flood(ttys, seconds, after=quiet())  # a flood of a guest no one types into
+    time.sleep(quiet())
     meters = Meters(root, screen)
-    flood(ttys, seconds)
     time.sleep(seconds + 2.0)
     return meters.umltui(), meters.screen_turn()
 
@@ -211,8 +224,9 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
             raise RuntimeError("no prompt on con2")
         time.sleep(0.1)
     time.sleep(0.5)
-    guest = next(g["pid"] for g in asyncio.run(call("ls", timeout=10)) if g["umid"] == "cost-g")
-    kept = os.sched_getaffinity(guest)  # where umltui keeps it
+    info = next(g for g in asyncio.run(call("ls", timeout=10)) if g["umid"] == "cost-g")
+    guest, cpu = info["pid"], info.get("cpu")
+    kept = {cpu} if cpu is not None else os.sched_getaffinity(0)  # where umltui keeps it
     screen = Screen(root)
     try:
         # umltui, screen, screen, umltui (``pairs`` times): whatever the host does over the

@@ -28,7 +28,7 @@ from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
-from .process import end_session, is_alive, pinned_cpu, reap
+from .process import end_session, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
 from .pty import kick, open_raw, set_winsize
 
@@ -138,6 +138,7 @@ class Guest:
         self.root = ""  # busybox | image; "" for a guest umltui did not start
         self.foreign = False  # found in the UML directory, not started by umltui
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
+        self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
         self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
         self.started_at = time.time()
         self.halting = False
@@ -180,6 +181,7 @@ class Guest:
         "root",
         "foreign",
         "notes",
+        "cpu",
     )
 
     def to_state(self) -> dict[str, Any]:
@@ -225,6 +227,8 @@ class Guest:
         guest.netns, guest.mem = rec.get("netns"), rec.get("mem")
         guest.argv, guest.root = list(rec.get("argv", [])), str(rec.get("root", ""))
         guest.foreign, guest.notes = bool(rec.get("foreign", False)), list(rec.get("notes", []))
+        cpu = rec.get("cpu")
+        guest.cpu = cpu if isinstance(cpu, int) else None
         return guest
 
     # -- lifecycle -------------------------------------------------------------
@@ -658,5 +662,5 @@ class Guest:
             "mem": self.mem,
             "started_at": self.started_at,
             "notes": self.notes,
-            "cpu": pinned_cpu(self.pid) if self.pid and is_alive(self.pid) else None,
+            "cpu": self.cpu if self.alive else None,
         }

@@ -39,13 +39,14 @@ def spawn_detached(argv: list[str], log: Path, *, env: dict[str, str] | None = N
             os.sched_setaffinity(0, mine)
 
 
-def pinned_cpu(pid: int) -> int | None:
-    """The one host CPU ``pid`` is kept on; None if it may run on more (or is gone)."""
-    try:
-        cpus = os.sched_getaffinity(pid)
-    except OSError:
-        return None
-    return next(iter(cpus)) if len(cpus) == 1 else None
+def set_session_cpus(sid: int, cpus: set[int]) -> None:
+    """Every thread of every process in session ``sid`` (a guest: its kernel, its helpers,
+    the host process of each of its processes) allowed on ``cpus``; one look through /proc."""
+    for pid in session_processes(sid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)
 
 
 def least_used_cpu(taken: Iterable[int | None]) -> int | None:

@@ -33,6 +33,7 @@ from .errors import OpError
 from .favour import Favour
 from .ops import OPERATIONS
 from .ops.net import SWITCH_LOG_MAX, switch_log
+from .placement import Placement
 
 log = logging.getLogger("umltui.supervisor")
 
@@ -103,6 +104,7 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._idle_since = time.monotonic()
         self.favour = Favour(self._guest_sessions)
+        self.placement = Placement(lambda: list(self.guests.values()))
 
     # -- what handlers use ---------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class Supervisor:
         positions = self.stream.attach() or {}  # the keeper holds its logs where they are until start()
         await state.adopt(self, positions)
         self.favour.release_all()  # a supervisor before this one may have ended while keys came
+        self.placement.keep_all()  # (the same)
         self.stream.start()
         server = await asyncio.start_unix_server(self._client, path=str(sock_path), limit=REQUEST_LINE_LIMIT)
         os.chmod(sock_path, 0o600)
@@ -220,6 +223,7 @@ class Supervisor:
         finally:
             idle.cancel()
             self.favour.release()
+            self.placement.keep_all()
             self.captures.stop_all()
             server.close()
             for client in list(self.clients):
@@ -297,6 +301,7 @@ class Supervisor:
             await asyncio.sleep(1.0)
             ticks += 1
             self.favour.tick()
+            self.placement.tick()
             if ticks % 5 == 0:
                 self._check_keeper()
                 self._trim_switch_logs()

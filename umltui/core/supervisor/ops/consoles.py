@@ -67,6 +67,7 @@ def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, cons
     target = sup.find_guest(guest)
     target.write(console, raw)
     sup.favour.typed(target.umid)
+    sup.placement.typed(target)
 
 
 def resize(sup: Supervisor, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:

@@ -25,7 +25,7 @@ from ...images import ImageError, Recipe, check_cow, find_image, is_umltui_image
 from ...kernel import KernelMissing, kernel_path
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
-from ...process import is_alive, least_used_cpu, pinned_cpu, spawn_detached
+from ...process import is_alive, least_used_cpu, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
 from ..errors import OpError
@@ -232,14 +232,15 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
     locations.private_dir(sup.uml_dir)
     con0 = guest.begin_boot_log()
     guest.open_notify()
-    guest.pid = spawn_detached(plan.argv, con0, cpu=_cpu_for(sup, guest))
+    guest.cpu = cpu_for(sup, guest)
+    guest.pid = spawn_detached(plan.argv, con0, cpu=guest.cpu)
     guest.watch(guest.pid)
     sup.guest_changed(guest)
     sup.save()  # on disk at once: a crash now must not leave a guest no supervisor knows
     return guest
 
 
-def _cpu_for(sup: Supervisor, guest: Guest) -> int | None:
+def cpu_for(sup: Supervisor, guest: Guest) -> int | None:
     """The host CPU to keep a new guest on: the one with the fewest of the running guests;
     None to leave it free (``UMLTUI_PIN_GUESTS=0``, or one CPU to run on).
 
@@ -247,12 +248,12 @@ def _cpu_for(sup: Supervisor, guest: Guest) -> int | None:
     ptrace, the process of whichever of its processes runs. Every system call a guest
     process makes passes the turn from one to the other and back, and the host wakes the
     one whose turn it is on an idle CPU if it has one: two wake-ups across CPUs per system
-    call. Kept on one CPU, the turns stay there. See the README (Speed) for what it changed.
+    call. Kept on one CPU, the turns stay there (see the README, Performance, for what it
+    changed). While keys come for it, a guest may run anywhere (``..placement``).
     """
     if os.environ.get("UMLTUI_PIN_GUESTS", "1") == "0":
         return None
-    others = (pinned_cpu(g.pid) for g in sup.guests.values() if g is not guest and g.pid and is_alive(g.pid))
-    return least_used_cpu(others)
+    return least_used_cpu(g.cpu for g in sup.guests.values() if g is not guest and g.alive)
 
 
 async def _wait_booted(guests: list[Guest], timeout: float) -> None:
