@@ -194,14 +194,22 @@ def guest_on(pid: int, cpus: set[int]) -> None:
                     os.sched_setaffinity(int(tid), cpus)
 
 
-def one_flood(root: Path, screen: Screen, ttys: str, seconds: float) -> tuple[Turn, Turn]:
+def one_flood(root: Path, screen: Screen, ttys: str, seconds: float, free: int | None = None) -> tuple[Turn, Turn]:
     """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
-    the figures of both sides over it."""
+    the figures of both sides over it. ``free``: the guest's pid, to let it run on every CPU
+    for this flood (as a guest started by hand), and put it back on its CPU after."""
     flood(ttys, seconds, after=quiet())  # a flood of a guest no one types into
-    time.sleep(quiet())
-    meters = Meters(root, screen)
-    time.sleep(seconds + 2.0)
-    return meters.umltui(), meters.screen_turn()
+    time.sleep(quiet())  # (the supervisor has put the guest back on its CPU by now)
+    kept = os.sched_getaffinity(free) if free is not None else set()
+    if free is not None:
+        guest_on(free, os.sched_getaffinity(0))
+    try:
+        meters = Meters(root, screen)
+        time.sleep(seconds + 2.0)
+        return meters.umltui(), meters.screen_turn()
+    finally:
+        if free is not None:
+            guest_on(free, kept)
 
 
 def pooled(turns: list[Turn]) -> tuple[float, float]:
@@ -226,7 +234,7 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
     time.sleep(0.5)
     info = next(g for g in asyncio.run(call("ls", timeout=10)) if g["umid"] == "cost-g")
     guest, cpu = info["pid"], info.get("cpu")
-    kept = {cpu} if cpu is not None else os.sched_getaffinity(0)  # where umltui keeps it
+    kept = {cpu} if cpu is not None else os.sched_getaffinity(0)  # where umltui keeps it (for the JSON)
     screen = Screen(root)
     try:
         # umltui, screen, screen, umltui (``pairs`` times): whatever the host does over the
@@ -234,11 +242,7 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
         ours, theirs = [], []
         for _ in range(pairs):
             ours.append(one_flood(root, screen, "tty2", seconds)[0])
-            guest_on(guest, os.sched_getaffinity(0))  # for screen, as a guest started by hand
-            try:
-                theirs += [one_flood(root, screen, "tty3", seconds)[1] for _ in range(2)]
-            finally:
-                guest_on(guest, kept)
+            theirs += [one_flood(root, screen, "tty3", seconds, free=guest)[1] for _ in range(2)]
             ours.append(one_flood(root, screen, "tty2", seconds)[0])
         # Then both at once, in rounds: the same moments of the host for both, and the
         # guest's two floods compete for its time, so a reader that holds its flood back
