@@ -11,7 +11,6 @@ keys come for a guest, its processes may run on every CPU, and they go back to t
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -19,12 +18,12 @@ from collections.abc import Callable, Iterable
 from ..guest import Guest
 from ..process import set_session_cpus
 
-log = logging.getLogger(__name__)
-
 FREE_FOR = 3.0  # seconds after the last key
 
 
 class Placement:
+    """Which guests are let free for now (typed into), and putting them back."""
+
     def __init__(self, guests: Callable[[], Iterable[Guest]]) -> None:
         self.guests = guests
         self.typed_at: dict[str, float] = {}  # umid -> its last key, for the guests let free
