@@ -56,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from world import LogMeter, private_world  # noqa: E402
 
+from umltui.core.process import set_session_cpus  # noqa: E402
+
 LAB = "name: cost\nguests:\n  g:\n    consoles: 2\n"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -183,33 +185,22 @@ class Screen:
         subprocess.run(["screen", "-S", "cost", "-X", "quit"], capture_output=True, env=self.env)
 
 
-def guest_on(pid: int, cpus: set[int]) -> None:
-    """Every thread of the guest (the processes of its session) allowed on ``cpus``."""
-    from umltui.core.process import session_processes
-
-    for proc in session_processes(pid):
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{proc}/task"):
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(tid), cpus)
-
-
 def one_flood(root: Path, screen: Screen, ttys: str, seconds: float, free: int | None = None) -> tuple[Turn, Turn]:
     """``yes`` into each of ``ttys`` (tty2: umltui's con2; tty3: screen's con3), all at once;
-    the figures of both sides over it. ``free``: the guest's pid, to let it run on every CPU
+    the figures of both sides over it. ``free``: the guest's pid (its session's), to let it run on every CPU
     for this flood (as a guest started by hand), and put it back on its CPU after."""
     flood(ttys, seconds, after=quiet())  # a flood of a guest no one types into
     time.sleep(quiet())  # (the supervisor has put the guest back on its CPU by now)
     kept = os.sched_getaffinity(free) if free is not None else set()
     if free is not None:
-        guest_on(free, os.sched_getaffinity(0))
+        set_session_cpus(free, os.sched_getaffinity(0))
     try:
         meters = Meters(root, screen)
         time.sleep(seconds + 2.0)
         return meters.umltui(), meters.screen_turn()
     finally:
         if free is not None:
-            guest_on(free, kept)
+            set_session_cpus(free, kept)
 
 
 def pooled(turns: list[Turn]) -> tuple[float, float]:
