@@ -304,21 +304,28 @@ class UmlApp(App[str | None]):
     def take_key(self, key: events.Key) -> bool:
         """A key from the terminal, typed into the focused console on the turn of the loop that
         brought it (the driver's ``send_message``); False to let it go the usual way, through
-        the app's message queue.
+        the app's message queue (see ``type_now``)."""
+        return not key.is_forwarded and self.type_now(key.key, key.character)
+
+    def type_now(self, key: str, character: str | None) -> bool:
+        """A key (Textual's name, its character) typed into the focused console now, on the
+        turn of the loop that read it from the terminal; False to let it go the usual way,
+        as a key event through the app's message queue.
 
         Only where the usual way would do the same at once: nothing queued before it (no
         message, no key waiting, no message being handled), the focused console on the current
         screen, and no priority binding for it (the prefix). The trip through the queue was
-        about half a millisecond of an echo on these hosts.
+        about half a millisecond of an echo on these hosts; the driver calls this for a
+        one-byte key before it makes the key's event, which is then not needed.
         """
-        if self._dispatching or self._message_queue.qsize() or not self.screen_stack or key.is_forwarded:
+        if self._dispatching or self._message_queue.qsize() or not self._screen_stack:
             return False
         view = self._console_for_keys()
-        if view is None or not self._console_takes(view, key) or self._may_be_priority(view, key.key):
+        if view is None or not self._console_takes(view, key) or self._may_be_priority(view, key):
             return False
         self.collector.typed()
         self._keys_taken += 1
-        self._into_console(view, key)
+        self._into_console(view, key, character)
         return True
 
     async def _dispatch_message(self, message: Message) -> None:
@@ -377,10 +384,10 @@ class UmlApp(App[str | None]):
         ``on_key`` stops them all, so no other binding could have them). That trip, and the
         wait for it to land, was a good part of an echo's time.
         """
-        if not self._console_takes(view, key):
+        if not self._console_takes(view, key.key):
             return False
         if not await self._check_bindings(key.key, priority=True):
-            self._into_console(view, key)
+            self._into_console(view, key.key, key.character)
         return True
 
     def _console_for_keys(self) -> TerminalView | None:
@@ -398,20 +405,21 @@ class UmlApp(App[str | None]):
         if self._keymap:
             chain = self.screen._binding_chain
             return any(b.priority for _, bindings in chain for b in bindings.key_to_bindings.get(key, ()))
-        nodes = view.ancestors_with_self
+        nodes = view.chain or view.ancestors_with_self
         return any(b.priority for node in nodes for b in node._bindings.key_to_bindings.get(key, ()))
 
-    def _console_takes(self, view: TerminalView, key: events.Key) -> bool:
+    def _console_takes(self, view: TerminalView, key: str) -> bool:
         """The focused console is the one to type ``key`` into, bindings aside."""
         screen = self.screen
-        return view.screen is screen and screen.maximized is None and key.key not in view.passthrough
+        home = view.home or view.screen
+        return home is screen and screen.maximized is None and key not in view.passthrough
 
-    def _into_console(self, view: TerminalView, key: events.Key) -> None:
+    def _into_console(self, view: TerminalView, key: str, character: str | None) -> None:
         if not self.app_focus:
             self.app_focus = True  # as Textual does on a key
         with contextlib.suppress(Exception):
             self.screen._clear_tooltip()
-        view.type_key(key)
+        view.type_key(key, character)
 
     async def _settled(self, chain: list[MessagePump]) -> None:
         """Until a key handed to ``chain`` (the widget, its ancestors) has run its course: each

@@ -1,6 +1,6 @@
 """The driver reads the terminal on the app's loop: keys, a lone escape and escape sequences
 arrive as Textual's own input thread would give them, and a key the app takes at once is not
-queued. A real app in a real pty."""
+queued (one-byte keys offered to its ``type_now`` before any event is made). A real app in a real pty."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ptyprocess import PtyProcess
 from textual import events
 from textual._xterm_parser import XTermParser
 
-from umltui.widgets.driver import typed_key
+from umltui.widgets.driver import KEYS, typed_key
 
 APP = """
 import json, sys
@@ -31,6 +31,11 @@ class KeyApp(App):
         self.keys = []
     def compose(self):
         yield Static("ready")
+    def type_now(self, key, character):
+        if key == "u":
+            self.keys.append(("now", character))
+            return True
+        return False
     def take_key(self, event):
         if event.key == "t":
             self.keys.append(("taken", event.key))
@@ -78,9 +83,10 @@ def test_keys_escape_and_sequences_read_on_the_loop(tmp_path: Path) -> None:
     proc = PtyProcess.spawn([sys.executable, str(script), str(out)], dimensions=(24, 80), env=env)
     try:
         wait_for(proc, b"ready")
-        steps = [(b"a", 0.1), (b"t", 0.1), (b"\x1b", 0.4), (b"\x1b[A", 0.1), (b"bc", 0.1)]
-        # a paste a byte at a time (none of it keys), a character in two reads, then a key
-        steps += [(bytes([c]), 0.02) for c in b"\x1b[200~xy\x1b[201~"] + [(b"\xc3", 0.05), (b"\xa9", 0.1), (b"d", 0.1)]
+        steps = [(b"u", 0.1), (b"a", 0.1), (b"t", 0.1), (b"\x1b", 0.4), (b"\x1b[A", 0.1), (b"bc", 0.1)]
+        # a paste a byte at a time (none of it keys), a character in two reads, then keys
+        steps += [(bytes([c]), 0.02) for c in b"\x1b[200~xuy\x1b[201~"] + [(b"\xc3", 0.05), (b"\xa9", 0.1)]
+        steps += [(b"d", 0.1), (b"\x7f", 0.1), (b"u", 0.1)]
         for data, pause in [*steps, (b"q", 0)]:
             os.write(proc.fd, data)
             drain(proc, pause)
@@ -93,15 +99,18 @@ def test_keys_escape_and_sequences_read_on_the_loop(tmp_path: Path) -> None:
             proc.terminate(force=True)
     got = [k for k in keys if k[0] != "loop_reads"]
     assert got == [
+        ["now", "u"],  # a one-byte key the app types at once (its ``type_now``): no event made
         ["queued", "a"],
         ["taken", "t"],
         ["queued", "escape"],  # a lone escape, once the parser has waited for more
         ["queued", "up"],
         ["queued", "b"],
         ["queued", "c"],
-        ["paste", "xy"],
+        ["paste", "xuy"],  # (inside a paste, not a key)
         ["queued", "é"],
         ["queued", "d"],
+        ["queued", "backspace"],
+        ["now", "u"],
         ["queued", "q"],
     ], keys
     assert keys[-1][0] == "loop_reads" and keys[-1][1] >= 6, keys  # the loop read them all, not Textual's thread
@@ -114,7 +123,9 @@ def parsed(parser: XTermParser, text: str) -> list[tuple[str, str | None]]:
 def test_a_typed_character_is_the_key_the_parser_gives() -> None:
     """The shortcut for one printable character gives what Textual's parser gives, and leaves
     the parser where the parser would; anywhere else it stands aside (None)."""
-    for code in range(0x20, 0x7F):
+    codes = [*range(0x01, 0x1B), *range(0x1C, 0x80)]  # printable, backspace, enter, tab, ctrl+letters
+    assert sorted(KEYS) == codes
+    for code in codes:
         parser, decoder = XTermParser(), codecs.getincrementaldecoder("utf-8")()
         key = typed_key(parser, decoder, bytes([code]))
         assert key is not None and [key] == parsed(XTermParser(), chr(code)), chr(code)
@@ -123,15 +134,17 @@ def test_a_typed_character_is_the_key_the_parser_gives() -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     for state, data in [
         ("", b"ab"),  # two at once: the parser's
-        ("", b"\x7f"),  # not printable
-        ("", b"\t"),
+        ("", b"\x1b"),  # escape: it may begin a sequence
+        ("", b"\x00"),
+        ("", b"\xc3"),  # part of a character
         ("\x1b", b"a"),  # after an escape: alt+a, or a sequence
         ("\x1b[", b"A"),  # inside a sequence
         ("\x1b[200~", b"a"),  # inside a bracketed paste
         ("\x1b[200~xy", b"a"),
     ]:
         parser = XTermParser()
-        list(parser.feed(state))
+        if state:  # ("" would end the parse)
+            list(parser.feed(state))
         assert typed_key(parser, decoder, data) is None, (state, data)
     parser = XTermParser()
     list(parser.feed("\x1b[200~pasted\x1b[201~"))  # a paste that ended: typing goes on

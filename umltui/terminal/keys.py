@@ -5,6 +5,8 @@ character; this module only encodes.
 
 from __future__ import annotations
 
+import functools
+
 # Modifier parameter of xterm's "CSI 1 ; m X" forms: 1 + shift + 2*alt + 4*ctrl.
 _SHIFT, _ALT, _CTRL = 1, 2, 4
 
@@ -52,6 +54,7 @@ _CTRL_NAMED = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # (a pure function of its arguments: a typed key is looked up once)
 def encode_key(key: str, character: str | None = None, *, app_cursor: bool = False) -> bytes | None:
     """The bytes xterm sends for a key, or ``None`` for a key that has none.
 

@@ -22,6 +22,7 @@ import contextvars
 import os
 import threading
 from codecs import getincrementaldecoder
+from collections.abc import Callable
 from typing import IO, Any
 
 from textual import events
@@ -84,6 +85,8 @@ class QuickDriver(LinuxDriver):
     _on_loop = False  # the loop reads the terminal (once application mode has started)
     _tick: asyncio.TimerHandle | None = None
     _reading = False  # in ``_readable``: its events are handed on directly
+    _idle = False  # the parser was found waiting for a first character, and has been fed nothing since
+    _type_now: Callable[[str, str], bool] | None = None  # the app's ``type_now``, if it has one
     loop_reads = 0  # reads of the terminal made by the loop (for the tests)
 
     def start_application_mode(self) -> None:
@@ -98,6 +101,8 @@ class QuickDriver(LinuxDriver):
         if self._on_loop:
             self._parser = XTermParser(self._debug)
             self._decoder = getincrementaldecoder("utf-8")()
+            self._idle = False
+            self._type_now = getattr(self._app, "type_now", None)
             self._loop.add_reader(self.fileno, self._readable)
 
     def run_input_thread(self) -> None:
@@ -126,10 +131,16 @@ class QuickDriver(LinuxDriver):
         self.loop_reads += 1
         self._reading = True
         try:
-            key = typed_key(self._parser, self._decoder, data)
-            if key is not None:
+            key = KEYS.get(data[0]) if len(data) == 1 else None
+            if key is not None and not self._idle:
+                self._idle = parser_idle(self._parser, self._decoder)
+            if key is not None and self._idle:
+                type_now = self._type_now
+                if type_now is not None and type_now(*key):
+                    return  # typed into the console: no event needed
                 self.process_message(events.Key(*key))
                 return
+            self._idle = False  # the parser's turn: where it ends is its own
             text = self._decoder.decode(data)
             if not text:  # part of a character: the rest comes with the next read (the parser takes "" for the end)
                 return
@@ -152,6 +163,7 @@ class QuickDriver(LinuxDriver):
 
     def _on_tick(self) -> None:
         self._tick = None
+        self._idle = False
         self._reading = True
         try:
             for event in self._parser.tick():
@@ -178,47 +190,53 @@ class QuickDriver(LinuxDriver):
 
 
 def typed_key(parser: XTermParser, decoder: codecs.IncrementalDecoder, data: bytes) -> tuple[str, str] | None:
-    """The key (name, character) of one typed printable character, where the parser would
-    give that and nothing else; else None (the parser's turn).
+    """The key (name, character) of one typed character, where the parser would give that
+    and nothing else; else None (the parser's turn).
 
     A typed letter is the common case, and Textual's parser resumes a generator per
-    character and looks its key up, cold after every wait: here it is the
-    parser's own answer, worked out once per character (``PRINTABLE``). Only while the
-    parser waits for a first character (no escape sequence begun, no bracketed paste,
-    nothing queued) and the decoder holds no part of a character: then the parser, fed the
-    character, would give its key and end where it started.
+    character and looks its key up, cold after every wait: here it is the parser's own
+    answer, worked out once per character (``KEYS``: printable ASCII, backspace, enter, tab
+    and the other control characters but escape). Only while the parser waits for a first
+    character (:func:`parser_idle`).
     """
     if len(data) != 1:
         return None
-    key = PRINTABLE.get(data[0])
-    if key is None:
-        return None
-    awaiting = parser._awaiting
-    if type(awaiting) is not Read1 or awaiting.timeout is not None or parser._tokens:
-        return None
-    if decoder.getstate()[0]:
-        return None
-    frame = getattr(parser._gen, "gi_frame", None)  # (a generator's: the parse's own state)
-    if frame is None:
-        return None
-    state = frame.f_locals  # (built afresh on each look: looked at once)
-    if state.get("bracketed_paste") is not False or state.get("paste_buffer"):
+    key = KEYS.get(data[0])
+    if key is None or not parser_idle(parser, decoder):
         return None
     return key
 
 
-def _printable_keys() -> dict[int, tuple[str, str]]:
-    """Each printable ASCII character's key, as Textual's own parser gives it (a fresh parser
-    for each: its one key event, name and character)."""
+def parser_idle(parser: XTermParser, decoder: codecs.IncrementalDecoder) -> bool:
+    """The parser waits for a first character (no escape sequence begun, no bracketed paste,
+    nothing queued) and the decoder holds no part of a character: then the parser, fed one
+    of ``KEYS``, would give its key and end where it started. So it stays idle until it is
+    fed: ``QuickDriver`` looks once, not at every key (the look builds the parse's locals)."""
+    awaiting = parser._awaiting
+    if type(awaiting) is not Read1 or awaiting.timeout is not None or parser._tokens:
+        return False
+    if decoder.getstate()[0]:
+        return False
+    frame = getattr(parser._gen, "gi_frame", None)  # (a generator's: the parse's own state)
+    if frame is None:
+        return False
+    state = frame.f_locals  # (built afresh on each look: looked at once)
+    return state.get("bracketed_paste") is False and not state.get("paste_buffer")
+
+
+def _one_byte_keys() -> dict[int, tuple[str, str]]:
+    """Each one-byte key's name and character, as Textual's own parser gives them (a fresh
+    parser for each: its one key event): printable ASCII and the control characters but
+    escape (which may begin a sequence) and NUL."""
     keys: dict[int, tuple[str, str]] = {}
-    for code in range(0x20, 0x7F):
+    for code in [*range(0x01, 0x1B), *range(0x1C, 0x20), *range(0x20, 0x80)]:
         found = list(XTermParser().feed(chr(code)))
         if len(found) == 1 and type(found[0]) is events.Key and found[0].character is not None:
             keys[code] = (found[0].key, found[0].character)
     return keys
 
 
-PRINTABLE = _printable_keys()
+KEYS = _one_byte_keys()
 
 
 def quick_driver_for(driver_class: type[Any]) -> type[Any]:

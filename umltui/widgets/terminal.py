@@ -19,7 +19,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -34,6 +34,10 @@ from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
 from ..terminal.model import DEFAULT_HISTORY, Attrs, Cell, Line, Terminal
 from .painter import EchoPainter
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.screen import Screen
 
 INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
 FRAME = 1 / 60
@@ -212,6 +216,8 @@ class TerminalView(ScrollView, can_focus=True):
         self._early_keys: list[bytes] = []
         self._app_context: contextvars.Context | None = None
         self.painter = EchoPainter(self)  # an echo's rows, straight to the terminal
+        self.home: Screen[Any] | None = None  # its screen, while mounted
+        self.chain: tuple[DOMNode, ...] = ()  # itself and its ancestors, while mounted
         if connection is not None:
             self.attach(connection)
 
@@ -241,6 +247,7 @@ class TerminalView(ScrollView, can_focus=True):
         self.post_message(self.Closed(self, reason))
 
     def on_unmount(self) -> None:
+        self.home, self.chain = None, ()
         self.detach()
 
     # -- output in ---------------------------------------------------------------------
@@ -518,6 +525,10 @@ class TerminalView(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self._app_context = contextvars.copy_context()
+        # Where it sits, for each key the app types in (``UmlApp.type_now``): Textual works
+        # them out afresh on each look, walking the parents. A mounted widget keeps both.
+        self.home = self.screen
+        self.chain = tuple(self.ancestors_with_self)
         self.set_interval(1.0, self.check_silence)
         self.virtual_size = Size(self.size.width, len(self.terminal.screen.history) + self.terminal.screen.lines)
 
@@ -572,15 +583,16 @@ class TerminalView(ScrollView, can_focus=True):
             self.follow()
 
     async def on_key(self, event: events.Key) -> None:
-        if self.type_key(event):
+        if self.type_key(event.key, event.character):
             event.stop()
             event.prevent_default()
 
-    def type_key(self, event: events.Key) -> bool:
-        """Send a key to the guest as xterm would; False for a key that is the app's."""
-        if event.key in self.passthrough:
+    def type_key(self, key: str, character: str | None) -> bool:
+        """Send a key (Textual's name, its character) to the guest as xterm would; False for a
+        key that is the app's."""
+        if key in self.passthrough:
             return False
-        data = encode_key(event.key, event.character, app_cursor=self.terminal.screen.app_cursor_keys)
+        data = encode_key(key, character, app_cursor=self.terminal.screen.app_cursor_keys)
         if data is not None:
             self.send(data)
         return True
