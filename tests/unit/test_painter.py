@@ -8,6 +8,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Offset, Region
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, Label, Static, Tree
 from textual.widgets._toast import Toast
 
@@ -142,6 +143,21 @@ async def test_what_it_cannot_paint_is_left_to_textual() -> None:
         assert not try_one(b"y")
         pane.styles.tint = "red 0%"
         await pilot.pause(0.1)
+        # Opacity: the pane's own (looked at for every echo), an ancestor's (in the plan, from the next layout).
+        pane.styles.opacity = 0.5
+        await pilot.pause(0.1)
+        assert not try_one(b"o")
+        pane.styles.opacity = 1.0
+        parent = pane.parent
+        assert isinstance(parent, Widget)
+        parent.styles.opacity = 0.5
+        parent.refresh(layout=True)
+        await pilot.pause(0.1)
+        assert not try_one(b"p")
+        parent.styles.opacity = 1.0
+        parent.refresh(layout=True)
+        await pilot.pause(0.1)
+        assert try_one(b"q")
         # Another screen in front: not the pane's screen's turn.
         app.push_screen(Veil())
         await pilot.pause(0.2)

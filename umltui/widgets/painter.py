@@ -40,12 +40,25 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
 
-def _plain(widget: Widget) -> bool:
-    """No CSS effect over the widget's content cells that its ``render_line`` does not make."""
+def _plain(widget: Widget, ancestors_opaque: bool = True) -> bool:
+    """No CSS effect over the widget's content cells that its ``render_line`` does not make.
+
+    ``ancestors_opaque``: the widget's ancestors have no opacity (from the plan); without it,
+    ``widget.opacity`` walks them all (a good part of an echo's paint, cold after a wait)."""
     styles = widget.styles
-    if styles.tint.a or styles.text_opacity != 1.0 or widget.opacity != 1.0:
+    if styles.tint.a or styles.text_opacity != 1.0:
+        return False
+    if ancestors_opaque:
+        if styles.opacity != 1.0:
+            return False
+    elif widget.opacity != 1.0:
         return False
     return not (styles.has_rule("hatch") and styles.hatch != "none")
+
+
+def _ancestors_opaque(widget: Widget) -> bool:
+    """None of the widget's ancestors has an opacity below 1."""
+    return all(node.styles.opacity == 1.0 for node in widget.ancestors)
 
 
 def _in_front(widget: Widget, visible: dict[Any, tuple[Region, Region]]) -> list[Region]:
@@ -72,7 +85,7 @@ def _ready(app: App[Any], screen: Screen[Any]) -> Screen[Any] | None:
     """``screen``, if an echo on it may be painted straight away; else None."""
     if app.is_inline or app._batch_count or not app._running:
         return None
-    if screen is not app.screen or not screen.is_current:
+    if screen is not app.screen:  # (so it is current)
         return None
     if screen._layout_required or screen._scroll_required or screen._repaint_required:
         return None
@@ -94,6 +107,7 @@ class Plan(NamedTuple):
     content: Region  # its content (less border and padding) on the screen
     line_width: int  # a rendered line: the content less the scrollbars
     background: Color | None  # for the line filters
+    ancestors_opaque: bool  # no ancestor has an opacity below 1
 
 
 class EchoPainter:
@@ -106,7 +120,9 @@ class EchoPainter:
     widget's styles (``styles_version``, bumped in ``notify_style_update``) stay the same.
     Textual tells a widget of its stylesheet's changes, not of inline ones (``styles.tint =``):
     ``_plain`` is looked at for every echo, and an inline background set with no layout after
-    it (none in this app) is not seen by the line filters until the next layout.
+    it (none in this app) is not seen by the line filters until the next layout. Nor is an
+    ancestor's opacity (none in this app) that changes with no layout after it: the plan
+    says whether any ancestor has one, the widget's own is looked at for every echo.
     """
 
     def __init__(self, widget: Widget) -> None:
@@ -141,6 +157,7 @@ class EchoPainter:
             content=content,
             line_width=content.shrink(widget.scrollbar_gutter).width,
             background=widget.background_colors[1] if filters else None,
+            ancestors_opaque=_ancestors_opaque(widget),
         )
         self._screen = screen
         self.plans += 1
@@ -166,7 +183,7 @@ class EchoPainter:
         if not regions:
             return None
         plan = self.plan(screen)
-        if plan is None or not _plain(widget):  # (an inline style changes no version: looked at each time)
+        if plan is None or not _plain(widget, plan.ancestors_opaque):  # (inline styles: looked at each time)
             return None
         region, clip, fronts, content = plan.region, plan.clip, plan.fronts, plan.content
         areas: list[Region] = []
