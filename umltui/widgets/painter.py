@@ -40,11 +40,11 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
 
-def _plain(widget: Widget, ancestors_opaque: bool = True) -> bool:
+def _plain(widget: Widget, ancestors_opaque: bool) -> bool:
     """No CSS effect over the widget's content cells that its ``render_line`` does not make.
 
-    ``ancestors_opaque``: the widget's ancestors have no opacity (from the plan); without it,
-    ``widget.opacity`` walks them all (a good part of an echo's paint, cold after a wait)."""
+    ``ancestors_opaque``: the widget's ancestors have no opacity (from the plan); where they
+    may, ``widget.opacity`` walks them all (a good part of an echo's paint, cold after a wait)."""
     styles = widget.styles
     if styles.tint.a or styles.text_opacity != 1.0:
         return False
