@@ -94,6 +94,22 @@ def test_any_split_gives_the_same_screen(pieces: list[bytes], split: int) -> Non
     assert cut.screen.history_text() == whole.screen.history_text()
 
 
+def test_a_line_cleared_by_cr_el_after_a_reset_scrolls_in_blank() -> None:
+    """Whole lines (``put_lines``) scrolled in under a green background, the last one cleared
+    by ``CR EL`` after a reset: its blank cells are the reset's, as byte by byte; the whole
+    chunk used to fill them with the green it began under (found by the split test above)."""
+    data = b"\x1b[42m" + b"ok\r\n" * 6 + b"\r\x1b[K\x1b[1mdone\x1b[0m\r\x1b[K50%\r\n"
+    whole = Terminal(20, 6, history=100)
+    whole.feed(data)
+    cut = Terminal(20, 6, history=100)
+    for i in range(len(data)):
+        cut.feed(data[i : i + 1])
+    assert render(whole) == render(cut)
+    row = render(whole)[4]
+    assert "".join(cell[0] for cell in row).rstrip() == "50%"
+    assert {cell[2] for cell in row} == {"default"}
+
+
 def test_scrollback_ring_keeps_the_last_lines() -> None:
     term = Terminal(10, 3, history=5)
     term.feed(b"".join(b"line%d\r\n" % i for i in range(20)))

@@ -348,8 +348,10 @@ class TerminalScreen(pyte.Screen):
                     x += len(text)
         else:
             k = len(rows)
-        for row, start in zip(rows[k:], starts[k:], strict=True):  # these scroll in: blank in their background
-            if row.width < columns and (bce := self._erased(start)) is not BLANK:
+        for i, (row, start) in enumerate(zip(rows[k:], starts[k:], strict=True), k):
+            # These scroll in: blank in the background of when they began, unless a CR EL
+            # cleared the row after that (``put_lines`` filled it with the EL's own).
+            if row.width < columns and i not in erased and (bce := self._erased(start)) is not BLANK:
                 filled = Line((*row.runs, (" " * (columns - row.width), bce)), columns)
                 filled.wrapped, row = row.wrapped, filled
             buffer.append(row)
