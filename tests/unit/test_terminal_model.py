@@ -94,6 +94,24 @@ def test_any_split_gives_the_same_screen(pieces: list[bytes], split: int) -> Non
     assert cut.screen.history_text() == whole.screen.history_text()
 
 
+def test_a_key_s_echo_one_byte_at_a_time_is_what_the_whole_chunk_gives() -> None:
+    """A lone printable byte takes a shortcut past the token loop (an echo): it must end as
+    the loop would, at ground state or in a sequence, in the line-drawing set, in insert
+    mode, after half a UTF-8 character, and before a REP that repeats it."""
+    data = (
+        b"ab\x1b[4hXY\x1b[1;1Hz\x1b[4l\x1b(0qqx\x1b(Bq\x0eq\x0fq\xc3q\xa9k\x1b[3bm"
+        b"\x1b[1;31mred\x1b[0m\x1b]0;title\x07t\x1b[?7l" + b"w" * 30 + b"\x1b[?7h" + b"v" * 30
+    )
+    whole = Terminal(20, 6, history=100)
+    whole.feed(data)
+    cut = Terminal(20, 6, history=100)
+    for i in range(len(data)):
+        cut.feed(data[i : i + 1])
+    assert render(cut) == render(whole)
+    assert (cut.screen.cursor.x, cut.screen.cursor.y) == (whole.screen.cursor.x, whole.screen.cursor.y)
+    assert cut.screen.title == whole.screen.title == "title"
+
+
 def test_a_line_cleared_by_cr_el_after_a_reset_scrolls_in_blank() -> None:
     """Whole lines (``put_lines``) scrolled in under a green background, the last one cleared
     by ``CR EL`` after a reset: its blank cells are the reset's, as byte by byte; the whole

@@ -117,6 +117,16 @@ class FastByteStream(pyte.ByteStream):
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.use_utf8 else "".join(map(chr, data))
+        if len(text) == 1 and self._taking_plain_text and " " <= text <= "~":
+            # One printable character at ground state: a typed key's echo, the commonest feed
+            # of a console being typed into. What ``_feed_text`` would do with it, without
+            # first setting up its twenty locals and the token match (cold after a wait, a
+            # good part of an echo's parse).
+            cast("TerminalScreen", self.listener).draw(text)
+            return
+        self._feed_text(text)
+
+    def _feed_text(self, text: str) -> None:
         screen = cast("TerminalScreen", self.listener)
         draw = screen.draw
         crlf_cr, crlf_lf = screen.carriage_return, screen.linefeed
