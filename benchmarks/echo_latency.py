@@ -26,7 +26,10 @@ do over the run falls on all alike. For each key: an uppercase letter written to
 client (its pty; the floor's socket), the time until that letter is in what comes back,
 outside escape sequences, then a DEL (not timed) so the line stays short.
 
-    python benchmarks/echo_latency.py [--keys 500] [--size 160x48] [--json]
+    python benchmarks/echo_latency.py [--keys 500] [--size 160x48] [--json] [--raw FILE]
+
+``--raw FILE`` writes every key's time (ms, in the order typed) of each client to FILE as
+JSON, to compare whole tails, not one p99.
 
 JSON: ``p50_ms``, ``p99_ms`` (the app), ``tmux_p50_ms``, ``tmux_p99_ms``, ``tmux2_p50_ms``,
 ``tmux2_p99_ms`` (the control), ``floor_p50_ms``, ``floor_p99_ms``, ``keys`` (each),
@@ -259,7 +262,7 @@ def wait_for_flood(log: Path, timeout: float = 15.0) -> None:
     raise RuntimeError("con2 does not flood: its log did not grow")
 
 
-def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
+def measure(keys: int, size: tuple[int, int], root: Path, raw: Path | None = None) -> dict[str, Any]:
     env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
     asyncio.run(prepare())
     log = root / "state" / "guests" / "demo-a" / "logs" / "con2.log"
@@ -296,6 +299,8 @@ def measure(keys: int, size: tuple[int, int], root: Path) -> dict[str, Any]:
         for sock in socks:
             subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, env=env)
     flood = meter.stop() / 1e6
+    if raw is not None:
+        raw.write_text(json.dumps({name: [round(t * 1000, 3) for t in ts] for name, ts in times.items()}))
     p50, p99 = percentiles(times["app"])
     t50, t99 = percentiles(times["tmux"])
     c50, c99 = percentiles(times["tmux2"])
@@ -324,12 +329,13 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=500, help="keys for each client")
     parser.add_argument("--size", default="160x48", help="the user's terminal, COLSxROWS")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--raw", type=Path, help="write every key's time of each client (ms) here, as JSON")
     args = parser.parse_args()
     cols, rows = (int(n) for n in args.size.split("x"))
     if shutil.which("tmux") is None:
         sys.exit("echo_latency: needs tmux (apt-get install tmux)")
     with private_world("umte-") as root:
-        figures = measure(args.keys, (cols, rows), root)
+        figures = measure(args.keys, (cols, rows), root, args.raw)
     if args.json:
         print(json.dumps(figures))
         return
