@@ -271,7 +271,7 @@ class TerminalScreen(pyte.Screen):
         sgr = self.sgr
         rows: list[Line] = []
         add = rows.append
-        erased: list[int] = []  # rows that a CR EL cleared first: they replace, not overlay
+        erased: set[int] = set()  # rows that a CR EL cleared first: they replace, not overlay
         starts: list[Attrs] = []  # the attributes when each row began (a row scrolled in takes their background)
 
         def more(new: list[Line], start: Attrs) -> None:
@@ -299,7 +299,7 @@ class TerminalScreen(pyte.Screen):
                 for params in head:
                     hit = memo.get((id(attrs), params))
                     attrs = hit[1] if hit is not None and hit[0] is attrs else sgr(attrs, params)
-                erased.append(len(rows))
+                erased.add(len(rows))
                 fill = attrs
             parts = iter(pieces)
             text = next(parts)
@@ -325,7 +325,7 @@ class TerminalScreen(pyte.Screen):
         self.cursor.attrs = attrs
         self._land(rows, starts, erased)
 
-    def _land(self, rows: list[Line], starts: list[Attrs], erased: list[int]) -> None:
+    def _land(self, rows: list[Line], starts: list[Attrs], erased: set[int]) -> None:
         """Put :meth:`put_lines`' rows from the cursor's row on; the cursor ends on the row after them."""
         buffer = self.buffer
         lines = self.lines
@@ -338,7 +338,7 @@ class TerminalScreen(pyte.Screen):
             if target >= lines:
                 break
             old = buffer[target]
-            if old.blank or (erased and k in erased):
+            if old.blank or k in erased:
                 buffer[target] = row
             elif row.width:
                 old.wrapped = old.wrapped or row.wrapped
