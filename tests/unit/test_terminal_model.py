@@ -94,6 +94,16 @@ def test_any_split_gives_the_same_screen(pieces: list[bytes], split: int) -> Non
     assert cut.screen.history_text() == whole.screen.history_text()
 
 
+def whole_and_byte_by_byte(data: bytes) -> tuple[Terminal, Terminal]:
+    """Two 20x6 terminals: one fed ``data`` at once, the other a byte at a time."""
+    whole = Terminal(20, 6, history=100)
+    whole.feed(data)
+    cut = Terminal(20, 6, history=100)
+    for i in range(len(data)):
+        cut.feed(data[i : i + 1])
+    return whole, cut
+
+
 def test_a_key_s_echo_one_byte_at_a_time_is_what_the_whole_chunk_gives() -> None:
     """A lone printable byte takes a shortcut past the token loop (an echo): it must end as
     the loop would, at ground state or in a sequence, in the line-drawing set, in insert
@@ -102,11 +112,7 @@ def test_a_key_s_echo_one_byte_at_a_time_is_what_the_whole_chunk_gives() -> None
         b"ab\x1b[4hXY\x1b[1;1Hz\x1b[4l\x1b(0qqx\x1b(Bq\x0eq\x0fq\xc3q\xa9k\x1b[3bm"
         b"\x1b[1;31mred\x1b[0m\x1b]0;title\x07t\x1b[?7l" + b"w" * 30 + b"\x1b[?7h" + b"v" * 30
     )
-    whole = Terminal(20, 6, history=100)
-    whole.feed(data)
-    cut = Terminal(20, 6, history=100)
-    for i in range(len(data)):
-        cut.feed(data[i : i + 1])
+    whole, cut = whole_and_byte_by_byte(data)
     assert render(cut) == render(whole)
     assert (cut.screen.cursor.x, cut.screen.cursor.y) == (whole.screen.cursor.x, whole.screen.cursor.y)
     assert cut.screen.title == whole.screen.title == "title"
@@ -117,11 +123,7 @@ def test_a_line_cleared_by_cr_el_after_a_reset_scrolls_in_blank() -> None:
     by ``CR EL`` after a reset: its blank cells are the reset's, as byte by byte; the whole
     chunk used to fill them with the green it began under (found by the split test above)."""
     data = b"\x1b[42m" + b"ok\r\n" * 6 + b"\r\x1b[K\x1b[1mdone\x1b[0m\r\x1b[K50%\r\n"
-    whole = Terminal(20, 6, history=100)
-    whole.feed(data)
-    cut = Terminal(20, 6, history=100)
-    for i in range(len(data)):
-        cut.feed(data[i : i + 1])
+    whole, cut = whole_and_byte_by_byte(data)
     assert render(whole) == render(cut)
     row = render(whole)[4]
     assert "".join(cell[0] for cell in row).rstrip() == "50%"
