@@ -131,16 +131,14 @@ class QuickDriver(LinuxDriver):
         self.loop_reads += 1
         self._reading = True
         try:
-            key = KEYS.get(data[0]) if len(data) == 1 else None
-            if key is not None and not self._idle:
-                self._idle = parser_idle(self._parser, self._decoder)
-            if key is not None and self._idle:
+            key = typed_key(self._parser, self._decoder, data, known_idle=self._idle)
+            self._idle = key is not None  # else the parser's turn: where it ends is its own
+            if key is not None:
                 type_now = self._type_now
                 if type_now is not None and type_now(*key):
                     return  # typed into the console: no event needed
                 self.process_message(events.Key(*key))
                 return
-            self._idle = False  # the parser's turn: where it ends is its own
             text = self._decoder.decode(data)
             if not text:  # part of a character: the rest comes with the next read (the parser takes "" for the end)
                 return
@@ -189,9 +187,12 @@ class QuickDriver(LinuxDriver):
         self._app.post_message(message)
 
 
-def typed_key(parser: XTermParser, decoder: codecs.IncrementalDecoder, data: bytes) -> tuple[str, str] | None:
+def typed_key(
+    parser: XTermParser, decoder: codecs.IncrementalDecoder, data: bytes, *, known_idle: bool = False
+) -> tuple[str, str] | None:
     """The key (name, character) of one typed character, where the parser would give that
-    and nothing else; else None (the parser's turn).
+    and nothing else; else None (the parser's turn). ``known_idle``: the parser was found
+    idle and has been fed nothing since, so it is not looked at again.
 
     A typed letter is the common case, and Textual's parser resumes a generator per
     character and looks its key up, cold after every wait: here it is the parser's own
@@ -199,10 +200,8 @@ def typed_key(parser: XTermParser, decoder: codecs.IncrementalDecoder, data: byt
     and the other control characters but escape). Only while the parser waits for a first
     character (:func:`parser_idle`).
     """
-    if len(data) != 1:
-        return None
-    key = KEYS.get(data[0])
-    if key is None or not parser_idle(parser, decoder):
+    key = KEYS.get(data[0]) if len(data) == 1 else None
+    if key is None or not (known_idle or parser_idle(parser, decoder)):
         return None
     return key
 
