@@ -2,15 +2,15 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := user-mode-linux uml-utilities busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell
+DEBS := user-mode-linux uml-utilities bubblewrap patchelf busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
-DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
+DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /usr/bin/bwrap /usr/bin/patchelf /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
 
 .PHONY: setup demo test unit lint clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	@missing=""; i=0; files=($(DEB_FILES)); for deb in $(DEBS); do \
 	  [ -e "$${files[$$i]}" ] || missing="$$missing $$deb"; i=$$((i+1)); done; \
 	if [ -n "$$missing" ]; then \

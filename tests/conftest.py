@@ -34,15 +34,18 @@ class Env:
     """A private umltui world for one test."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root  # the test's files and labs: a lab's folder, which its guests' sandboxes hold
+        # umltui's own folders, beside it and not in it (else every guest's sandbox would hold
+        # them all); its name begins with the root's, which cleanup looks for.
+        self.world = Path(f"{root}-w")
         self.vars = {
-            "UMLTUI_RUNTIME_DIR": str(root / "run"),
-            "UMLTUI_STATE_DIR": str(root / "state"),
+            "UMLTUI_RUNTIME_DIR": str(self.world / "run"),
+            "UMLTUI_STATE_DIR": str(self.world / "state"),
             "UMLTUI_CACHE_DIR": os.environ.get(
                 "UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache")
             ),
-            "UMLTUI_UML_DIR": str(root / "uml"),
-            "UMLTUI_CONFIG_DIR": str(root / "config"),
+            "UMLTUI_UML_DIR": str(self.world / "uml"),
+            "UMLTUI_CONFIG_DIR": str(self.world / "config"),
             "UMLTUI_SUPERVISOR_IDLE": "600",
         }
         self.namespaces: list[str] = []
@@ -138,6 +141,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     finally:
         e.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(e.world, ignore_errors=True)
 
 
 GUEST_TESTS = (Path(__file__).resolve().parent / "guests", Path(__file__).resolve().parent / "faults")

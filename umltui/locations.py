@@ -8,6 +8,7 @@ Nothing here creates a directory at import time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -53,10 +54,25 @@ def config_dir() -> Path:
 
 
 def uml_dir() -> Path:
-    """Where the kernel keeps ``UMID/pid`` and ``UMID/mconsole`` (UML's own default is ~/.uml)."""
+    """The guests' UML folders: one per guest (:func:`guest_box`), inside the runtime directory.
+
+    Not UML's own default, ``~/.uml``: that one is shared by every umltui setup of the user
+    (another ``XDG_RUNTIME_DIR`` under su, cron or ssh), whose supervisors would then find
+    and drive each other's guests.
+    """
     if override := os.environ.get("UMLTUI_UML_DIR"):
         return Path(override)
-    return Path.home() / ".uml"
+    return runtime_dir() / "uml"
+
+
+def guest_box(umid: str) -> Path:
+    """One guest's UML folder (the kernel's ``uml_dir``: ``UMID/pid``, ``UMID/mconsole``) and its
+    notify socket: the only runtime files its sandbox holds, so no guest sees another's sockets.
+
+    Named by a short digest of the umid, so that the mconsole socket's path stays within
+    AF_UNIX's 108 bytes for every umid a lab allows.
+    """
+    return uml_dir() / hashlib.sha256(umid.encode()).hexdigest()[:10]
 
 
 def supervisor_socket() -> Path:
@@ -83,11 +99,8 @@ def state_file() -> Path:
     return state_dir() / "state.json"
 
 
-def notify_dir() -> Path:
-    return runtime_dir() / "notify"
-
-
 def switch_dir() -> Path:
+    """The labs' switch sockets, a folder per lab (a guest's sandbox holds its own lab's)."""
     return runtime_dir() / "switches"
 
 

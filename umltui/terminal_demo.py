@@ -29,6 +29,7 @@ from textual.widgets import Footer, Label
 from .core import hostfpu
 from .core.kernel import KernelMissing, kernel_path
 from .core.rootfs import RootfsError, ensure_template
+from .core.sandbox import Grants, SandboxMissing, confine, require_bwrap
 from .screens.dialogs import PrefixChoice, PrefixKeys, PrefixScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import PtyConnection
@@ -62,6 +63,7 @@ def guest_command(folder: Path) -> list[str]:
     Raises:
         RootfsError: busybox-static is missing.
         KernelMissing: the kernel is missing.
+        SandboxMissing: bubblewrap is missing.
     """
     kernel = kernel_path()
     root = folder / "root"
@@ -69,20 +71,19 @@ def guest_command(folder: Path) -> list[str]:
     init = root / "demo-init"
     init.write_text(_INIT)
     init.chmod(0o755)
-    return hostfpu.launch(
-        [
-            kernel,
-            f"umid=umltui-demo-{os.getpid()}",
-            "mem=128M",
-            f"uml_dir={folder}",
-            "rootfstype=hostfs",
-            f"rootflags={root}",
-            "rw",
-            "init=/demo-init",
-            "con=null",
-            "con0=fd:0,fd:1",
-        ]
-    )
+    words = [
+        kernel,
+        f"umid=umltui-demo-{os.getpid()}",
+        "mem=128M",
+        f"uml_dir={folder}",
+        "rootfstype=hostfs",
+        f"rootflags={root}",
+        "rw",
+        "init=/demo-init",
+        "con=null",
+        "con0=fd:0,fd:1",
+    ]
+    return hostfpu.launch(confine(words, Grants(rw=[folder]), bwrap=require_bwrap()))
 
 
 class DemoPrefix(PrefixScreen):
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if not command:
             try:
                 command = guest_command(folder)
-            except (RootfsError, KernelMissing) as e:
+            except (RootfsError, KernelMissing, SandboxMissing) as e:
                 print(f"umltui demo: {e}", file=sys.stderr)
                 return 1
         elif not shutil.which(command[0]):

@@ -17,6 +17,7 @@ from helpers import Console, until
 
 from umltui.core.mconsole import MconsoleClient, MconsoleError
 from umltui.core.process import find_processes, is_alive
+from umltui.locations import guest_box
 
 pytestmark = requires_uml
 
@@ -154,8 +155,8 @@ def test_a_guest_paused_while_no_supervisor_ran_is_shown_paused(env: Env) -> Non
     kill_supervisor(env)
 
     async def pause() -> None:
-        client = MconsoleClient(str(Path(env.vars["UMLTUI_UML_DIR"], mconsole["umid"], "mconsole")),
-                                sock_dir=env.vars["UMLTUI_RUNTIME_DIR"])  # fmt: skip
+        box = guest_box(mconsole["umid"])
+        client = MconsoleClient(str(box / mconsole["umid"] / "mconsole"), sock_dir=str(box))
         await client.request("stop")
         with pytest.raises(MconsoleError, match="Already stopped"):
             await client.request("stop")

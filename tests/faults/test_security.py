@@ -1,17 +1,24 @@
 """Security faults, tried for real: a runtime directory someone else made, files others could
-read, and lab files that reach out of their folder."""
+read, lab files that reach out of their folder, a guest's root reaching for the host's files,
+and two setups of one user reaching each other's guests."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, requires_uml
+from conftest import Env, _pids_with, requires_uml
+from helpers import Console
 
 pytestmark = requires_uml
 
@@ -87,3 +94,83 @@ def test_everything_holding_console_bytes_or_state_is_private_under_umask_000(en
     assert loose == []
     assert stat.S_IMODE(Path(env.vars["UMLTUI_UML_DIR"]).stat().st_mode) == 0o700
     assert b"a-password" in log.read_bytes() and stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+async def test_a_guests_root_cannot_mount_the_hosts_etc_over_hostfs(env: Env) -> None:
+    """The guest's root tries what UML allows it: hostfs mounts of /etc, of a ``..`` walk out of
+    the folder its lab shares, and of the root. Its kernel's sandbox holds nothing of /etc."""
+    shared = env.root / "shared"
+    shared.mkdir()
+    (shared / "granted.txt").write_text("granted\n")
+    lab = env.write_lab("walk", "guests:\n  a:\n    consoles: 1\n    hostfs: {/mnt/shared: shared}\n")
+    env.run("up", str(lab), "--detach", check=True)
+    walk = "/".join([".."] * 12)
+    async with Console("walk-a") as con:
+        await con.ready()
+        granted = await con.run("cat /mnt/shared/granted.txt", "CAT")
+        assert "granted" in granted  # what the lab grants is there
+        tries = {
+            "etc": "/etc",
+            "dotdot": "/../../../etc",
+            "walk": f"{shared}/{walk}/etc",
+            "root": "/",
+        }
+        seen = {}
+        for name, source in tries.items():
+            seen[name] = await con.run(
+                f"mkdir -p /mnt/{name}; mount -t hostfs none /mnt/{name} -o {source}; ls -a /mnt/{name}", name.upper()
+            )
+    for name, out in seen.items():
+        assert "shadow" not in out and "passwd" not in out and "hostname" not in out, (name, out)
+    assert "etc" not in seen["root"].split(), seen["root"]  # the sandbox's own root: no /etc in it
+
+
+def _world(root: Path, home: Path) -> dict[str, str]:
+    """A setup as su, cron or ssh without logind make one: the same home, other XDG folders."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("UMLTUI_", "XDG_"))}
+    environ.update(
+        HOME=str(home),
+        XDG_RUNTIME_DIR=str(root / "run"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        UMLTUI_CACHE_DIR=os.environ.get("UMLTUI_TEST_CACHE", "/tmp/umltui-test-cache"),
+        UMLTUI_SUPERVISOR_IDLE="600",
+    )
+    (root / "run").mkdir(parents=True, mode=0o700)
+    return environ
+
+
+def _umltui(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "umltui", *args], capture_output=True, text=True, timeout=120,
+                          env=environ)  # fmt: skip
+
+
+def test_two_setups_of_one_user_do_not_see_or_touch_each_others_guests() -> None:
+    tmp_path = Path(tempfile.mkdtemp(prefix="umt-", dir="/tmp"))  # short: socket paths live in it
+    home = tmp_path / "home"
+    home.mkdir()
+    first, second = _world(tmp_path / "one", home), _world(tmp_path / "two", home)
+    try:
+        assert _umltui(first, "demo", "--detach").returncode == 0
+        mine = json.loads(_umltui(first, "ls", "--json").stdout)
+        assert {g["umid"] for g in mine} == {"demo-a", "demo-b"}
+        theirs = _umltui(second, "ls", "--json")
+        assert theirs.returncode == 0 and json.loads(theirs.stdout) == [], theirs.stdout
+        _umltui(second, "down", "--all")
+        after = json.loads(_umltui(first, "ls", "--json").stdout)
+        assert [(g["umid"], g["state"], g["pid"]) for g in after] == [
+            (g["umid"], "running", g["pid"]) for g in mine
+        ]  # fmt: skip
+        assert all(all(g["consoles"].values()) for g in after)  # still read by the first setup's keeper
+        assert not (home / ".uml").exists()
+    finally:
+        for world in (second, first):
+            _umltui(world, "down", "--all")
+            _umltui(world, "supervisor", "--stop")
+        deadline = time.time() + 5
+        while _pids_with(str(tmp_path)) and time.time() < deadline:
+            time.sleep(0.1)
+        for pid in _pids_with(str(tmp_path)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(tmp_path, ignore_errors=True)

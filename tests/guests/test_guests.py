@@ -51,8 +51,8 @@ async def test_boot_ping_startup_and_listing(env: Env) -> None:
     a, b = guests["two-a"], guests["two-b"]
     assert (a["state"], b["state"]) == ("running", "running")
     assert a["name"] == "a" and a["lab"] == "two" and a["pid"] > 0
-    assert set(a["consoles"]) == {"con1", "con2", "con3"} and all(
-        v.startswith("/dev/pts/") for v in a["consoles"].values()
+    assert set(a["consoles"]) == {"con1", "con2", "con3"} and all(  # in the kernel's own /dev/pts
+        v.startswith(f"/proc/{int(v.split('/')[2])}/root/dev/pts/") for v in a["consoles"].values()
     )
     assert a["nics"][0]["target"] == "lan0" and a["nics"][0]["ip"] == "10.0.0.1/24"
     async with Console("two-a") as con:
@@ -94,6 +94,18 @@ async def test_hotplug_disk_and_nic(env: Env) -> None:
         assert env.guest("two-b")["disks"][-1]["name"] == "ubd1"
         env.run("mconsole", "two-b", "remove", "ubd1", check=True)
         assert "ubdb" not in await con.run("cat /proc/partitions", "PARTS2")
+        # A file outside what its sandbox holds is linked into the guest's folder: the same file.
+        elsewhere = env.world / "elsewhere.img"
+        elsewhere.write_bytes(b"\0" * (4 << 20))
+        env.run("mconsole", "two-b", "config", f"ubd2={elsewhere}", check=True)
+        assert "ubdc" in await con.run("cat /proc/partitions", "PARTS3")
+        assert env.guest("two-b")["disks"][-1]["image"] == str(elsewhere)
+        await con.run("echo plugged > /dev/ubdc; sync", "WROTE")
+        assert elsewhere.read_bytes().startswith(b"plugged")
+        env.run("mconsole", "two-b", "remove", "ubd2", check=True)
+        # A COW file still to be made outside it cannot be: refused, saying why.
+        refused = env.run("mconsole", "two-b", "config", f"ubd2=/nonexistent/x.cow,{elsewhere}")
+        assert refused.returncode == 2 and "cannot reach /nonexistent/x.cow" in refused.stderr, refused.stderr
         ctl = json.loads(env.run("net", "--json", check=True).stdout)["switches"][0]["ctl"]
         env.run("mconsole", "two-b", "config", f"eth1=daemon,02:00:00:00:0b:01,unix,{ctl}", check=True)
         out = await con.run("ip addr add 10.0.0.22/24 dev eth1; ip link set eth1 up; ip link show eth1", "LINK")
@@ -282,7 +294,7 @@ async def test_demo_and_down_all_leave_nothing(env: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     guests = env.ls()
     assert sorted(g["umid"] for g in guests) == ["demo-a", "demo-b"]
-    assert all(g["state"] == "running" and all(g["consoles"].values()) for g in guests)
+    assert all(g["state"] == "running" and all(g["consoles"].values()) for g in guests), guests
     assert "pages RAM" in env.run("mconsole", "demo-a", "sysrq", "m", check=True).stdout
     pids = [g["pid"] for g in guests]
     ctl = json.loads(env.run("net", "--json").stdout)["switches"][0]

@@ -236,7 +236,7 @@ def test_plan_boot_for_an_image_root(tmp_path: Path) -> None:
 
 def _guest(tmp_path: Path, **kw: Any) -> Guest:
     return Guest(umid="s-a", name="a", lab="s", uml_dir=tmp_path, folder=tmp_path / "g", notify_path=tmp_path / "n",
-                 sock_dir=tmp_path, console_count=2, ready_word="ready", **kw)  # fmt: skip
+                 console_count=2, ready_word="ready", **kw)  # fmt: skip
 
 
 async def test_a_guest_saved_and_read_back_is_the_same(tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ async def test_a_guest_saved_and_read_back_is_the_same(tmp_path: Path) -> None:
     g.nics = [{"name": "eth0", "kind": "switch", "target": "lan0", "ip": None, "mac": "02:00:00:00:00:01"}]
     g.disks = [{"name": "ubd1", "image": "/d.img", "cow": None}]
     g.netns, g.mem, g.argv, g.root, g.notes = "ns", "64M", ["linux", "umid=s-a"], "busybox", ["hello"]
-    back = Guest.from_state(g.to_state(), uml_dir=tmp_path, sock_dir=tmp_path, on_change=lambda g: None)
+    back = Guest.from_state(g.to_state(), uml_dir=tmp_path, on_change=lambda g: None)
     assert back.to_state() == g.to_state()
     assert back.to_info() == g.to_info() and back.state is GuestState.PAUSED and back.state in ALIVE_STATES
 
@@ -255,7 +255,7 @@ async def test_a_state_file_of_the_older_shape_is_read(tmp_path: Path) -> None:
            "notify": "/n", "consoles": 3, "ready_word": "ready", "started_at": 1.5,
            "info": {"nics": [{"name": "eth0"}], "disks": [], "netns": None, "mem": "64M", "argv": ["linux"],
                     "root": "busybox", "notes": ["x"]}}  # fmt: skip
-    g = Guest.from_state(old, uml_dir=tmp_path, sock_dir=tmp_path, on_change=lambda g: None)
+    g = Guest.from_state(old, uml_dir=tmp_path, on_change=lambda g: None)
     assert (g.state, g.nics, g.mem, g.argv, g.notes, sorted(g.consoles)) == (
         GuestState.RUNNING, [{"name": "eth0"}], "64M", ["linux"], ["x"], ["con0", "con1", "con2", "con3", "ssl0"],
     )  # fmt: skip

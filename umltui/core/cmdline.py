@@ -20,6 +20,7 @@ from pathlib import Path
 from . import hostfpu
 from .lab import GuestSpec
 from .protocol import DiskInfo, NicInfo
+from .sandbox import BWRAP, Grants, confine
 
 
 class CmdlineError(ValueError):
@@ -216,6 +217,8 @@ def plan_boot(
     boot_folder: Path | None = None,
     netns: str | None = None,
     ip_tool: str = "ip",
+    grants: Grants | None = None,
+    bwrap: str = BWRAP,
 ) -> BootPlan:
     """The kernel command line for a lab's guest, and what ``ls`` shows of its devices.
 
@@ -227,6 +230,9 @@ def plan_boot(
         root_disk: the (image, COW file) to boot, instead of ``spec.root``'s (a Debian image of ours).
         boot_folder: for an image umltui built, the host folder holding this boot's settings.
         netns: the namespace the guest runs in (through ``ip netns exec``), for a lab with taps.
+        grants: what the kernel's sandbox holds (:mod:`..sandbox`); None runs it unconfined
+            (unit tests of the command line only: every guest umltui boots has grants).
+        bwrap: bubblewrap's path.
 
     Raises:
         CmdlineError: a value that cannot go on a kernel command line.
@@ -261,7 +267,10 @@ def plan_boot(
                 "netns": netns if n.kind == "tap" else None,
             }
         )
-    argv = hostfpu.launch(cmd.argv(kernel))
+    argv = cmd.argv(kernel)
+    if grants is not None:
+        argv = confine(argv, grants, bwrap=bwrap)
+    argv = hostfpu.launch(argv)
     if netns:
         argv = [ip_tool, "netns", "exec", netns, *argv]
     disks: list[DiskInfo] = [

@@ -28,9 +28,10 @@ from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
-from .process import end_session, reap
+from .process import end_session, is_alive, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
 from .pty import kick, open_raw, set_winsize
+from .sandbox import Grants, host_path
 
 log = logging.getLogger("umltui.guest")
 
@@ -114,7 +115,6 @@ class Guest:
         uml_dir: Path,
         folder: Path,
         notify_path: Path,
-        sock_dir: Path,
         console_count: int = 6,
         ready_word: str | None = None,
         on_change: Callable[[Guest], None] = lambda g: None,
@@ -126,7 +126,8 @@ class Guest:
         self.ready_word = ready_word  # what our busybox init reports when it is done; None for other roots
         self.on_change = on_change
         self.keeper = keeper  # reads and logs the console ptys, whatever happens to the supervisor
-        self.pid = 0
+        self.pid = 0  # the kernel's process (its session's leader)
+        self.outer = 0  # the sandbox's outer process, our child, whose exit status is the kernel's
         self.state = BOOTING
         self.reason = ""
         # What it was booted with, and what was hot-plugged since (for ls and net).
@@ -136,13 +137,14 @@ class Guest:
         self.mem: str | None = None
         self.argv: list[str] = []
         self.root = ""  # busybox | image; "" for a guest umltui did not start
-        self.foreign = False  # found in the UML directory, not started by umltui
+        self.grants: Grants | None = None  # what its sandbox holds; None: a guest from before sandboxes
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
         self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
         self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
         self.started_at = time.time()
         self.halting = False
-        self.mconsole = MconsoleClient(str(uml_dir / umid / "mconsole"), sock_dir=str(sock_dir))
+        # Its replies come to a socket of ours in its UML folder: the one its sandbox holds.
+        self.mconsole = MconsoleClient(str(uml_dir / umid / "mconsole"), sock_dir=str(uml_dir))
         logs = folder / "logs"
         self.consoles: dict[str, Console] = {"con0": Console("con0", logs / "con0.log")}
         log_max = max_bytes_setting()
@@ -179,7 +181,6 @@ class Guest:
         "mem",
         "argv",
         "root",
-        "foreign",
         "notes",
         "cpu",
     )
@@ -187,7 +188,13 @@ class Guest:
     def to_state(self) -> dict[str, Any]:
         """What the state file keeps of this guest (the one place its fields are listed)."""
         state = {key: getattr(self, key) for key in self._SAVED}
-        state.update(folder=str(self.folder), notify=str(self.notify_path), consoles=self.console_count)
+        state.update(
+            folder=str(self.folder),
+            notify=str(self.notify_path),
+            consoles=self.console_count,
+            uml_dir=str(self.uml_dir),
+            grants=self.grants.to_state() if self.grants else None,
+        )
         return state
 
     @classmethod
@@ -196,7 +203,6 @@ class Guest:
         rec: dict[str, Any],
         *,
         uml_dir: Path,
-        sock_dir: Path,
         on_change: Callable[[Guest], None],
         keeper: KeeperClient | None = None,
     ) -> Guest:
@@ -210,10 +216,9 @@ class Guest:
             umid=str(rec["umid"]),
             name=str(rec["name"]),
             lab=str(rec["lab"]),
-            uml_dir=uml_dir,
+            uml_dir=Path(rec["uml_dir"]) if rec.get("uml_dir") else uml_dir,
             folder=Path(rec["folder"]),
             notify_path=Path(rec["notify"]),
-            sock_dir=sock_dir,
             console_count=int(rec.get("consoles", 6)),
             ready_word=rec.get("ready_word"),
             on_change=on_change,
@@ -226,7 +231,8 @@ class Guest:
         guest.nics, guest.disks = list(rec.get("nics", [])), list(rec.get("disks", []))
         guest.netns, guest.mem = rec.get("netns"), rec.get("mem")
         guest.argv, guest.root = list(rec.get("argv", [])), str(rec.get("root", ""))
-        guest.foreign, guest.notes = bool(rec.get("foreign", False)), list(rec.get("notes", []))
+        guest.notes = list(rec.get("notes", []))
+        guest.grants = Grants.from_state(rec.get("grants"))
         cpu = rec.get("cpu")
         guest.cpu = cpu if isinstance(cpu, int) else None
         return guest
@@ -305,7 +311,7 @@ class Guest:
         self._spawn(self._on_exit())
 
     async def _on_exit(self) -> None:
-        status = reap(self.pid)
+        status = await self._reap()
         left = end_session(self.pid, f"umid={self.umid}")  # its helpers, after a kill -9
         if left:
             log.info("%s: ended %d processes its main process left behind", self.umid, left)
@@ -325,6 +331,16 @@ class Guest:
             self.keeper.drop(self.umid)
         self.close(keep_logs=True)
 
+    async def _reap(self) -> int | None:
+        """The kernel's exit status: the sandbox's (our child, gone a moment after its kernel),
+        or the kernel's own when it is our child; None for an adopted guest."""
+        child = self.outer or self.pid
+        for _ in range(20):
+            if (status := reap(child)) is not None or not is_alive(child):
+                return status
+            await asyncio.sleep(0.05)
+        return None
+
     def _exit_reason(self, status: int | None) -> str:
         text = self.con0_tail(65536)
         if m := PANIC_RE.search(text):
@@ -333,6 +349,9 @@ class Guest:
             return "the guest's process died"
         if os.WIFSIGNALED(status):
             return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        with contextlib.suppress(ValueError):  # the sandbox passes its kernel's end by a signal on as 128+N
+            if os.WEXITSTATUS(status) > 128:
+                return f"killed by {signal.Signals(os.WEXITSTATUS(status) - 128).name}"
         return f"exited with status {os.WEXITSTATUS(status)}"
 
     def last_words(self, lines: int = 6) -> str:
@@ -430,11 +449,22 @@ class Guest:
                         answer = await self.mconsole.request(f"config {con.name}")
                     except MconsoleError:
                         break
-                    if answer.startswith("pts:/dev/"):
-                        self._open_console(con, answer[4:])
+                    if answer.startswith("pts:/dev/") and (pts := self._reachable(answer[4:])):
+                        self._open_console(con, pts)
             if await self._pause(period):
                 period = 0.05  # just ready: its consoles open in the next moments
             period = min(period * 1.2, 1.0)
+
+    def _reachable(self, pts: str) -> str | None:
+        """A console's pty as we open it: a sandboxed kernel's are in its own ``/dev/pts``,
+        reached through its ``/proc/PID/root`` (its pid is in its UML folder)."""
+        if self.grants is None:
+            return pts
+        try:
+            kernel_pid = int((self.uml_dir / self.umid / "pid").read_text())
+        except (OSError, ValueError):
+            return None
+        return host_path(kernel_pid, pts)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True if woken early because the guest became ready."""

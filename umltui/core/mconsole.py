@@ -139,7 +139,10 @@ class MconsoleClient:
         os.close(fd)
         os.unlink(own)
         try:
-            sock.bind(own)
+            try:
+                sock.bind(own)
+            except OSError as exc:
+                raise MconsoleUnreachable(f"mconsole {self.path}: cannot bind a reply socket {own}: {exc}") from exc
             sock.setblocking(False)
             try:
                 sock.connect(self.path)

@@ -87,6 +87,14 @@ def process_matches(pid: int, program: str | None, *words: str) -> bool:
     return all(any(w in arg for arg in argv) for w in words)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def reap(pid: int) -> int | None:
     """Collect a child's exit status if it is our child; None if it is not (or not yet)."""
     with contextlib.suppress(ChildProcessError):

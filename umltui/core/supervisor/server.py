@@ -110,8 +110,7 @@ class Supervisor:
 
     def new_guest(self, **kw: Any) -> Guest:
         return Guest(
-            uml_dir=self.uml_dir,
-            sock_dir=locations.runtime_dir(),
+            uml_dir=locations.guest_box(kw["umid"]),
             on_change=self.guest_changed,
             keeper=self.keeper,
             **kw,
@@ -201,7 +200,7 @@ class Supervisor:
 
     async def serve(self) -> None:
         locations.ensure_private(locations.runtime_dir())
-        locations.ensure_private(locations.notify_dir())
+        locations.private_dir(locations.uml_dir())
         sock_path = locations.supervisor_socket()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()

@@ -1,4 +1,4 @@
-"""The supervisor's state file, and adopting what an earlier supervisor left running.
+"""The supervisor's state file, and adopting what an earlier supervisor of this setup left running.
 
 The file lists guests (:meth:`Guest.to_state`), switches and labs (their ``to_state``); it
 is written whole to a temporary file, flushed to disk and renamed over the old one, so a
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .server import Supervisor
 
 log = logging.getLogger("umltui.supervisor")
+
+# Where guests started by an umltui before per-guest UML folders keep their sockets.
+LEGACY_UML_DIR = Path(os.environ.get("UMLTUI_UML_DIR") or Path.home() / ".uml")
 
 
 def snapshot(sup: Supervisor) -> dict[str, Any]:
@@ -80,8 +83,7 @@ async def adopt(sup: Supervisor, positions: dict[str, int] | None = None) -> Non
         try:
             guest = Guest.from_state(
                 rec,
-                uml_dir=sup.uml_dir,
-                sock_dir=locations.runtime_dir(),
+                uml_dir=LEGACY_UML_DIR,  # for records from before each guest had its own
                 on_change=sup.guest_changed,
                 keeper=sup.keeper,
             )
@@ -90,18 +92,28 @@ async def adopt(sup: Supervisor, positions: dict[str, int] | None = None) -> Non
             continue
         sup.guests[guest.umid] = guest
         if guest.state.alive:
-            if is_alive(guest.pid) and process_matches(guest.pid, None, f"umid={guest.umid}"):
+            if is_ours(guest):
                 mine = {k.split("/", 1)[1]: v for k, v in positions.items() if k.split("/", 1)[0] == guest.umid}
                 follow(guest, adopted=True, positions=mine)
             else:
                 end_session(guest.pid, f"umid={guest.umid}")  # what a guest killed meanwhile left
-                clean = not (sup.uml_dir / guest.umid / "pid").exists()
+                clean = not (guest.uml_dir / guest.umid / "pid").exists()
                 guest.state = GuestState.HALTED if clean else GuestState.CRASHED
                 guest.reason = "halted" if clean else "the guest died while no supervisor was running"
-    await asyncio.gather(*(probe_paused(g) for g in sup.guests.values() if g.alive and not g.foreign))
+    await asyncio.gather(*(probe_paused(g) for g in sup.guests.values() if g.alive))
     end_orphan_switches(sup)
-    adopt_foreign(sup)
     sup.save()
+
+
+def is_ours(guest: Guest) -> bool:
+    """Whether the process the record names is that guest, started by this setup: alive, and
+    its command line has the guest's umid and this setup's UML folder for it.
+
+    Only guests this supervisor's own records started are adopted, and only when this holds:
+    a guest of another setup of the same user (another runtime directory) has another UML
+    folder, and a pid reused by another process lacks the words.
+    """
+    return is_alive(guest.pid) and process_matches(guest.pid, None, f"umid={guest.umid}", f"uml_dir={guest.uml_dir}")
 
 
 async def probe_paused(guest: Guest) -> None:
@@ -139,34 +151,6 @@ def end_orphan_switches(sup: Supervisor) -> None:
             log.warning("stopping switch pid %d on %s: no lab names it (an earlier supervisor died)", pid, ctl)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-
-
-def adopt_foreign(sup: Supervisor) -> None:
-    """Guests umltui did not start, found in the UML directory (``~/.uml``)."""
-    known = set(sup.guests)
-    if not sup.uml_dir.is_dir():
-        return
-    for entry in sorted(sup.uml_dir.iterdir()):
-        if entry.name in known or not (entry / "mconsole").exists():
-            continue
-        try:
-            pid = int((entry / "pid").read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if not is_alive(pid):
-            continue
-        guest = sup.new_guest(
-            umid=entry.name,
-            name=entry.name,
-            lab="",
-            folder=locations.guest_dir(entry.name),
-            notify_path=locations.notify_dir() / f"{entry.name}.sock",
-        )
-        guest.foreign = True
-        guest.pid = pid
-        guest.state = GuestState.RUNNING
-        sup.guests[guest.umid] = guest
-        follow(guest, adopted=True, notify=False)
 
 
 def follow(guest: Guest, *, adopted: bool, notify: bool = True, positions: dict[str, int] | None = None) -> None:

@@ -25,9 +25,10 @@ from ...images import ImageError, Recipe, check_cow, find_image, is_umltui_image
 from ...kernel import KernelMissing, kernel_path
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
-from ...process import is_alive, least_used_cpu, spawn_detached
+from ...process import children, cmdline, is_alive, least_used_cpu, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
+from ...sandbox import SandboxMissing, grants_for, require_bwrap
 from ..errors import OpError
 from .halt import halt_guest
 from .net import replug, start_switch
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 BOOT_TIMEOUT = float(os.environ.get("UMLTUI_BOOT_TIMEOUT", "60"))
 CONSOLE_TIMEOUT = 10.0
+MAX_SOCKET_PATH = 107  # AF_UNIX's sun_path, less its closing NUL
+REPLY_SOCKET_NAME = len("mc-12345678.sock")  # the mconsole client's own socket, beside the guest's
 
 
 @dataclass
@@ -88,7 +91,17 @@ def _check_umids(sup: Supervisor, lab: Lab) -> None:
         other = sup.guests.get(gspec.umid)
         if other and other.alive and other.lab != lab.name:
             raise OpError(f"umid {gspec.umid} is already used by running guest {other.lab}/{other.name}", "conflict")
-        pid_file = sup.uml_dir / gspec.umid / "pid"
+        box = locations.guest_box(gspec.umid)
+        mconsole = box / gspec.umid / "mconsole"
+        longest = max(len(os.fsencode(mconsole)), len(os.fsencode(box)) + 1 + REPLY_SOCKET_NAME)
+        if longest > MAX_SOCKET_PATH:
+            raise OpError(
+                f"umid {gspec.umid}: its mconsole sockets in {box} would be longer than a unix socket path "
+                f"may be ({MAX_SOCKET_PATH} bytes): give the guest a shorter umid, or umltui a shorter "
+                "runtime directory (UMLTUI_RUNTIME_DIR)",
+                "usage",
+            )
+        pid_file = mconsole.with_name("pid")
         if not other and pid_file.exists():
             with contextlib.suppress(ValueError, OSError):
                 if is_alive(int(pid_file.read_text())):
@@ -174,7 +187,17 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
             if not (existing and existing.alive):
                 made.guests.append(await _boot(sup, lab, gspec, kernel, roots[gspec.umid]))
         await _wait_booted(made.guests, timeout)
-    except (OpError, LabError, NetworkError, RootfsError, CmdlineError, KernelMissing, ImageError, OSError) as exc:
+    except (
+        OpError,
+        LabError,
+        NetworkError,
+        RootfsError,
+        CmdlineError,
+        KernelMissing,
+        SandboxMissing,
+        ImageError,
+        OSError,
+    ) as exc:
         await _rollback(sup, made, record)
         kind = exc.kind if isinstance(exc, OpError) else ("lab" if isinstance(exc, LabError) else "boot")
         raise OpError(str(exc), kind) from None
@@ -199,11 +222,23 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
         hostfs_root = await loop.run_in_executor(None, prepare_guest_root, spec, folder / "root")
     elif root.ours:
         boot_folder = await loop.run_in_executor(None, write_boot_files, spec, folder / "boot")
+    box = locations.private_dir(locations.guest_box(spec.umid))
+    grants = grants_for(
+        folder=locations.private_dir(folder),
+        box=box,
+        kernel=kernel,
+        lab_folder=_lab_folder(lab),
+        hostfs=spec.hostfs.values(),
+        disks=[(d.image, d.cow, d.readonly) for d in spec.disks]
+        + ([(root.disk[0], root.disk[1], False)] if root.disk else []),
+        switch_folder=locations.switch_dir() / lab.name if lab.switches else None,
+        taps=any(n.kind == "tap" for n in spec.nics),
+    )
     plan = plan_boot(
         spec,
         kernel=kernel,
-        uml_dir=sup.uml_dir,
-        notify_socket=locations.notify_dir() / f"{spec.umid}.sock",
+        uml_dir=box,
+        notify_socket=box / "notify.sock",
         switch_sockets={s.name: s.ctl for s in sup.switches.values() if s.lab == lab.name},
         hostfs_root=hostfs_root,
         init="/sbin/init",
@@ -211,6 +246,8 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
         boot_folder=boot_folder,
         netns=lab.netns,
         ip_tool=network.require_tool("ip", "iproute2") if lab.netns else "ip",
+        grants=grants,
+        bwrap=require_bwrap(),
     )
     old = sup.guests.get(spec.umid)
     if old:
@@ -220,24 +257,49 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
         name=spec.name,
         lab=lab.name,
         folder=folder,
-        notify_path=locations.notify_dir() / f"{spec.umid}.sock",
+        notify_path=box / "notify.sock",
         console_count=spec.consoles,
         ready_word=ready_word,
     )
     guest.nics, guest.disks, guest.argv = plan.nics, plan.disks, plan.argv
-    guest.netns, guest.mem, guest.root = lab.netns, spec.mem, spec.root.kind
+    guest.netns, guest.mem, guest.root, guest.grants = lab.netns, spec.mem, spec.root.kind, grants
     sup.guests[spec.umid] = guest
     # The kernel makes UMID/mconsole as its umask says: whoever reaches it can halt the
-    # guest or plug a host file into it, so the directory holding them is ours alone.
+    # guest or plug a host file into it, so the directories holding them are ours alone.
     locations.private_dir(sup.uml_dir)
+    stale = box / spec.umid
+    if (stale / "pid").exists() and not (old and old.alive):  # a crashed guest's leftovers
+        shutil.rmtree(stale, ignore_errors=True)
     con0 = guest.begin_boot_log()
     guest.open_notify()
     guest.cpu = cpu_for(sup, guest)
-    guest.pid = spawn_detached(plan.argv, con0, cpu=guest.cpu)
-    guest.watch(guest.pid)
+    guest.outer = spawn_detached(plan.argv, con0, cpu=guest.cpu)
+    guest.watch(await _kernel_of(guest.outer, kernel))
     sup.guest_changed(guest)
     sup.save()  # on disk at once: a crash now must not leave a guest no supervisor knows
     return guest
+
+
+def _lab_folder(lab: Lab) -> Path | None:
+    """The folder a lab's guests are granted: the lab file's, but not for a lab umltui ships."""
+    if lab.path is None or Path(__file__).resolve().parents[3] in lab.path.resolve().parents:
+        return None
+    return lab.path.parent
+
+
+async def _kernel_of(outer: int, kernel: str, timeout: float = 5.0) -> int:
+    """The kernel's pid: the sandbox's child once it runs ``kernel`` (before, the launcher's
+    FPU probe is a child too). The kernel leads a session of its own, where its helpers and
+    its processes' host processes run."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if kids := [k for k in children(outer) if cmdline(k)[:1] == [kernel]]:
+            return kids[0]
+        if not is_alive(outer):
+            break
+        await asyncio.sleep(0.005)
+    return outer  # it ended at once (its log says why), or no sandbox: follow it
 
 
 def cpu_for(sup: Supervisor, guest: Guest) -> int | None:
@@ -361,7 +423,7 @@ async def down(
     for g in guests:
         g.close()
         sup.guests.pop(g.umid, None)
-        stale = sup.uml_dir / g.umid
+        stale = g.uml_dir / g.umid
         if not g.alive and (stale / "pid").exists():  # a crashed guest's leftovers
             shutil.rmtree(stale, ignore_errors=True)
         if clean:

@@ -8,14 +8,73 @@ and devices is read from the command (:func:`~umltui.core.mconsole.device_change
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ....locations import private_dir
 from ...mconsole import COMMANDS, apply_device_change, device_change, ends_guest, powers_off
 from ...protocol import GuestState
 from ..errors import OpError
 
 if TYPE_CHECKING:
+    from ...guest import Guest
     from ..server import ClientConnection, Supervisor
+
+
+def _bring_in(g: Guest, command: str) -> str:
+    """``command``, with each disk file its guest's sandbox does not hold given as a hard link
+    to it in the guest's own folder (``plug/``): the same file, under a name the sandbox holds.
+
+    The user names the file, so the user's agent makes it reachable; only that file, not
+    its folder. A guest from before sandboxes (no grants) takes the command as it is.
+
+    Raises:
+        OpError: a file that cannot be linked there (another file system, a COW file still
+            to be made) or a switch socket of another lab.
+    """
+    change = device_change(command)
+    if g.grants is None or change is None or change.verb != "config":
+        return command
+    parts = change.value.split(",")
+    if change.device.startswith("ubd"):  # ubdN[r]=[cow,]image: an image under a COW is only read
+        *cow, image = parts
+        readonly = "r" in change.device[3:] or bool(cow)
+        files = [(p, True) for p in cow] + [(image, not readonly)]
+        linked = [_linked(g, change.device, Path(p), write) if p.startswith("/") else p for p, write in files]
+        return f"config {change.device}={','.join(linked)}"
+    if parts[0] in ("daemon", "vde") and parts[-1].startswith("/") and not g.grants.allows(Path(parts[-1])):
+        raise _unreachable(g, Path(parts[-1]), "use a switch of its own lab")
+    return command
+
+
+def _linked(g: Guest, device: str, path: Path, write: bool) -> str:
+    assert g.grants is not None
+    if g.grants.allows(path, write=write):
+        return str(path)
+    plug = private_dir(g.folder / "plug")
+    link = plug / f"{device}-{path.name}"
+    try:
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+    except OSError as exc:
+        raise _unreachable(g, path, f"it could not be linked into {plug}: {exc.strerror}") from None
+    return str(link)
+
+
+def _unreachable(g: Guest, path: Path, why: str) -> OpError:
+    places = ", ".join(str(p) for p in g.grants.rw) if g.grants else ""
+    return OpError(
+        f"{g.umid} cannot reach {path}: its kernel is confined to what its lab grants it ({places}), and {why}; "
+        "put the file in the lab's folder, or name it in the lab",
+        "usage",
+    )
+
+
+def _unplugged(g: Guest, device: str) -> None:
+    """Drop the links a hot-plug of ``device`` made."""
+    for link in (g.folder / "plug").glob(f"{device}-*"):
+        link.unlink(missing_ok=True)
 
 
 async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, command: str) -> str:
@@ -34,12 +93,14 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
         return answer or f"{command}: sent (the guest does not answer this one)"
     if verb == "log" and not command.endswith("\n"):
         command += "\n"  # the kernel prints it without one, and holds an unfinished line back
-    answer = await g.mconsole.request(command)
+    answer = await g.mconsole.request(_bring_in(g, command))
     if verb == "stop":
         g.set_state(GuestState.PAUSED, "stopped through the mconsole")
     elif verb == "go" and g.state == GuestState.PAUSED:
         g.set_state(GuestState.RUNNING)
     elif change := device_change(command):
+        if change.verb == "remove":
+            _unplugged(g, change.device)
         switch_names = {str(sw.ctl): sw.name for sw in sup.switches.values()}
         g.disks, g.nics = apply_device_change(change, g.disks, g.nics, switch_names)
         sup.guest_changed(g)

@@ -48,7 +48,7 @@ async def start_switch(
     wire, so a capture of the segment sees unicast too (guests cannot tell, unless a
     guest's NIC is promiscuous).
     """
-    sw = Switch(lab, name, locations.switch_dir() / f"{lab}-{name}.ctl", hub, learning=learning, capture=capture)
+    sw = Switch(lab, name, locations.switch_dir() / lab / f"{name}.ctl", hub, learning=learning, capture=capture)
     sw.pid = await network.start_switch(sw.ctl, switch_log(lab, name), hub=not learning)
     sup.switches[sw.key] = sw
     if capture:
