@@ -50,7 +50,7 @@ class FetchProgress:
             part = min(1.0, p.done / p.total)
             filled = int(part * _BAR)
             bar = f"[{'#' * filled}{'-' * (_BAR - filled)}] {part * 100:3.0f}%"
-            line = f"{bar} {line} {p.item} ({_mb(p.done)} of {_mb(p.total)})"
+            line = f"{bar} {line} {p.done / 1e6:.1f} of {_mb(p.total)}: {p.item}"  # the item last: cut first
         width = shutil.get_terminal_size((80, 24)).columns
         self.out.write("\r" + line[: width - 1].ljust(width - 1))
         self.out.flush()
