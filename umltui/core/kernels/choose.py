@@ -38,14 +38,18 @@ class Choice:
 
 
 def available() -> list[KernelRecord]:
-    """The installed kernel (if it starts), then the cached ones, newest first."""
-    found: list[KernelRecord] = []
+    """The installed kernel (if it starts), then the cached ones, newest first.
+
+    ``UMLTUI_KERNEL`` naming a cached kernel makes that one the installed kernel: it is listed once, as cached.
+    """
+    cached = store.cached()
     try:
-        if (mine := identify.installed()) is not None:
-            found.append(mine)
+        mine = identify.installed()
     except KernelError:
-        pass
-    return found + store.cached()
+        mine = None
+    if mine is None or any(os.path.realpath(k.kernel) == os.path.realpath(mine.kernel) for k in cached):
+        return cached
+    return [mine, *cached]
 
 
 def _label(k: KernelRecord) -> str:
