@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := user-mode-linux uml-utilities busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell
+DEBS := user-mode-linux uml-utilities busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell patchelf
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
-DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
+DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell /usr/bin/patchelf
 
 .PHONY: setup demo test unit lint clean
 
