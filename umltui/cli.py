@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import capturecli, imagecli, web
+from . import capturecli, imagecli, kernelcli, web
 from .core.client import Client, SupervisorError, call
 from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
@@ -425,6 +425,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_supervisor)
 
     imagecli.add_parser(sub)
+    kernelcli.add_parser(sub)
     capturecli.add_parser(sub)
     web.add_parser(sub)
 
