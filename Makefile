@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := user-mode-linux uml-utilities bubblewrap patchelf vdeplug busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
-DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_switch /usr/bin/bwrap /usr/bin/patchelf /usr/bin/vde_plug /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
+DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_moo /usr/bin/bwrap /usr/bin/patchelf /usr/bin/vde_plug /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
 
 .PHONY: setup demo test unit lint clean
 

@@ -2,7 +2,7 @@
 
     umltui capture LAB/SEGMENT [-w FILE.pcap] [-c N] [--saved] [FILTER ...]
 
-A switch or hub is captured on a passive port of its uml_switch; a tap with tcpdump inside
+A switch or hub is captured on a passive port of its VDE segment (vde_plug); a tap with tcpdump inside
 the lab's namespace. The frames go to tcpdump reading a pcap stream on its stdin, which
 decodes them, applies the filter, counts (``-c``) and writes the file (``-w``, ``-`` for
 stdout), so filters and output are tcpdump's own.

@@ -53,13 +53,14 @@ def _print_guests(guests: list[GuestInfo]) -> None:
         return
     rows = []
     for g in guests:
-        cons = " ".join(f"{k}={v.removeprefix('/dev/')}" for k, v in g["consoles"].items() if v)
+        cons = " ".join(f"{k}={v.rsplit('/dev/', 1)[-1]}" for k, v in g["consoles"].items() if v)  # (--json: paths)
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
         pid = str(g["pid"]) if g["pid"] and g["state"] in ALIVE_STATES else "-"  # a halted guest's pid is gone
         disks = " ".join(f"{d['name']}:{Path(d['image']).name}" for d in g.get("disks", []))
-        rows.append([g["umid"], g["lab"] or "-", state, pid, nics or "-", disks or "-", cons or "-"])
-    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "NICS", "DISKS", "CONSOLES"]))
+        kernel = g.get("kernel") or "-"
+        rows.append([g["umid"], g["lab"] or "-", state, pid, kernel, nics or "-", disks or "-", cons or "-"])
+    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "KERNEL", "NICS", "DISKS", "CONSOLES"]))
 
 
 async def _up(lab: str, detach: bool, timeout: float) -> int:

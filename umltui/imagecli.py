@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import TextIO
 
 from . import locations
-from .core import hostfpu, images
+from .core import images
 from .core.client import SupervisorError, call
+from .core.kernels.choose import choose
+from .core.kernels.errors import KernelError
+from .core.kernels.pick import pick
 from .core.lab import LabError, load_lab
 from .core.protocol import ALIVE_STATES, GuestInfo
 
@@ -85,22 +88,27 @@ class ProgressPrinter:
 
 
 def build_image(
-    recipe: images.Recipe, *, name: str | None = None, mirror: str | None = None, quiet: bool = False
+    recipe: images.Recipe,
+    *,
+    name: str | None = None,
+    mirror: str | None = None,
+    quiet: bool = False,
+    modules_dir: Path | None = None,
 ) -> images.Image:
     """Build (or find) an image, showing progress; what was built is summed up on stderr.
 
     Raises:
         images.ImageError: the build failed (nothing is left behind).
     """
-    found = images.find_image(recipe)
+    found = images.find_image(recipe, modules_dir.name if modules_dir else None)
     if found is not None:
         if name and name != found.name:
-            found, _ = images.build(recipe, name=name)
+            found, _ = images.build(recipe, name=name, modules_dir=modules_dir)
         return found
     print(f"building the Debian image {name or recipe.default_name()} (once; it is cached)", file=sys.stderr)
     printer = ProgressPrinter()
     try:
-        image, _built = images.build(recipe, name=name, mirror=mirror, progress=printer)
+        image, _built = images.build(recipe, name=name, mirror=mirror, progress=printer, modules_dir=modules_dir)
     finally:
         printer.done()
     if not quiet:
@@ -123,21 +131,23 @@ def ensure_lab_images(lab_path: str) -> int:
         lab = load_lab(lab_path)
     except LabError:
         return 0
-    recipes: dict[images.Recipe, str] = {}
+    recipes: dict[tuple[images.Recipe, str | None], str] = {}
     for guest in lab.guests.values():
         if guest.root.kind == "debian":
-            if why := hostfpu.debian_unsupported():
-                print(f"umltui: {guest.umid}: {why}", file=sys.stderr)
+            if not guest.kernel and choose("debian").kernel is None:
+                print(
+                    "umltui: fetching a UML kernel that boots Debian on this host (once; it is cached)", file=sys.stderr
+                )
+            try:
+                kernel = pick("debian", guest.kernel)
+                recipes.setdefault((images.Recipe.for_root(guest.root), kernel.modules), guest.umid)
+            except (images.ImageError, KernelError) as exc:
+                print(f"umltui: {guest.umid}: {exc}", file=sys.stderr)
                 print("umltui: no guest was started", file=sys.stderr)
                 return 2
-            try:
-                recipes.setdefault(images.Recipe.for_root(guest.root), guest.umid)
-            except images.ImageError as exc:
-                print(f"umltui: {guest.umid}: {exc}", file=sys.stderr)
-                return 2
-    for recipe, umid in recipes.items():
+    for (recipe, modules), umid in recipes.items():
         try:
-            build_image(recipe)
+            build_image(recipe, modules_dir=Path(modules) if modules else None)
         except images.ImageError as exc:
             print(f"umltui: lab {lab.name}: the image for {umid} cannot be built: {exc}", file=sys.stderr)
             print("umltui: no guest was started", file=sys.stderr)

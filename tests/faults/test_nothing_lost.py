@@ -169,8 +169,8 @@ def test_a_guest_paused_while_no_supervisor_ran_is_shown_paused(env: Env) -> Non
 def test_a_switch_orphaned_by_a_dead_supervisor_is_stopped_at_adoption(env: Env) -> None:
     up(env, "name: sw\nswitches: {lan0: {}}\nguests: {a: {nics: {eth0: {switch: lan0}}}}\n", "sw")
     kill_supervisor(env)
-    stray_ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"], "switches", "sw-stray.ctl")
-    stray = subprocess.Popen(["uml_switch", "-unix", str(stray_ctl)], stdin=subprocess.DEVNULL,
+    stray_ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"], "switches", "sw", "stray")
+    stray = subprocess.Popen(["vde_plug", "null://", f"hub://{stray_ctl}"], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
         time.sleep(0.3)

@@ -1,4 +1,4 @@
-"""Packet capture on real segments: real guests pinging over real uml_switch processes."""
+"""Packet capture on real segments: real guests pinging over real VDE hubs and switches."""
 
 from __future__ import annotations
 
@@ -105,8 +105,8 @@ async def test_a_slow_capture_loses_its_own_frames_not_the_guests(env: Env) -> N
     from umltui.core.capture import Capture, SwitchPort
 
     assert env.run("up", str(env.write_lab("cap", LAB)), "--detach", timeout=120).returncode == 0
-    ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"]) / "switches" / "cap-hub0.ctl"
-    stalled = SwitchPort(ctl)  # a port nobody reads: its socket fills after 10 frames
+    ctl = Path(env.vars["UMLTUI_RUNTIME_DIR"]) / "switches" / "cap" / "hub0"  # the segment's folder
+    stalled = SwitchPort(ctl)  # a port nobody reads: its pipe fills
     behind = Capture(SwitchPort(ctl), queue_frames=5)  # a consumer that never takes its frames
     try:
         async with Console("cap-a") as con:

@@ -38,7 +38,7 @@ def test_words_for_a_hostfs_guest_with_disks_and_nics() -> None:
         "mconsole=notify:/run/n.sock",
         "ubd1=/d/a.cow,/d/base.img",
         "ubd2=/d/b.img",
-        "eth0=daemon,02:00:00:00:00:01,unix,/run/sw.ctl",
+        "eth0=vde,vde:///run/sw.ctl,02:00:00:00:00:01",
         "eth1=tuntap,tap0",
         "vec0:transport=tap,ifname=tap1",
         "eth2=slirp,,/usr/bin/slirp",
@@ -71,4 +71,7 @@ def test_bad_umid_and_mem() -> None:
 
 def test_disk_config_is_what_mconsole_hotplug_takes() -> None:
     assert Disk(3, Path("/i.img"), Path("/c.cow")).config() == "/c.cow,/i.img"
-    assert Nic("eth1", "switch", "/s.ctl").config() == "daemon,,unix,/s.ctl"
+    assert Nic("eth1", "switch", "/s").config() == "vde,vde:///s"
+    assert Nic("vec1", "switch", "/s", "02:00:00:00:00:01").word() == (
+        "vec1:transport=vde,vnl=vde:///s,mac=02:00:00:00:00:01"
+    )

@@ -133,14 +133,14 @@ def test_device_changes_are_read_from_the_command() -> None:
 
 
 def test_plug_and_unplug_update_the_guest_s_devices() -> None:
-    switches = {"/run/sw/lab-lan0.ctl": "lan0"}
+    switches = {"/run/sw/lab/lan0": "lan0"}
     disks, nics = apply_device_change(device_change("config ubd2=/a.cow,/base.img"), [], [], switches)  # type: ignore[arg-type]
     disks, nics = apply_device_change(device_change("config ubd1=/d.img"), disks, nics, switches)  # type: ignore[arg-type]
     assert disks == [
         {"name": "ubd1", "image": "/d.img", "cow": None},
         {"name": "ubd2", "image": "/base.img", "cow": "/a.cow"},
     ]
-    change = device_change("config eth1=daemon,02:00:00:00:00:09,unix,/run/sw/lab-lan0.ctl")
+    change = device_change("config eth1=vde,vde:///run/sw/lab/lan0,02:00:00:00:00:09")
     disks, nics = apply_device_change(change, disks, nics, switches)  # type: ignore[arg-type]
     assert nics == [{"name": "eth1", "kind": "switch", "target": "lan0", "ip": None, "mac": "02:00:00:00:00:09"}]
     disks, nics = apply_device_change(DeviceChange("remove", "eth1"), disks, nics, switches)
@@ -207,7 +207,7 @@ def test_plan_boot_for_a_hostfs_guest_in_a_namespace(tmp_path: Path) -> None:
         kernel="/usr/bin/linux.uml",
         uml_dir=tmp_path / "uml",
         notify_socket=tmp_path / "n.sock",
-        switch_sockets={"lan0": tmp_path / "lan0.ctl"},
+        switch_sockets={"lan0": tmp_path / "lan0"},
         hostfs_root=tmp_path / "root",
         init="/sbin/init",
         netns="t-ns",
@@ -215,12 +215,25 @@ def test_plan_boot_for_a_hostfs_guest_in_a_namespace(tmp_path: Path) -> None:
     mac = mac_for("t-a", "eth0")
     assert plan.argv[:4] == ["ip", "netns", "exec", "t-ns"]
     assert plan.argv[4:] == hostfpu.launch(plan.argv[plan.argv.index("/usr/bin/linux.uml") :])
-    assert f"eth0=daemon,{mac},unix,{tmp_path / 'lan0.ctl'}" in plan.argv
+    assert f"eth0=vde,vde://{tmp_path / 'lan0'},{mac}" in plan.argv
     assert f"eth1=tuntap,tap0,{mac_for('t-a', 'eth1')}" in plan.argv
     assert {"mem=96M", f"rootflags={tmp_path / 'root'}", "init=/sbin/init", "con=pts"} <= set(plan.argv)
-    assert plan.nics[0] == {"name": "eth0", "kind": "switch", "target": "lan0", "ip": "10.0.0.1/24", "mac": mac,
-                            "netns": None}  # fmt: skip
+    assert plan.nics[0] == {"name": "eth0", "device": "eth0", "kind": "switch", "target": "lan0",
+                            "ip": "10.0.0.1/24", "mac": mac, "netns": None}  # fmt: skip
     assert plan.nics[1]["netns"] == "t-ns" and plan.disks == []
+
+
+def test_plan_boot_on_a_kernel_without_legacy_nics_makes_every_nic_a_vector_one(tmp_path: Path) -> None:
+    lab = parse_lab(LAB, tmp_path / "t.yaml")
+    plan = plan_boot(lab.guests["a"], kernel="/k/linux.uml", uml_dir=tmp_path, notify_socket=tmp_path / "n",
+                     switch_sockets={"lan0": tmp_path / "lan0"}, hostfs_root=tmp_path / "root", legacy_nics=False,
+                     fpu_workaround=False)  # fmt: skip
+    mac = mac_for("t-a", "eth0")
+    assert plan.argv[0] == "/k/linux.uml"  # no work-round for a kernel that does not need it
+    assert f"vec0:transport=vde,vnl=vde://{tmp_path / 'lan0'},mac={mac}" in plan.argv
+    assert f"vec1:transport=tap,ifname=tap0,mac={mac_for('t-a', 'eth1')}" in plan.argv
+    assert not any(w.startswith("eth") for w in plan.argv)
+    assert [(n["name"], n["device"]) for n in plan.nics] == [("eth0", "vec0"), ("eth1", "vec1")]
 
 
 def test_plan_boot_for_an_image_root(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 READY_WORD = "umltui-ready"  # what a root of ours reports (through /proc/mconsole) when its boot is done
 LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
-VERBS = ("ping", "nic-down", "nic-up", "nic-ip", "winsize")
+VERBS = ("ping", "nic-down", "nic-up", "nic-ip", "nic-name", "winsize")
 _ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{0,40}")
 
@@ -115,6 +115,12 @@ while true; do
             else echo "$id err cannot set $addr/$len on $nic"; fi;; esac;;
           *) echo "$id err bad address";;
         esac;;
+      nic-name)
+        mac=${name%%-*}; new=${name#*-}; found=""
+        for d in /sys/class/net/*; do [ "$(tr -d : < "$d/address" 2>/dev/null)" = "$mac" ] && found=${d##*/}; done
+        if [ -z "$found" ]; then echo "$id err no NIC has $mac"
+        elif [ "$found" = "$new" ] || ip link set "$found" name "$new" 2>/dev/null; then echo "$id ok"
+        else echo "$id err cannot rename $found to $new"; fi;;
       nic-up)
         if [ -f "/etc/umltui/nic/$name" ]; then . "/etc/umltui/nic/$name"; else ip link set "$name" up; fi
         if ip link show "$name" up 2>/dev/null | grep -q "$name"; then echo "$id ok"

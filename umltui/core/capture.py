@@ -1,20 +1,15 @@
-"""Packet capture on a lab's segments: a passive port on a uml_switch, or tcpdump on a tap.
+"""Packet capture on a lab's segments: a passive port on a VDE segment, or tcpdump on a tap.
 
-A uml_switch takes a new port on its control socket (a stream socket): a ``request_v3``
-(magic ``0xfeedface``, version 3, type 0 ``REQ_NEW_CONTROL``, then the ``sockaddr_un`` of
-the port's own datagram socket). It answers with the ``sockaddr_un`` of its data socket
-and from then on sends the port frames as it sends them to any guest; closing the control
-connection removes the port. A capture port never sends, so the switch never learns a MAC
-on it. In hub mode it gets every frame; in switch mode only broadcasts and floods, which
-is why umltui starts its switches as hubs unless a lab asks for a learning switch (see
+A segment's port is ``vde_plug vde://FOLDER``: it joins the segment as any guest does and
+writes every frame the segment gives it to its stdout. A capture port never sends, so a
+learning switch never learns a MAC on it: on a hub it gets every frame; on a learning
+switch only broadcasts, floods and frames to MACs it has not learned yet, which is why
+umltui runs its segments as hubs unless a lab asks for a learning switch (see
 :mod:`.network`).
 
-The switch sends without blocking: when a port's socket is full it drops that port's frame
-(and logs a line), so a capture never slows the segment. Linux queues only
-``net.unix.max_dgram_qlen`` datagrams (10 by default) on a unix socket, so the port is
-read by a thread of its own that does nothing else; what its consumer has not taken yet
-waits in a bounded queue, and when that is full the capture drops the oldest of its own
-frames and counts them (:attr:`Capture.dropped`).
+The port is read by a thread of its own that does nothing else; what its consumer has not
+taken yet waits in a bounded queue, and when that is full the capture drops the oldest of
+its own frames and counts them (:attr:`Capture.dropped`).
 
 Taps are captured with tcpdump on the tap, inside the lab's namespace (``ip netns exec``);
 tap labs need root, so the capture does too.
@@ -28,10 +23,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import secrets
 import select
 import shutil
-import socket
 import struct
 import subprocess
 import threading
@@ -40,13 +33,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..locations import private_dir, runtime_dir, state_dir
+from ..locations import private_dir, state_dir
 
-MAGIC = 0xFEEDFACE
-VERSION = 3
-REQ_NEW_CONTROL = 0
-SUN_PATH = 108  # sizeof(sockaddr_un.sun_path)
-FRAME_MAX = 1514 + 4  # the switch's own buffer is 1514 bytes; a little room to see if that ever changes
+FRAME_MAX = 65536  # VDE's stream carries a frame's length in two bytes
 SNAPLEN = 65535
 LINKTYPE_ETHERNET = 1
 PCAP_HEADER = struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
@@ -91,76 +80,70 @@ def pcap_records(frames: Iterable[tuple[float, bytes]]) -> bytes:
     return b"".join(pcap_record(ts, frame) for ts, frame in frames)
 
 
-def sockaddr_un(path: bytes) -> bytes:
-    """A whole ``struct sockaddr_un`` (family, then the path padded to its full length)."""
-    if len(path) >= SUN_PATH:
-        raise CaptureError(f"socket path too long: {path!r}")
-    return struct.pack("=H", socket.AF_UNIX) + path.ljust(SUN_PATH, b"\0")
+class _StreamSource:
+    """Frames read from a helper process's stdout, each with a timeout."""
 
+    proc: subprocess.Popen[bytes]
 
-class SwitchPort:
-    """A passive port on the uml_switch whose control socket is ``ctl``.
-
-    Its datagram socket is bound to a path in a private folder (so no other user can send
-    to it), and only datagrams from the switch's data address are taken as frames.
-    """
-
-    def __init__(self, ctl: Path, timeout: float = 5.0) -> None:
-        folder = private_dir(runtime_dir() / "capture")
-        self.path = folder / f"{os.getpid()}-{secrets.token_hex(4)}"
-        self.data = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.data.bind(str(self.path))
-            with contextlib.suppress(OSError):  # a larger buffer where the system allows it
-                self.data.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            self.control.settimeout(timeout)
-            try:
-                self.control.connect(str(ctl))
-            except OSError as exc:
-                raise CaptureError(f"cannot reach the switch at {ctl}: {exc.strerror or exc}") from None
-            request = struct.pack("=III", MAGIC, VERSION, REQ_NEW_CONTROL) + sockaddr_un(os.fsencode(self.path))
-            self.control.sendall(request)
-            reply = b""
-            while len(reply) < 2 + SUN_PATH:
-                try:
-                    chunk = self.control.recv(2 + SUN_PATH - len(reply))
-                except TimeoutError:
-                    raise CaptureError(f"the switch at {ctl} did not answer within {timeout:g}s") from None
-                if not chunk:
-                    raise CaptureError(f"the switch at {ctl} refused the capture port")
-                reply += chunk
-            self.switch_address = reply[2:]
-        except BaseException:
-            self.close()
-            raise
-
-    def _from_switch(self, sender: bytes | str) -> bool:
-        """Whether a datagram came from the switch's data socket (its address is abstract)."""
-        if isinstance(sender, str):  # a path: not the switch
-            return False
-        return self.switch_address.startswith(sender) or sender.startswith(self.switch_address.rstrip(b"\0"))
-
-    def receive(self, timeout: float) -> bytes | None:
-        """The next frame from the switch, or None when none came within ``timeout``."""
-        self.data.settimeout(timeout)
-        while True:
-            try:
-                frame, sender = self.data.recvfrom(FRAME_MAX)
-            except TimeoutError:
-                return None
-            if self._from_switch(sender):
-                return frame
+    def _exactly(self, n: int, timeout: float) -> bytes | None:
+        assert self.proc.stdout is not None
+        out, data = self.proc.stdout, b""
+        deadline = time.monotonic() + timeout
+        while len(data) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                return data or None  # (a record cut by a timeout is finished by the caller)
+            chunk = os.read(out.fileno(), n - len(data))
+            if not chunk:
+                raise OSError("the capture's helper ended")
+            data += chunk
+        return data
 
     def close(self) -> None:
-        for s in (self.control, self.data):
-            with contextlib.suppress(OSError):
-                s.close()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
 
 
-class TapSource:
+class SwitchPort(_StreamSource):
+    """A port on the VDE segment in ``folder``: ``vde_plug vde://FOLDER`` writes every frame it
+    gets to its stdout (two bytes of length, big-endian, then the frame); it never sends,
+    since nothing is written to its stdin (a pipe kept open, so it does not end)."""
+
+    def __init__(self, folder: Path, timeout: float = 5.0) -> None:
+        exe = shutil.which("vde_plug")
+        if exe is None:
+            raise CaptureError("vde_plug is missing: install Debian's vdeplug (apt-get install vdeplug)")
+        if not (folder / "ctl").exists():
+            raise CaptureError(f"cannot reach the segment at {folder}: it has no control socket")
+        self.proc = subprocess.Popen(
+            [exe, f"vde://{folder}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(0.05)
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+            self.close()
+            raise CaptureError(f"cannot join the segment at {folder}: {err or 'vde_plug ended'}")
+
+    def receive(self, timeout: float) -> bytes | None:
+        """The next frame on the segment, or None when none came within ``timeout``."""
+        head = self._exactly(2, timeout)
+        if head is None:
+            return None
+        if len(head) < 2:
+            head += self._exactly(1, 10.0) or b""
+        (length,) = struct.unpack(">H", head)
+        return self._exactly(length, 10.0) or b""
+
+
+class TapSource(_StreamSource):
     """The frames of a tap: tcpdump on it (in its namespace) writes a pcap stream we read."""
 
     def __init__(self, tap: str, netns: str | None) -> None:
@@ -173,19 +156,6 @@ class TapSource:
             self.close()
             raise CaptureError(f"tcpdump on {tap} did not start: {err or 'no answer'}")
 
-    def _exactly(self, n: int, timeout: float) -> bytes | None:
-        data = b""
-        deadline = time.monotonic() + timeout
-        while len(data) < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.out], [], [], left)[0]:
-                return data or None  # (a record cut by a timeout is finished by the caller)
-            chunk = os.read(self.out.fileno(), n - len(data))
-            if not chunk:
-                raise OSError("tcpdump ended")
-            data += chunk
-        return data
-
     def receive(self, timeout: float) -> bytes | None:
         head = self._exactly(16, timeout)
         if head is None:
@@ -194,18 +164,6 @@ class TapSource:
             head += self._exactly(16 - len(head), 10.0) or b""
         _sec, _usec, incl, _orig = struct.unpack("=IIII", head)
         return self._exactly(incl, 10.0) or b""
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
 
 
 def open_source(segment: dict[str, Any]) -> SwitchPort | TapSource:

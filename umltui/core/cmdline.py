@@ -4,21 +4,21 @@ Every word is built from checked values, never by pasting user text: a value wit
 space, a comma where the kernel splits on commas, or a NUL would change what the kernel
 parses, so :func:`check_word` refuses it with a clear message.
 
-Two NIC families are supported. The legacy ``ethN=transport,...`` ones (daemon to a
-uml_switch, tuntap, slirp, vde) exist up to kernel 6.15; the vector ``vecN:transport=...``
-ones exist from 4.x and are the only ones left from 6.16 on. Debian 12's 6.1 has both.
+Two NIC families are supported. The legacy ``ethN=transport,...`` ones (vde, tuntap,
+slirp) exist up to kernel 6.15; the vector ``vecN:transport=...`` ones exist from 4.x and
+are the only ones left from 6.16 on. Debian 12's 6.1 has both. A lab's segments are VDE
+(:mod:`.network`), which both families join.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import hostfpu
-from .lab import GuestSpec
+from .lab import GuestSpec, mac_for
 from .protocol import DiskInfo, NicInfo
 from .sandbox import BWRAP, Grants, confine
 
@@ -73,14 +73,15 @@ class Disk:
 class Nic:
     """One guest network card.
 
-    ``kind`` is one of ``switch`` (legacy daemon transport to a uml_switch socket),
-    ``tap`` (legacy tuntap, or vector tap for vecN), ``slirp``, ``vde``, or ``vector``
-    (any vector transport with free ``options``).
+    ``kind`` is one of ``switch`` (a lab's VDE segment, ``target`` its folder), ``vde``
+    (any VDE URL or socket), ``tap`` (legacy tuntap, or vector tap for vecN), ``slirp``
+    (legacy only), or ``vector`` (any vector transport with free ``options``). ``name`` is
+    the kernel's device: ``ethN`` for a legacy transport, ``vecN`` for a vector one.
     """
 
     name: str  # eth0 or vec0
     kind: str
-    target: str = ""  # switch socket, tap name, vde socket, slirp binary
+    target: str = ""  # segment folder, tap name, vde URL or socket, slirp binary
     mac: str | None = None
     options: tuple[tuple[str, str], ...] = ()
 
@@ -95,27 +96,45 @@ class Nic:
             opts: list[tuple[str, str]] = []
             if self.kind == "tap":
                 opts = [("transport", "tap"), ("ifname", self.target)]
+            elif self.kind in ("switch", "vde"):
+                opts = [("transport", "vde"), ("vnl", vde_url(self.target))]
             elif self.kind == "vector":
                 opts = list(self.options)
             else:
-                raise CmdlineError(f"{self.name}: vector NICs take tap or a vector transport, not {self.kind}")
+                raise CmdlineError(f"{self.name}: this kernel has no {self.kind} transport (only vector ones)")
             if mac:
                 opts.append(("mac", mac))
             return ",".join(f"{check_word(k, self.name)}={check_word(v, self.name + ' ' + k)}" for k, v in opts)
         target = check_word(self.target, f"{self.name} {self.kind}") if self.kind != "slirp" else self.target
-        if self.kind == "switch":
-            return f"daemon,{mac},unix,{target}"
         if self.kind == "tap":
             return f"tuntap,{target}" if not mac else f"tuntap,{target},{mac}"
-        if self.kind == "vde":
-            return f"vde,{target},{mac}" if mac else f"vde,{target}"
+        if self.kind in ("switch", "vde"):
+            url = check_word(vde_url(target), f"{self.name} vde")
+            return f"vde,{url},{mac}" if mac else f"vde,{url}"
         if self.kind == "slirp":
             return f"slirp,{mac},{check_word(self.target or '/usr/bin/slirp', 'slirp path')}"
         raise CmdlineError(f"{self.name}: unknown NIC kind {self.kind!r}")
 
     def word(self) -> str:
+        """On the command line, and after mconsole's ``config`` to plug it in live."""
         sep = ":" if self.vector else "="
         return f"{self.name}{sep}{self.config()}"
+
+
+def vde_url(target: str) -> str:
+    """A VDE URL for a segment's folder or a socket path (``vde:///path``); a URL as it is."""
+    return target if "://" in target else f"vde://{target}"
+
+
+def nic_device(name: str, legacy: bool, taken: Iterable[str] = ()) -> str:
+    """The kernel device for the lab's NIC ``name``: itself on a kernel with the legacy
+    transports, else ``ethN`` becomes ``vecN``, or the first ``vecM`` not ``taken`` by
+    another (the guest renames it back by its MAC)."""
+    if legacy or not name.startswith("eth"):
+        return name
+    taken = set(taken)
+    wanted = f"vec{name[3:]}"
+    return wanted if wanted not in taken else next(f"vec{i}" for i in range(64) if f"vec{i}" not in taken)
 
 
 @dataclass
@@ -189,12 +208,6 @@ class KernelCommandLine:
         return [kernel, *self.words()]
 
 
-def mac_for(umid: str, nic: str) -> str:
-    """A stable, locally administered MAC per guest NIC, so ARP tables survive reboots."""
-    digest = hashlib.sha1(f"{umid}/{nic}".encode()).digest()
-    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
-
-
 @dataclass
 class BootPlan:
     """How one guest is started: the argv, and the devices it is booted with (for ``ls``)."""
@@ -219,6 +232,8 @@ def plan_boot(
     ip_tool: str = "ip",
     grants: Grants | None = None,
     bwrap: str = BWRAP,
+    legacy_nics: bool = True,
+    fpu_workaround: bool = True,
 ) -> BootPlan:
     """The kernel command line for a lab's guest, and what ``ls`` shows of its devices.
 
@@ -233,6 +248,9 @@ def plan_boot(
         grants: what the kernel's sandbox holds (:mod:`..sandbox`); None runs it unconfined
             (unit tests of the command line only: every guest umltui boots has grants).
         bwrap: bubblewrap's path.
+        legacy_nics: the kernel has the legacy ``ethN=`` transports (up to 6.15); without
+            them, every NIC is a vector one (``vecN:``), named as the lab says in the guest.
+        fpu_workaround: boot through :mod:`.hostfpu` (a kernel older than 6.13 may need it).
 
     Raises:
         CmdlineError: a value that cannot go on a kernel command line.
@@ -253,13 +271,16 @@ def plan_boot(
             cmd.consoles, cmd.login, cmd.hostname = spec.consoles, spec.login, spec.name
     cmd.disks += [Disk(d.index, d.image, d.cow, d.readonly) for d in spec.disks]
     nics: list[NicInfo] = []
+    taken = {n.name for n in spec.nics if n.name.startswith("vec")}  # the lab's own vecN first
     for n in spec.nics:
         target = str(switch_sockets[n.target]) if n.kind == "switch" else n.target
         mac = n.mac or mac_for(spec.umid, n.name)
-        cmd.nics.append(Nic(n.name, n.kind, target, mac, n.options))
+        device = nic_device(n.name, legacy_nics, taken | {c.name for c in cmd.nics})
+        cmd.nics.append(Nic(device, n.kind, target, mac, n.options))
         nics.append(
             {
                 "name": n.name,
+                "device": device,
                 "kind": n.kind,
                 "target": n.target,
                 "ip": n.ip,
@@ -270,7 +291,8 @@ def plan_boot(
     argv = cmd.argv(kernel)
     if grants is not None:
         argv = confine(argv, grants, bwrap=bwrap)
-    argv = hostfpu.launch(argv)
+    if fpu_workaround:
+        argv = hostfpu.launch(argv)
     if netns:
         argv = [ip_tool, "netns", "exec", netns, *argv]
     disks: list[DiskInfo] = [

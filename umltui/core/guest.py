@@ -137,6 +137,8 @@ class Guest:
         self.mem: str | None = None
         self.argv: list[str] = []
         self.root = ""  # busybox | image; "" for a guest umltui did not start
+        self.kernel = ""  # its kernel's release (7.2.7)
+        self.legacy_nics = True  # its kernel has the ethN= transports (else its NICs are vecN: devices)
         self.grants: Grants | None = None  # what its sandbox holds; None: a guest from before sandboxes
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
         self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
@@ -183,6 +185,8 @@ class Guest:
         "root",
         "notes",
         "cpu",
+        "kernel",
+        "legacy_nics",
     )
 
     def to_state(self) -> dict[str, Any]:
@@ -232,6 +236,8 @@ class Guest:
         guest.netns, guest.mem = rec.get("netns"), rec.get("mem")
         guest.argv, guest.root = list(rec.get("argv", [])), str(rec.get("root", ""))
         guest.notes = list(rec.get("notes", []))
+        guest.legacy_nics = bool(rec.get("legacy_nics", True))
+        guest.kernel = str(rec.get("kernel", ""))
         guest.grants = Grants.from_state(rec.get("grants"))
         cpu = rec.get("cpu")
         guest.cpu = cpu if isinstance(cpu, int) else None
@@ -449,22 +455,16 @@ class Guest:
                         answer = await self.mconsole.request(f"config {con.name}")
                     except MconsoleError:
                         break
-                    if answer.startswith("pts:/dev/") and (pts := self._reachable(answer[4:])):
-                        self._open_console(con, pts)
+                    if answer.startswith("pts:/dev/"):
+                        self._open_console(con, self._reachable(answer[4:]))
             if await self._pause(period):
                 period = 0.05  # just ready: its consoles open in the next moments
             period = min(period * 1.2, 1.0)
 
-    def _reachable(self, pts: str) -> str | None:
+    def _reachable(self, pts: str) -> str:
         """A console's pty as we open it: a sandboxed kernel's are in its own ``/dev/pts``,
-        reached through its ``/proc/PID/root`` (its pid is in its UML folder)."""
-        if self.grants is None:
-            return pts
-        try:
-            kernel_pid = int((self.uml_dir / self.umid / "pid").read_text())
-        except (OSError, ValueError):
-            return None
-        return host_path(kernel_pid, pts)
+        reached through its ``/proc/PID/root``."""
+        return pts if self.grants is None else host_path(self.pid, pts)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True if woken early because the guest became ready."""
@@ -693,4 +693,6 @@ class Guest:
             "started_at": self.started_at,
             "notes": self.notes,
             "cpu": self.cpu if self.alive else None,
+            "kernel": self.kernel,
+            "legacy_nics": self.legacy_nics,
         }

@@ -471,14 +471,18 @@ def build(
     mirror: str | None = None,
     progress: ProgressCallback = lambda p: None,
     timeout: float = 3600,
+    modules_dir: Path | None = None,
 ) -> tuple[Image, bool]:
     """The image for ``recipe``, built now if the cache has none; (image, whether it was built).
+
+    ``modules_dir``: the kernel modules it carries (a kernel's ``.../modules/RELEASE``);
+    by default the installed kernel's.
 
     Raises:
         ImageError: the builder is missing, the mirror cannot be reached, a package does
             not exist, the disk is full, or the build failed otherwise. Nothing is left behind.
     """
-    modules = modules_version()
+    modules = modules_dir.name if modules_dir else modules_version()
     key = recipe.key(modules)
     if (found := _read_meta(images_dir() / key)) is not None:
         return _renamed(found, name), False
@@ -490,7 +494,7 @@ def build(
         try:
             try:
                 image = _build_into(
-                    work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout
+                    work, command, recipe, key, modules, name, mirror or host_mirror(), progress, timeout, modules_dir
                 )
             except OSError as exc:  # a failure of our own (the overlay, the log): said as one
                 raise _os_failure(exc, work) from None
@@ -533,6 +537,7 @@ def _build_into(
     mirror: str,
     progress: ProgressCallback,
     timeout: float,
+    modules_dir: Path | None = None,
 ) -> Image:
     started = time.monotonic()
     image = Image(
@@ -550,7 +555,9 @@ def _build_into(
     hook = work / "customize.sh"
     unshare = "--mode=unshare" in command
     hook.write_text(
-        _customize_script(overlay, MODULES_ROOT / modules, modules, work / "root.img", recipe.size, unshare=unshare)
+        _customize_script(
+            overlay, modules_dir or MODULES_ROOT / modules, modules, work / "root.img", recipe.size, unshare=unshare
+        )
     )
     os.chmod(work, 0o755)  # the unshare mode's root (a subordinate id) reads the hook here
     argv = [

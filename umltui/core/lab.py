@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import ipaddress
 import os
 import re
@@ -49,6 +50,12 @@ class LabErrors(LabError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def mac_for(umid: str, nic: str) -> str:
+    """A stable, locally administered MAC per guest NIC, so ARP tables survive reboots."""
+    digest = hashlib.sha1(f"{umid}/{nic}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
 @dataclass(frozen=True)
@@ -127,12 +134,14 @@ class GuestSpec:
     startup: str = ""
     login: str = "auto"  # auto: root shell at once; prompt: classic "login:" (root, no password)
     kernel_args: list[str] = field(default_factory=list)
+    kernel: str | None = None  # a pinned kernel: a version, a release or a path (None: umltui chooses)
 
 
 @dataclass
 class Lab:
     name: str
     path: Path | None
+    kernel: str | None = None  # the lab's pin, every guest's unless it names its own
     switches: dict[str, SwitchSpec] = field(default_factory=dict)
     taps: dict[str, TapSpec] = field(default_factory=dict)
     netns: str | None = None
@@ -350,7 +359,7 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
 def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
     """The lab; a part that is wrong is kept in ``doc.problems`` and the rest is read on."""
     file = str(path)
-    top = doc.mapping(("name", "switches", "guests", "netns", "taps", "description"))
+    top = doc.mapping(("name", "switches", "guests", "netns", "taps", "description", "kernel"))
     base = path.resolve().parent
     name = default_name or path.stem.lower()
     if "name" in top:
@@ -359,6 +368,9 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
     elif not NAME_RE.fullmatch(name):
         doc.problems.append(LabError(file, 1, "name", f"missing, and the file name {path.stem!r} is not a lab name"))
     lab = Lab(name=name, path=path.resolve())
+    if "kernel" in top:
+        with doc.collect():
+            lab.kernel = _kernel_pin(top["kernel"], base)
     if "netns" in top:
         with doc.collect():
             lab.netns = top["netns"].name("namespace")
@@ -400,6 +412,20 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
     return lab
 
 
+def _kernel_pin(node: _Node, base: Path) -> str:
+    """``kernel:``: a version or release umltui knows (``7.2um1``, ``6.1.176``), or a kernel's
+    path (relative to the lab's folder when it holds a ``/``)."""
+    value = node.scalar()
+    if "/" in value:
+        path = node.file_path(base)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise node.error(f"{str(path)!r} is not an executable UML kernel")
+        return str(path)
+    if not re.fullmatch(r"[0-9][A-Za-z0-9.+~_-]{0,40}", value):
+        raise node.error(f"{value!r}: give a kernel version such as 7.2um1 (umltui kernel ls) or a kernel's path")
+    return value
+
+
 def _cidr(node: _Node) -> str:
     value = node.scalar()
     try:
@@ -413,9 +439,12 @@ def _cidr(node: _Node) -> str:
 
 def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
     fields = node.mapping(
-        ("mem", "consoles", "root", "nics", "disks", "hostfs", "startup", "umid", "login", "kernel_args")
+        ("mem", "consoles", "root", "nics", "disks", "hostfs", "startup", "umid", "login", "kernel_args", "kernel")
     )
-    spec = GuestSpec(name=name, umid=f"{lab.name}-{name}")
+    spec = GuestSpec(name=name, umid=f"{lab.name}-{name}", kernel=lab.kernel)
+    if "kernel" in fields:
+        with node.collect():
+            spec.kernel = _kernel_pin(fields["kernel"], base)
     # Each field on its own: a wrong one is kept (node.collect) and the others are read on.
     if "umid" in fields:
         with node.collect():
@@ -562,16 +591,14 @@ def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
         if target not in lab.switches:
             known = ", ".join(sorted(lab.switches)) or "none defined"
             raise opts["switch"].error(f"no switch {target!r} in this lab (switches: {known})")
-        if vector:
-            raise opts["switch"].error("uml_switch needs a legacy NIC (ethN); vecN cannot join it")
         return NicSpec(name, "switch", target, ip, mac)
     if kind == "tap":
         target = opts["tap"].scalar()
         if not IFNAME_RE.fullmatch(target):
             raise opts["tap"].error(f"{target!r} is not an interface name (up to 15 characters)")
         return NicSpec(name, "tap", target, ip, mac)
-    if vector and kind in ("slirp", "vde"):
-        raise opts[kind].error(f"{kind} is a legacy transport: use an ethN NIC")
+    if vector and kind == "slirp":
+        raise opts[kind].error("slirp is a legacy transport: use an ethN NIC")
     if kind == "slirp":
         return NicSpec(name, "slirp", "/usr/bin/slirp", ip, mac)
     if kind == "vde":

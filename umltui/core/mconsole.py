@@ -225,7 +225,12 @@ class DeviceChange:
 def device_change(command: str) -> DeviceChange | None:
     """The device change a command makes; None for anything else (``config DEV`` alone is a query)."""
     verb, _, arg = command.partition(" ")
-    device, eq, value = arg.strip().partition("=")
+    arg = arg.strip()
+    if arg.startswith("vec") and ":" in arg.split("=", 1)[0]:  # config vecN:transport=...,...
+        device, _, value = arg.partition(":")
+        eq = "=" if "=" in value else ""
+    else:
+        device, eq, value = arg.partition("=")
     if verb == "remove" and device:
         return DeviceChange("remove", device)
     if verb == "config" and eq and device:
@@ -240,13 +245,26 @@ def describe_disk(device: str, value: str) -> DiskInfo:
 
 
 def describe_nic(device: str, value: str, switch_names: Mapping[str, str]) -> NicInfo:
-    """A NIC's setting as ``config ethN=`` takes it; ``switch_names`` maps a switch's socket to its name."""
+    """A NIC's setting as ``config ethN=`` or ``config vecN:`` takes it; ``switch_names`` maps
+    a segment's folder to its name."""
     parts = value.split(",")
     nic: NicInfo = {"name": device, "kind": parts[0], "target": value, "ip": None, "mac": None}
-    if parts[0] == "daemon" and len(parts) >= 4:
-        nic["mac"] = parts[1] or None
-        if parts[3] in switch_names:
-            nic["kind"], nic["target"] = "switch", switch_names[parts[3]]
+    if device.startswith("vec"):  # transport=vde,vnl=vde:///folder,mac=...
+        opts = dict(p.partition("=")[::2] for p in parts)
+        nic["kind"], nic["mac"] = opts.get("transport", "vector"), opts.get("mac")
+        url = opts.get("vnl") or opts.get("ifname") or value
+        folder = url.split("://", 1)[-1]
+        nic["target"] = url
+        if nic["kind"] == "vde" and folder in switch_names:
+            nic["kind"], nic["target"] = "switch", switch_names[folder]
+        elif nic["kind"] == "tap":
+            nic["target"] = opts.get("ifname")
+    elif parts[0] == "vde" and len(parts) >= 2:  # vde,vde:///folder[,mac]
+        nic["mac"] = parts[2] if len(parts) > 2 and parts[2] else None
+        folder = parts[1].split("://", 1)[-1]
+        nic["target"] = parts[1]
+        if folder in switch_names:
+            nic["kind"], nic["target"] = "switch", switch_names[folder]
     elif parts[0] == "tuntap" and len(parts) >= 2:
         nic["kind"], nic["target"] = "tap", parts[1]
     return nic

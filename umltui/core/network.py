@@ -1,4 +1,11 @@
-"""Switches (uml_switch), network namespaces and taps.
+"""Segments (VDE hubs and switches), network namespaces and taps.
+
+Every segment of a lab is a vdeplug4 endpoint in the private runtime folder, one folder
+per segment holding its control socket and its ports' sockets (path sockets, none
+abstract): ``vde_plug null:// hub:///FOLDER`` (a hub: every frame to every port) or
+``switch:///FOLDER`` (a learning switch). Kernels with the legacy transports (up to 6.15)
+join with ``ethN=vde,vde:///FOLDER``, later ones with ``vecN:transport=vde,vnl=vde:///FOLDER``
+(:mod:`.cmdline`).
 
 Taps are only ever made inside a namespace the lab names and umltui creates, except when
 the user runs as root and names none (then the host's namespace is used, which the lab
@@ -28,12 +35,13 @@ class NetworkError(Exception):
     pass
 
 
-UML_SWITCH = "uml_switch"
+VDE_PLUG = "vde_plug"
 
 
 @dataclass
 class Switch:
-    """A uml_switch (or hub) of a lab, on the unix socket ``ctl``."""
+    """A segment of a lab: a VDE hub or switch whose folder is ``ctl`` (its control socket is
+    ``ctl/ctl``; guests, captures and other segments join it as ``vde://ctl``)."""
 
     lab: str
     name: str
@@ -49,7 +57,7 @@ class Switch:
 
     @property
     def alive(self) -> bool:
-        return is_alive(self.pid) and process_matches(self.pid, UML_SWITCH, str(self.ctl))
+        return is_alive(self.pid) and process_matches(self.pid, VDE_PLUG, f"://{self.ctl}")
 
     def to_info(self) -> SwitchInfo:
         return cast(SwitchInfo, {**self.to_state(), "alive": self.alive})
@@ -157,34 +165,39 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
-async def start_switch(ctl: Path, log: Path, *, hub: bool = False, timeout: float = 5.0) -> int:
-    """Start a uml_switch on the unix socket ``ctl`` and wait until it listens.
+def vde_url(folder: Path) -> str:
+    """How a guest, a capture or another segment joins the segment in ``folder``."""
+    return f"vde://{folder}"
 
-    ``hub`` is the wire's mode: umltui runs hubs and (non-learning) switches alike as
-    ``uml_switch -hub``, so a capture port sees every frame of the segment.
+
+async def start_switch(folder: Path, log: Path, *, hub: bool = False, timeout: float = 5.0) -> int:
+    """Start a VDE segment in ``folder`` and wait until its control socket listens.
+
+    ``hub``: every frame to every port (so a capture port sees the segment's unicast too);
+    otherwise a learning switch (a capture sees its broadcasts and floods only).
     """
-    exe = require_tool(UML_SWITCH, "uml-utilities")
-    with contextlib.suppress(FileNotFoundError):
-        ctl.unlink()
-    private_dir(ctl.parent)
-    argv = [exe, "-unix", str(ctl)] + (["-hub"] if hub else [])
+    exe = require_tool(VDE_PLUG, "vdeplug")
+    shutil.rmtree(folder, ignore_errors=True)  # a dead segment's sockets
+    private_dir(folder.parent)
+    argv = [exe, "null://", f"{'hub' if hub else 'switch'}://{folder}"]
     pid = spawn_detached(argv, log)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not ctl.exists():
+    while not (folder / "ctl").exists():
         if not is_alive(pid):
-            raise NetworkError(f"uml_switch for {ctl} exited at once: {tail(log)}")
+            reap(pid)
+            raise NetworkError(f"vde_plug for {folder} exited at once: {tail(log)}")
         if loop.time() > deadline:
-            await kill_switch(pid, ctl)
-            raise NetworkError(f"uml_switch did not create {ctl} within {timeout:g}s")
+            await kill_switch(pid, folder)
+            raise NetworkError(f"vde_plug did not make {folder}/ctl within {timeout:g}s")
         await asyncio.sleep(0.02)
-    os.chmod(ctl, 0o600)  # uml_switch makes it as its umask says; its directory is 0700 already
+    os.chmod(folder, 0o700)  # its parent is 0700 already; vde_plug makes it as its umask says
     return pid
 
 
-async def kill_switch(pid: int, ctl: Path, timeout: float = 2.0) -> None:
-    """End the switch we started (checked by its command line), reap it, remove its socket."""
-    if pid and process_matches(pid, UML_SWITCH, str(ctl)):
+async def kill_switch(pid: int, folder: Path, timeout: float = 2.0) -> None:
+    """End the segment we started (checked by its command line), reap it, remove its folder."""
+    if pid and process_matches(pid, VDE_PLUG, f"://{folder}"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
@@ -197,8 +210,7 @@ async def kill_switch(pid: int, ctl: Path, timeout: float = 2.0) -> None:
                 os.kill(pid, signal.SIGKILL)
     if pid:
         reap(pid)
-    with contextlib.suppress(FileNotFoundError):
-        ctl.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def tail(path: Path, n: int = 400) -> str:
@@ -246,7 +258,9 @@ async def delete_netns(name: str) -> None:
 async def create_tap(tap: str, netns: str | None, address: str | None = None) -> None:
     ip = require_tool("ip", "iproute2")
     prefix = [ip, "-n", netns] if netns else [ip]
-    await run(*prefix, "tuntap", "add", "dev", tap, "mode", "tap")
+    # Ours (this uid's): a guest's kernel, in a user namespace of its own, attaches to it
+    # without a capability over the lab's namespace.
+    await run(*prefix, "tuntap", "add", "dev", tap, "mode", "tap", "user", str(os.geteuid()))
     if address:
         await run(*prefix, "addr", "add", address, "dev", tap)
     await run(*prefix, "link", "set", tap, "up")

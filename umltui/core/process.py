@@ -95,6 +95,15 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def descendants(pid: int, depth: int = 3) -> list[int]:
+    """The processes below ``pid``, nearest first, down to ``depth`` generations."""
+    found, level = [], [pid]
+    for _ in range(depth):
+        level = [c for p in level for c in children(p)]
+        found += level
+    return found
+
+
 def reap(pid: int) -> int | None:
     """Collect a child's exit status if it is our child; None if it is not (or not yet)."""
     with contextlib.suppress(ChildProcessError):

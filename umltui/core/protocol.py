@@ -87,6 +87,7 @@ class NicInfo(TypedDict):
     ip: str | None
     mac: str | None
     netns: NotRequired[str | None]
+    device: NotRequired[str]  # the kernel's device (vec0 for the guest's eth0 on a kernel without ethN=)
 
 
 class DiskInfo(TypedDict):
@@ -114,6 +115,8 @@ class GuestInfo(TypedDict):
     started_at: float
     notes: list[str]  # what the guest wrote to /proc/mconsole
     cpu: int | None  # the host CPU its processes are kept on; None: any
+    kernel: NotRequired[str]  # its kernel's release ("" for a guest from before kernels were chosen)
+    legacy_nics: NotRequired[bool]  # its kernel has the ethN= transports (else its NICs are vecN devices)
 
 
 class SwitchInfo(TypedDict):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import locations
 from .agent import AGENT_SCRIPT, READY_WORD
-from .lab import GuestSpec, NicSpec
+from .lab import GuestSpec, NicSpec, mac_for
 
 BUSYBOX = Path("/bin/busybox")
 TERM = "xterm"
@@ -168,7 +168,7 @@ def boot_files(spec: GuestSpec) -> dict[str, tuple[str, int]]:
         "startup": (spec.startup, 0o755),
     }
     for nic in spec.nics:
-        files[f"nic/{nic.name}"] = (_nic_script(nic), 0o644)
+        files[f"nic/{nic.name}"] = (_nic_script(nic, spec.umid), 0o644)
     return files
 
 
@@ -214,10 +214,19 @@ def _inittab(spec: GuestSpec) -> str:
     return "\n".join(lines)
 
 
-def _nic_script(nic: NicSpec) -> str:
-    """How a NIC is set up: at boot, and by the agent when it is plugged in again."""
+def _nic_script(nic: NicSpec, umid: str) -> str:
+    """How a NIC is set up: at boot, and by the agent when it is plugged in again.
+
+    First the device with the NIC's MAC takes the lab's name: a kernel without the legacy
+    transports makes every NIC a ``vecN``, and the lab's scripts say ``eth0``.
+    """
     q = shlex.quote
-    lines = [f"ip addr add {q(nic.ip)} dev {q(nic.name)} 2>/dev/null"] if nic.ip else []
+    mac = nic.mac or mac_for(umid, nic.name)
+    lines = [
+        f'for d in /sys/class/net/*; do [ "$(cat "$d/address" 2>/dev/null)" = {q(mac)} ] && '
+        f'[ "${{d##*/}}" != {q(nic.name)} ] && ip link set "${{d##*/}}" name {q(nic.name)}; done'
+    ]
+    lines += [f"ip addr add {q(nic.ip)} dev {q(nic.name)} 2>/dev/null"] if nic.ip else []
     return "\n".join([*lines, f"ip link set {q(nic.name)} up 2>/dev/null", ""])
 
 

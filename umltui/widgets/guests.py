@@ -92,7 +92,7 @@ class GuestTree(Tree[dict[str, Any]]):
                     data={"key": f"con:{umid}:{con}", "umid": umid, "console": con},
                 )
             node.add_leaf(
-                Text("kernel log (con0)", style="dim"),
+                Text(f"kernel {g['kernel']} log (con0)" if g.get("kernel") else "kernel log (con0)", style="dim"),
                 data={"key": f"con:{umid}:con0", "umid": umid, "console": "con0"},
             )
             for nic in g.get("nics", []):

@@ -274,16 +274,18 @@ class MconsolePanel(VerticalScroll):
             self._bad(f"{dev} is in use already: remove it first")
             return
         if kind == "switch":
-            if not dev.startswith("eth"):
-                self._bad("switch NICs are ethN (uml_switch speaks only the legacy protocol)")
-                return
             lab = self.guest["lab"] if self.guest else None
             match = [s for s in self.switches if s["name"] == target and s["lab"] == lab]
             if not match:
                 names = ", ".join(s["name"] for s in self.switches if s["lab"] == lab) or "none"
                 self._bad(f"no switch {target!r} in lab {lab} (switches: {names})")
                 return
-            self.request(f"config {dev}=daemon,,unix,{match[0]['ctl']}")
+            url = f"vde://{match[0]['ctl']}"
+            legacy = self.guest.get("legacy_nics", True) if self.guest else True
+            if legacy and dev.startswith("eth"):
+                self.request(f"config {dev}=vde,{url}")
+            else:  # a kernel without ethN=: its NICs are vecN (the lab's ethN is renamed in the guest)
+                self.request(f"config vec{dev[3:]}:transport=vde,vnl={url}")
         elif kind == "tap":
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", target):
                 self._bad(f"{target or '(empty)'}: a tap name, at most 15 characters")

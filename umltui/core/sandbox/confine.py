@@ -17,13 +17,15 @@ mount namespace of its own (bubblewrap) that holds only
   lab's folder, the folders its ``hostfs:`` names, its disk images, the lab's switch
   sockets, and the kernel's own folder when it is not under ``/usr``.
 
-No ``/proc`` but ``/proc/cpuinfo`` (the kernel reads the host's CPU features there), no
-``/sys``, ``/etc``, ``/home`` or ``/root``: with no ``/proc`` there is no ``/proc/PID/root``
-to walk into the host's tree. Every capability is dropped (a kernel
-run by root runs as uid 0 with none: it can open only what it owns or what is open to
-all), but ``CAP_NET_ADMIN`` for a guest with taps (it attaches to them). The network
-namespace is shared with the process that starts the kernel (the lab's namespace for a
-lab with taps): uml_switch's transport answers the kernel at an abstract socket address.
+No ``/sys``, ``/etc``, ``/home`` or ``/root``. The kernel runs in a user namespace of its
+own (its uid is the caller's, root's included, but its capabilities hold only over the
+sandbox's own namespaces: it cannot mount anything into the host's tree nor configure the
+host's network) and a pid namespace of its own, whose ``/proc`` shows only the sandbox
+(UML re-executes itself through ``/proc/self/exe``; ``/proc/1/root`` is the sandbox).
+Dropping capabilities instead does not work for root: an exec then clears the kernel's
+``ADDR_NO_RANDOMIZE``, and a 7.x kernel re-executes itself for ever. The network namespace
+is shared with the process that starts the kernel (the lab's own for a lab with taps,
+which are made for the caller's uid so that the kernel may attach to them).
 
 The sandbox does not die with its parent: guests outlive the supervisor. Its outer
 process (bubblewrap's, the pid the supervisor follows) and the kernel share a session,
@@ -69,7 +71,7 @@ class Grants:
 
     rw: list[Path] = field(default_factory=list)
     ro: list[Path] = field(default_factory=list)
-    taps: bool = False  # /dev/net/tun and CAP_NET_ADMIN
+    taps: bool = False  # /dev/net/tun
 
     def to_state(self) -> dict[str, Any]:
         return {"rw": [str(p) for p in self.rw], "ro": [str(p) for p in self.ro], "taps": self.taps}
@@ -114,11 +116,9 @@ def confine(argv: list[str], grants: Grants, *, bwrap: str = BWRAP) -> list[str]
     A granted path that does not exist is left out (a copy-on-write file the kernel makes
     lies in a granted folder). Read-write grants win over read-only ones for the same path.
     """
-    args = [bwrap, "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     args += _system_binds()
-    args += ["--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
-    if os.path.exists("/proc/cpuinfo"):  # the kernel reads the host's CPU features there; no other /proc
-        args += ["--ro-bind", "/proc/cpuinfo", "/proc/cpuinfo"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
     if grants.taps and os.path.exists("/dev/net/tun"):
         args += ["--dev-bind", "/dev/net/tun", "/dev/net/tun"]
     rw = _minimal(p for p in grants.rw if os.path.lexists(p))
@@ -127,9 +127,6 @@ def confine(argv: list[str], grants: Grants, *, bwrap: str = BWRAP) -> list[str]
             args += ["--ro-bind", str(p), str(p)]
     for p in rw:
         args += ["--bind", str(p), str(p)]
-    args += ["--cap-drop", "ALL"]
-    if grants.taps:
-        args += ["--cap-add", "CAP_NET_ADMIN"]
     return [*args, "--", *argv]
 
 
@@ -161,7 +158,7 @@ def grants_for(
             marked read-only, is granted read-only; a COW file read-write (its folder when
             the kernel is to make it).
         switch_folder: the folder of the lab's switch sockets.
-        taps: the guest has taps (``/dev/net/tun``, ``CAP_NET_ADMIN``).
+        taps: the guest has taps (``/dev/net/tun``).
     """
     g = Grants(rw=[folder, box, *hostfs], taps=taps)
     if lab_folder is not None:
@@ -169,8 +166,8 @@ def grants_for(
     if switch_folder is not None:
         g.rw.append(switch_folder)
     real_kernel = Path(os.path.realpath(kernel))
-    if Path("/usr") not in real_kernel.parents:
-        g.ro.append(real_kernel.parent)
+    if Path("/usr") not in real_kernel.parents:  # a fetched kernel: its folder, with its libraries
+        g.ro.append(real_kernel.parents[2] if real_kernel.parent.match("usr/bin") else real_kernel.parent)
     for image, cow, readonly in disks:
         (g.ro if readonly or cow is not None else g.rw).append(image)
         if cow is not None:

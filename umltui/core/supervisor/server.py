@@ -285,7 +285,7 @@ class Supervisor:
             self.stream.start()
 
     def _trim_switch_logs(self) -> None:
-        """Keep each switch's log small: uml_switch logs a line for every frame a full port
+        """Keep each switch's log small: a segment may log a line for every frame a full port
         missed (a capture that was stopped with ctrl+z, say), which could fill the disk."""
         for sw in self.switches.values():
             path = switch_log(sw.lab, sw.name)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ... import locations
 from ..guest import Guest
 from ..mconsole import MconsoleError, MconsoleUnreachable
-from ..network import UML_SWITCH, LabRecord, Switch
+from ..network import VDE_PLUG, LabRecord, Switch
 from ..process import cmdline, end_session, find_processes, is_alive, process_matches
 from ..protocol import GuestState
 
@@ -145,8 +145,8 @@ def end_orphan_switches(sup: Supervisor) -> None:
     """
     known = {str(s.ctl) for s in sup.switches.values()}
     prefix = str(locations.switch_dir()) + os.sep
-    for pid in find_processes(UML_SWITCH, prefix):
-        ctl = next((a for a in cmdline(pid) if a.startswith(prefix)), "")
+    for pid in find_processes(VDE_PLUG, prefix):
+        ctl = next((a.split("://", 1)[1] for a in cmdline(pid) if a.split("://", 1)[-1].startswith(prefix)), "")
         if ctl and ctl not in known:
             log.warning("stopping switch pid %d on %s: no lab names it (an earlier supervisor died)", pid, ctl)
             with contextlib.suppress(ProcessLookupError):

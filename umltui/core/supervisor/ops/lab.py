@@ -22,10 +22,12 @@ from ...agent import READY_WORD
 from ...cmdline import CmdlineError, plan_boot
 from ...guest import Guest
 from ...images import ImageError, Recipe, check_cow, find_image, is_umltui_image
-from ...kernel import KernelMissing, kernel_path
+from ...kernel import KernelMissing
+from ...kernels.errors import KernelError
+from ...kernels.pick import Picked, pick
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
-from ...process import children, cmdline, is_alive, least_used_cpu, spawn_detached
+from ...process import cmdline, descendants, is_alive, least_used_cpu, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
 from ...sandbox import SandboxMissing, grants_for, require_bwrap
@@ -101,15 +103,11 @@ def _check_umids(sup: Supervisor, lab: Lab) -> None:
                 "runtime directory (UMLTUI_RUNTIME_DIR)",
                 "usage",
             )
-        pid_file = mconsole.with_name("pid")
-        if not other and pid_file.exists():
-            with contextlib.suppress(ValueError, OSError):
-                if is_alive(int(pid_file.read_text())):
-                    raise OpError(
-                        f"a UML guest with umid {gspec.umid} is already running "
-                        f"(pid {pid_file.read_text().strip()}), not started by umltui",
-                        "conflict",
-                    )
+
+
+def _modules(kernel: Picked | None) -> str | None:
+    """The release of the modules an image for ``kernel`` carries (None: the installed kernel's)."""
+    return Path(kernel.modules).name if kernel and kernel.modules else None
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ class _Root:
     ours: bool = True  # built by umltui: it reads this boot's settings and says when it is ready
 
 
-def resolve_root(spec: GuestSpec) -> _Root:
+def resolve_root(spec: GuestSpec, kernel: Picked | None = None) -> _Root:
     """Find a guest's root image and check its COW file, before anything of the lab starts.
 
     Raises:
@@ -130,7 +128,7 @@ def resolve_root(spec: GuestSpec) -> _Root:
         return _Root()
     if spec.root.kind == "debian":
         recipe = Recipe.for_root(spec.root)
-        image = find_image(recipe)
+        image = find_image(recipe, _modules(kernel))
         if image is None:
             extra = f" --packages {','.join(recipe.packages)}" if recipe.packages else ""
             raise ImageError(
@@ -147,21 +145,18 @@ def resolve_root(spec: GuestSpec) -> _Root:
 
 
 async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
-    kernel = kernel_path()
     _check_umids(sup, lab)
     loop = asyncio.get_running_loop()
-    try:
-        roots = {
-            g.umid: await loop.run_in_executor(None, resolve_root, g)
-            for g in lab.guests.values()
-            if not ((old := sup.guests.get(g.umid)) and old.alive)
-        }
-    except ImageError as exc:
-        raise OpError(str(exc), "boot") from None
+    to_boot = [g for g in lab.guests.values() if not ((old := sup.guests.get(g.umid)) and old.alive)]
+    try:  # (off the loop: the first need of a newer kernel fetches it)
+        kernels = {g.umid: await loop.run_in_executor(None, pick, g.root.kind, g.kernel) for g in to_boot}
+        roots = {g.umid: await loop.run_in_executor(None, resolve_root, g, kernels[g.umid]) for g in to_boot}
+    except (ImageError, KernelError) as exc:
+        raise OpError(str(exc), "boot" if isinstance(exc, ImageError) else "missing") from None
     record = sup.labs.get(lab.name) or LabRecord(lab.name, str(lab.path), lab.netns)
     sup.labs[lab.name] = record
     made = _Made()
-    warnings: list[str] = []
+    warnings = sorted({w for k in kernels.values() if (w := k.warning)})
     try:
         if lab.netns and not await network.netns_exists(lab.netns):
             await network.create_netns(lab.netns)
@@ -185,7 +180,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         for gspec in lab.guests.values():
             existing = sup.guests.get(gspec.umid)
             if not (existing and existing.alive):
-                made.guests.append(await _boot(sup, lab, gspec, kernel, roots[gspec.umid]))
+                made.guests.append(await _boot(sup, lab, gspec, kernels[gspec.umid], roots[gspec.umid]))
         await _wait_booted(made.guests, timeout)
     except (
         OpError,
@@ -213,7 +208,8 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     }
 
 
-async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _Root) -> Guest:
+async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root: _Root) -> Guest:
+    kernel = picked.path
     folder = locations.guest_dir(spec.umid)
     ready_word = READY_WORD if root.ours else None
     hostfs_root = boot_folder = None
@@ -248,6 +244,8 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
         ip_tool=network.require_tool("ip", "iproute2") if lab.netns else "ip",
         grants=grants,
         bwrap=require_bwrap(),
+        legacy_nics=picked.legacy_nics,
+        fpu_workaround=picked.workaround,
     )
     old = sup.guests.get(spec.umid)
     if old:
@@ -263,6 +261,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, kernel: str, root: _
     )
     guest.nics, guest.disks, guest.argv = plan.nics, plan.disks, plan.argv
     guest.netns, guest.mem, guest.root, guest.grants = lab.netns, spec.mem, spec.root.kind, grants
+    guest.kernel, guest.legacy_nics = picked.release, picked.legacy_nics
     sup.guests[spec.umid] = guest
     # The kernel makes UMID/mconsole as its umask says: whoever reaches it can halt the
     # guest or plug a host file into it, so the directories holding them are ours alone.
@@ -288,13 +287,14 @@ def _lab_folder(lab: Lab) -> Path | None:
 
 
 async def _kernel_of(outer: int, kernel: str, timeout: float = 5.0) -> int:
-    """The kernel's pid: the sandbox's child once it runs ``kernel`` (before, the launcher's
-    FPU probe is a child too). The kernel leads a session of its own, where its helpers and
-    its processes' host processes run."""
+    """The kernel's host pid: the nearest process below the sandbox's outer one that runs
+    ``kernel`` (the sandbox's own pid 1 is between them; before, the launcher's FPU probe is
+    a child too). The kernel leads a session of its own, where its helpers and its
+    processes' host processes run. Its pid file holds its pid in the sandbox: not this one."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        if kids := [k for k in children(outer) if cmdline(k)[:1] == [kernel]]:
+        if kids := [k for k in descendants(outer) if cmdline(k)[:1] == [kernel]]:
             return kids[0]
         if not is_alive(outer):
             break

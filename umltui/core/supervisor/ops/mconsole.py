@@ -43,8 +43,10 @@ def _bring_in(g: Guest, command: str) -> str:
         files = [(p, True) for p in cow] + [(image, not readonly)]
         linked = [_linked(g, change.device, Path(p), write) if p.startswith("/") else p for p, write in files]
         return f"config {change.device}={','.join(linked)}"
-    if parts[0] in ("daemon", "vde") and parts[-1].startswith("/") and not g.grants.allows(Path(parts[-1])):
-        raise _unreachable(g, Path(parts[-1]), "use a switch of its own lab")
+    for part in parts:  # a VDE segment's folder: vde,vde:///F or transport=vde,vnl=vde:///F
+        folder = part.rpartition("=")[2].partition("://")[2] if "://" in part else ""
+        if folder.startswith("/") and not g.grants.allows(Path(folder)):
+            raise _unreachable(g, Path(folder), "use a segment of its own lab")
     return command
 
 

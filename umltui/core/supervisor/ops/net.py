@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from .... import locations
 from ... import network
 from ...agent import AgentError
-from ...cmdline import Nic, mac_for
+from ...cmdline import Nic, nic_device
+from ...lab import mac_for
 from ...mconsole import MconsoleError
 from ...network import Switch
 from ...protocol import GuestState, NetReport, NicInfo, SwitchInfo
@@ -44,11 +45,10 @@ async def start_switch(
 ) -> Switch:
     """Start a switch of a lab and record it (saved with the next save).
 
-    Only a learning switch runs in uml_switch's switch mode: the others are hubs on the
-    wire, so a capture of the segment sees unicast too (guests cannot tell, unless a
-    guest's NIC is promiscuous).
+    Only a learning switch runs as a VDE switch: the others are VDE hubs, so a capture of
+    the segment sees unicast too (guests cannot tell, unless a guest's NIC is promiscuous).
     """
-    sw = Switch(lab, name, locations.switch_dir() / lab / f"{name}.ctl", hub, learning=learning, capture=capture)
+    sw = Switch(lab, name, locations.switch_dir() / lab / name, hub, learning=learning, capture=capture)
     sw.pid = await network.start_switch(sw.ctl, switch_log(lab, name), hub=not learning)
     sup.switches[sw.key] = sw
     if capture:
@@ -61,19 +61,21 @@ async def start_switch(
 async def replug(sup: Supervisor, sw: Switch) -> list[str]:
     """Put the NICs of running guests back on a switch started again; what could not be done.
 
-    A new uml_switch has a new data address, so a NIC on the old one sends into nothing.
-    The kernel unplugs a NIC only while it is down, so the guest's agent takes it down,
-    the mconsole unplugs it and plugs it into the new switch, and the agent brings it up
-    with its lab address. A guest without an agent keeps a dead NIC, and that is said.
+    A NIC's connection to a segment that died is gone, and a new segment knows nothing
+    of it. The kernel unplugs a NIC only while it is down, so the guest's agent takes it
+    down, the mconsole unplugs it and plugs it into the new segment, and the agent brings
+    it up with its lab address (renaming the kernel's ``vecN`` to it first, where the
+    kernel has no ``ethN``). A guest without an agent keeps a dead NIC, and that is said.
     """
     problems = []
     for g in [g for g in sup.guests.values() if g.lab == sw.lab and g.state == GuestState.RUNNING]:
         for nic in [n for n in g.nics if n.get("kind") == "switch" and n.get("target") == sw.name]:
             name, mac = nic["name"], nic.get("mac")
+            device = nic.get("device", name)
             try:
                 await g.agent.request("nic-down", name)
-                await g.mconsole.request(f"remove {name}")
-                await g.mconsole.request(f"config {name}={Nic(name, 'switch', str(sw.ctl), mac).config()}")
+                await g.mconsole.request(f"remove {device}")
+                await g.mconsole.request(f"config {Nic(device, 'switch', str(sw.ctl), mac).word()}")
                 await g.agent.request("nic-up", name)
                 log.info("%s:%s plugged into the restarted switch %s", g.umid, name, sw.key)
             except (AgentError, MconsoleError) as exc:
@@ -148,12 +150,15 @@ async def plug(
             raise OpError(f"{ip!r}: give an IPv4 address with its prefix, such as {ip.split('/')[0]}/24", "usage")
         address = str(iface)
     mac = mac_for(g.umid, nic)
-    await g.mconsole.request(f"config {nic}={Nic(nic, 'switch', str(sw.ctl), mac).config()}")
-    info: NicInfo = {"name": nic, "kind": "switch", "target": sw.name, "ip": address, "mac": mac}
+    device = nic_device(nic, g.legacy_nics, (n.get("device", n["name"]) for n in g.nics))
+    await g.mconsole.request(f"config {Nic(device, 'switch', str(sw.ctl), mac).word()}")
+    info: NicInfo = {"name": nic, "device": device, "kind": "switch", "target": sw.name, "ip": address, "mac": mac}
     g.nics = [*g.nics, info]
     sup.guest_changed(g)
     sup.net_changed()
     try:
+        if device != nic:
+            await g.agent.request("nic-name", f"{mac.replace(':', '')}-{nic}")
         if address:
             addr, length = address.split("/")
             await g.agent.request("nic-ip", f"{nic}-{addr}-{length}")
@@ -177,7 +182,7 @@ async def unplug(sup: Supervisor, client: ClientConnection, guest: str, nic: str
         await g.agent.request("nic-down", nic)
     except AgentError as exc:
         log.info("%s: %s not brought down first: %s", g.umid, nic, exc)
-    await g.mconsole.request(f"remove {nic}")
+    await g.mconsole.request(f"remove {next(n.get('device', nic) for n in g.nics if n['name'] == nic)}")
     g.nics = [n for n in g.nics if n["name"] != nic]
     sup.guest_changed(g)
     sup.net_changed()
