@@ -88,8 +88,10 @@ def main() -> None:
     os.environ.setdefault("UMLTUI_CACHE_DIR", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
     if "debian" in roots:
         from umltui.core.images import Recipe, build
+        from umltui.core.kernels.pick import pick
 
-        build(Recipe.make())
+        kernel = pick("debian")  # the kernel Debian guests boot with here (fetched on first need)
+        build(Recipe.make(), modules_dir=Path(kernel.modules) if kernel.modules else None)
     results: dict[str, list[dict[str, float]]] = {r: [] for r in roots}
     try:
         for _ in range(args.runs):

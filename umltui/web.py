@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
+import logging
 import secrets
 import shlex
 import socket
@@ -140,6 +141,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         "guests; ctrl+c stops the server, the guests keep running)",
         file=sys.stderr,
     )
+    # aiohttp's access log would print the first request's URL, the token in it, for good.
+    logging.getLogger("aiohttp.access").disabled = True
     server.serve()
     return 0
 

@@ -16,7 +16,7 @@ from conftest import Env, requires_uml
 from helpers import Console, until
 
 from umltui.core.mconsole import MconsoleClient, MconsoleError
-from umltui.core.process import find_processes, is_alive
+from umltui.core.process import is_alive, session_processes
 from umltui.locations import guest_box
 
 pytestmark = requires_uml
@@ -186,14 +186,13 @@ def test_a_switch_orphaned_by_a_dead_supervisor_is_stopped_at_adoption(env: Env)
 def test_guest_killed_with_sigkill_leaves_no_process_behind(env: Env) -> None:
     up(env)
     g = env.guest("one-a")
-    word = f"umid={g['umid']}"
-    assert len(find_processes("linux.uml", word, env.vars["UMLTUI_UML_DIR"])) > 1  # its helpers
+    helpers = session_processes(g["pid"])  # its helpers and its processes' host processes
+    assert len(helpers) > 1
     os.kill(g["pid"], signal.SIGKILL)
 
     async def crashed() -> None:
         await until(lambda: env.guest("one-a")["state"] == "crashed", "the crash noticed", timeout=20)
-        await until(lambda: not find_processes("linux.uml", word, env.vars["UMLTUI_UML_DIR"]), "no leftovers",
-                    timeout=10)  # fmt: skip
+        await until(lambda: not [p for p in helpers if is_alive(p)], "no leftovers", timeout=10)
 
     asyncio.run(crashed())
     assert "SIGKILL" in env.guest("one-a")["reason"]

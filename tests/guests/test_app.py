@@ -146,7 +146,8 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         await until(lambda: app.guests["demo-a"]["state"] == "running", "running again", extra=answers)
         # the device fields hold the first free names (values, not placeholders)
         assert panel.query_one("#disk-dev", Input).value == "ubd1"
-        assert panel.query_one("#nic-dev", Input).value == "eth1"
+        eth = "eth" if app.guests["demo-a"].get("legacy_nics", True) else "vec"  # the kernel's own device names
+        assert panel.query_one("#nic-dev", Input).value == f"{eth}1"
         # answers wrap to the panel's width (they were cut at about 40 columns)
         assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width  # type: ignore[attr-defined]
         # hot-plug a disk through the form: a bad value is refused before sending
@@ -172,29 +173,30 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         panel.query_one("#disk-add", Button).press()
         await until(lambda: "already" in answers(), "in use", extra=answers)
         panel.query_one("#mc-proc", Input).value = "nosuchfile"
-        # a NIC through the form: onto the lab's switch, seen by the guest, then removed
-        panel.query_one("#nic-dev", Input).value = "eth1"
+        # a NIC through the form: onto the lab's switch, seen by the guest, then removed; named in
+        # the words of the guest's kernel (ethN on 6.1, vecN on a kernel without ethN=)
+        panel.query_one("#nic-dev", Input).value = f"{eth}1"
         panel.query_one("#nic-target", Input).value = "nosuch"
         panel.query_one("#nic-add", Button).press()
         await until(lambda: "no switch 'nosuch'" in answers(), "the refusal", extra=answers)
         panel.query_one("#nic-target", Input).value = "lan0"
         panel.query_one("#nic-add", Button).press()
         await until(
-            lambda: any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 listed", extra=answers
+            lambda: any(n["name"] == f"{eth}1" for n in app.guests["demo-a"]["nics"]), "NIC listed", extra=answers
         )
-        pane.send(b"cat /sys/class/net/eth1/operstate\r")
+        pane.send(f"cat /sys/class/net/{eth}1/operstate\r".encode())
         await until(
-            lambda: "eth1/operstate\n" in text(pane) and text(pane).rstrip().endswith("#"),
-            "eth1 in the guest",
+            lambda: f"{eth}1/operstate\n" in text(pane) and text(pane).rstrip().endswith("#"),
+            "the NIC in the guest",
             extra=lambda: text(pane),
         )
         assert "No such file" not in text(pane)
         # the field moved on to the next free NIC (as the disk's did); name the one to remove
-        await until(lambda: panel.query_one("#nic-dev", Input).value == "eth2", "eth2 offered next")
-        panel.query_one("#nic-dev", Input).value = "eth1"
+        await until(lambda: panel.query_one("#nic-dev", Input).value == f"{eth}2", "the next offered")
+        panel.query_one("#nic-dev", Input).value = f"{eth}1"
         panel.query_one("#nic-remove", Button).press()
         await until(
-            lambda: not any(n["name"] == "eth1" for n in app.guests["demo-a"]["nics"]), "eth1 removed", extra=answers
+            lambda: not any(n["name"] == f"{eth}1" for n in app.guests["demo-a"]["nics"]), "removed", extra=answers
         )
         panel.query_one("#mc-proc", Input).focus()
         await pilot.pause(0.1)

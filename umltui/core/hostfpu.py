@@ -28,7 +28,6 @@ package import slows a boot.
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import platform
 import signal
@@ -106,24 +105,6 @@ def uml_restore_fails() -> bool:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-
-
-DEBIAN_UNSUPPORTED = (
-    "Debian guests cannot boot on this host: its CPU's FPU state (AVX-512, PKU or AMX) is too large "
-    "for Debian's 6.1 UML kernel, and the FXSAVE fallback umltui uses for busybox guests is not enough "
-    "for systemd (see the README's Known behaviour). Busybox guests (root: busybox) work here"
-)
-
-
-@functools.cache
-def debian_unsupported() -> str | None:
-    """Why a Debian guest cannot boot on this host, or None where it can (or UMLTUI_TRY_DEBIAN=1 is set)."""
-    if os.environ.get("UMLTUI_TRY_DEBIAN") == "1":
-        return None
-    try:
-        return DEBIAN_UNSUPPORTED if uml_restore_fails() else None
-    except OSError:
-        return None
 
 
 def _filter() -> bytes:

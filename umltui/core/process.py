@@ -104,6 +104,16 @@ def descendants(pid: int, depth: int = 3) -> list[int]:
     return found
 
 
+def session_leaders_below(pid: int) -> list[int]:
+    """The processes below ``pid`` that lead a session of their own (they left its terminal)."""
+    leaders = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(Path(f"/proc/{child}/stat").read_bytes().rsplit(b")", 1)[1].split()[3]) == child:
+                leaders.append(child)
+    return leaders
+
+
 def reap(pid: int) -> int | None:
     """Collect a child's exit status if it is our child; None if it is not (or not yet)."""
     with contextlib.suppress(ChildProcessError):

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..core.client import Client
+from ..core.process import session_leaders_below
 from ..core.pty import set_winsize
 
 
@@ -173,6 +175,11 @@ class PtyConnection:
     def resize(self, cols: int, rows: int) -> None:
         with contextlib.suppress(OSError):
             set_winsize(self.fd, cols, rows)
+        # A program below ours that left its session (a UML kernel in its sandbox calls setsid)
+        # reads the size from the pty it was given but hears no SIGWINCH from it: tell it.
+        for pid in session_leaders_below(self.process.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGWINCH)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, RuntimeError):

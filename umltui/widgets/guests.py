@@ -86,13 +86,13 @@ class GuestTree(Tree[dict[str, Any]]):
                 node.add_leaf(
                     Text.assemble(
                         f"{con} ",
-                        ((pts.removeprefix("/dev/") if pts else "-").ljust(7), "dim"),
+                        ((pts.rsplit("/dev/", 1)[-1] if pts else "-").ljust(7), "dim"),  # (in its sandbox)
                         (f" {flag}", "bold yellow") if flag else "",
                     ),
                     data={"key": f"con:{umid}:{con}", "umid": umid, "console": con},
                 )
             node.add_leaf(
-                Text(f"kernel {g['kernel']} log (con0)" if g.get("kernel") else "kernel log (con0)", style="dim"),
+                Text("kernel log (con0)", style="dim"),
                 data={"key": f"con:{umid}:con0", "umid": umid, "console": "con0"},
             )
             for nic in g.get("nics", []):

@@ -128,8 +128,10 @@ class MconsolePanel(VerticalScroll):
     def _fill_nic(self) -> None:
         if self.guest is not None:
             kind = self.query_one("#nic-kind", Select).value
-            used = {n["name"] for n in self.guest.get("nics", [])}
-            self._fill("#nic-dev", "vec" if kind == "vector" else "eth", used, 0)
+            used = {n.get("device", n["name"]) for n in self.guest.get("nics", [])}
+            # The mconsole speaks the kernel's words: a kernel without ethN= has only vecN devices.
+            vector = kind == "vector" or not self.guest.get("legacy_nics", True)
+            self._fill("#nic-dev", "vec" if vector else "eth", used, 0)
 
     def _fill(self, selector: str, stem: str, used: set[str], first: int) -> None:
         field = self.query_one(selector, Input)
@@ -290,10 +292,11 @@ class MconsolePanel(VerticalScroll):
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", target):
                 self._bad(f"{target or '(empty)'}: a tap name, at most 15 characters")
                 return
+            legacy = self.guest.get("legacy_nics", True) if self.guest else True
             self.request(
                 f"config {dev}=tuntap,{target}"
-                if dev.startswith("eth")
-                else f"config {dev}:transport=tap,ifname={target}"
+                if legacy and dev.startswith("eth")
+                else f"config vec{dev[3:]}:transport=tap,ifname={target}"
             )
         else:
             if not dev.startswith("vec") or not target or any(c.isspace() for c in target):
