@@ -31,20 +31,29 @@ pytestmark = [
 ]
 
 
-def _debian_kernel() -> Picked | None:
-    """The kernel Debian guests boot with here (fetched once per machine into the tests' cache)."""
+@contextlib.contextmanager
+def _tests_cache() -> Iterator[None]:
+    """umltui's cache is the tests' shared one (``UMLTUI_TEST_CACHE``) meanwhile: what is fetched
+    or built there once serves every test of this machine."""
     cache = os.environ.get("UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
     old = os.environ.get("UMLTUI_CACHE_DIR")
     os.environ["UMLTUI_CACHE_DIR"] = cache
     try:
-        return pick("debian")
-    except KernelError:
-        return None
+        yield
     finally:
         if old is None:
             os.environ.pop("UMLTUI_CACHE_DIR", None)
         else:
             os.environ["UMLTUI_CACHE_DIR"] = old
+
+
+def _debian_kernel() -> Picked | None:
+    """The kernel Debian guests boot with here (fetched once per machine into the tests' cache)."""
+    with _tests_cache():
+        try:
+            return pick("debian")
+        except KernelError:
+            return None
 
 
 DEBIAN_KERNEL = _debian_kernel()
@@ -76,20 +85,13 @@ guests:
 
 @pytest.fixture(scope="session")
 def debian_image() -> Iterator[images.Image]:
-    """The default image, built once per machine into the tests' shared cache (a minute the first time)."""
-    cache = os.environ.get("UMLTUI_TEST_CACHE", str(Path(tempfile.gettempdir()) / "umltui-test-cache"))
-    old = os.environ.get("UMLTUI_CACHE_DIR")
-    os.environ["UMLTUI_CACHE_DIR"] = cache
-    try:
-        assert DEBIAN_KERNEL is not None
-        modules = Path(DEBIAN_KERNEL.modules) if DEBIAN_KERNEL.modules else None
+    """The default image for the kernel Debian guests boot with here, built once per machine into
+    the tests' shared cache (a minute the first time)."""
+    assert DEBIAN_KERNEL is not None
+    modules = Path(DEBIAN_KERNEL.modules) if DEBIAN_KERNEL.modules else None
+    with _tests_cache():
         image, _built = images.build(images.Recipe.make(), modules_dir=modules)
         yield image
-    finally:
-        if old is None:
-            os.environ.pop("UMLTUI_CACHE_DIR", None)
-        else:
-            os.environ["UMLTUI_CACHE_DIR"] = old
 
 
 def up(env: Env, text: str, name: str = "lab") -> subprocess.CompletedProcess[str]:

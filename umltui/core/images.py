@@ -35,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
@@ -48,6 +47,7 @@ from typing import Any, TextIO
 from .. import locations
 from .agent import AGENT_SCRIPT, READY_WORD
 from .lab import PACKAGE_RE, SUITE_RE, RootSpec
+from .process import end_group
 
 RECIPE_VERSION = 7
 DEFAULT_SUITE = "bookworm"
@@ -646,7 +646,7 @@ def _run_build(
                 progress(state)
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except BaseException:
-        _stop(proc)
+        end_group(proc, 20)
         raise
     finally:
         if log is not None:
@@ -659,18 +659,6 @@ def _run_build(
             shutil.copy(log_path, kept)
         raise ImageError(f"{_explain_failure(out.lines, argv[-1])} (mmdebstrap's output: {kept})")
     return out
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """End mmdebstrap and what it started (apt, dpkg, its hook): they are in its own session."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def _explain_failure(lines: list[str], mirror: str) -> str:

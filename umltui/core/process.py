@@ -6,6 +6,7 @@ import contextlib
 import os
 import resource
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,23 @@ def least_used_cpu(taken: Iterable[int | None]) -> int | None:
         return None
     counts = Counter(cpu for cpu in taken if cpu is not None)
     return min(allowed, key=lambda cpu: (counts[cpu], cpu))
+
+
+def end_group(proc: subprocess.Popen[str], grace: float) -> None:
+    """End a helper that leads its own session (mmdebstrap, apt-get) and what it started:
+    SIGTERM to its group, SIGKILL after ``grace`` seconds, then reap it.
+
+    Raises:
+        subprocess.TimeoutExpired: it did not end even then.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def is_alive(pid: int) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..process import end_group
 from .errors import KernelFetchError
 
 UPDATE_TIMEOUT = 300.0
@@ -187,7 +187,7 @@ class PrivateApt:
                         ) from None
                     on_bytes(_bytes_in(into) + _bytes_in(partial))
         except BaseException:
-            _stop(proc)
+            end_group(proc, 10)
             raise
         debs = sorted(into.glob("*.deb"))
         on_bytes(sum(p.stat().st_size for p in debs))
@@ -226,15 +226,3 @@ def _bytes_in(folder: Path) -> int:
                 if p.is_file():
                     total += p.stat().st_size
     return total
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """End apt-get and its download workers (they are in its own session)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
