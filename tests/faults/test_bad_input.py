@@ -40,6 +40,13 @@ def test_lab_of_nested_aliases_is_refused(env: Env) -> None:
     assert proc.returncode == 2 and "aliases make it stand for over" in proc.stderr, proc.stderr
 
 
+def test_lab_nested_thousands_deep_is_refused_naming_the_file(env: Env) -> None:
+    lab = env.write_lab("deep", "name: deep\nguests: {g: {}}\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    proc = env.run("up", "--detach", str(lab), timeout=60)
+    assert proc.returncode == 2 and f"{lab}:3: nested over" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and env.ls() == []
+
+
 def test_lab_path_leaving_its_folder_is_refused_before_anything_starts(env: Env) -> None:
     lab = env.write_lab("reach", "guests:\n  a:\n    disks: {ubd1: ../../../../etc/hostname}\n")
     proc = env.run("up", "--detach", str(lab))

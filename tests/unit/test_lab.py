@@ -84,6 +84,15 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
         parse_lab("name: x\nguests: a: b\n", tmp_path / "bad.yaml")
 
 
+@pytest.mark.parametrize("nest", ["[" * 5000 + "]" * 5000, "".join(f"\n{' ' * i}k:" for i in range(1, 1000)) + " v"])
+def test_a_lab_nested_thousands_deep_is_refused_naming_the_file(tmp_path: Path, nest: str) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(f"name: x\nguests: {{a: {{}}}}\ndescription: {nest}\n")
+    with pytest.raises(LabError, match=r"deep.yaml:\d+: nested over 64 levels deep") as info:
+        load_lab(path)
+    assert info.value.path == str(path)
+
+
 def test_missing_file() -> None:
     with pytest.raises(LabError, match="No such file"):
         load_lab("/nonexistent/lab.yaml")

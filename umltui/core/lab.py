@@ -262,6 +262,7 @@ def _key_name(node: _Node, key: str, what: str) -> str:
 
 MAX_LAB_BYTES = 1 << 20
 MAX_LAB_NODES = 100_000  # YAML nodes a lab may stand for once its aliases are followed
+MAX_LAB_DEPTH = 64  # mappings and lists in one another (a lab needs about 6)
 
 
 def read_lab_text(path: Path) -> str:
@@ -293,6 +294,23 @@ def read_lab_text(path: Path) -> str:
         return data.decode()
     except UnicodeDecodeError as exc:
         raise LabError(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _too_deep(text: str, limit: int) -> yaml.Mark | None:
+    """Where the YAML first nests over ``limit`` mappings or lists, or None.
+
+    Read as a stream of events (the parser keeps no Python stack), before composing: the
+    composer recurses once per level, and a few thousand ``[`` would end it in a RecursionError.
+    """
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > limit:
+                return event.start_mark
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return None
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
@@ -333,6 +351,8 @@ def load_lab(path: str | Path) -> Lab:
 def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
     file = str(path)
     try:
+        if deep := _too_deep(text, MAX_LAB_DEPTH):
+            raise LabError(file, deep.line + 1, "", f"nested over {MAX_LAB_DEPTH} levels deep (a lab needs a few)")
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
