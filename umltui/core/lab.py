@@ -606,6 +606,11 @@ def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
         mac = opts["mac"].scalar().lower()
         if not MAC_RE.fullmatch(mac):
             raise opts["mac"].error(f"{mac!r} is not a MAC address such as 02:00:00:00:00:01")
+        # The kernel takes neither (it gives the NIC a random one instead, and says so only in its log).
+        if int(mac[:2], 16) & 1:
+            raise opts["mac"].error(f"{mac!r} is a multicast address (the first byte is odd): a NIC's must be unicast")
+        if mac == "00:00:00:00:00:00":
+            raise opts["mac"].error(f"{mac!r} is not a NIC's address: use one such as 02:00:00:00:00:01")
     if kind == "switch":
         target = opts["switch"].scalar()
         if target not in lab.switches:
