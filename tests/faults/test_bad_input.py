@@ -121,6 +121,17 @@ def test_mconsole_word_the_kernel_would_take_as_another_is_refused(env: Env) -> 
     assert "Linux" in env.run("mconsole", "demo-a", "version", check=True).stdout
 
 
+def test_mconsole_command_over_the_request_size_is_refused_saying_the_limit(env: Env) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    for words in (["log", "x" * 600], ["halt", "x" * 600]):
+        proc = env.run("mconsole", "demo-a", *words)
+        assert proc.returncode == 2 and "up to 511" in proc.stderr and "512 bytes" in proc.stderr, proc.stderr
+    assert env.guest("demo-a")["state"] == "running"
+    assert env.run("mconsole", "demo-a", "log", "y" * 400).returncode == 0  # a long one that fits is sent
+    log = (Path(env.vars["UMLTUI_STATE_DIR"]) / "supervisor.log").read_text()
+    assert "Traceback" not in log and "internal" not in log, log[-2000:]
+
+
 @pytest.mark.parametrize("stdin", ["/dev/null", "file"])
 def test_console_with_stdin_from_a_file_or_dev_null_ends_cleanly(env: Env, tmp_path: Path, stdin: str) -> None:
     env.run("demo", "--detach", check=True, timeout=120)

@@ -74,6 +74,19 @@ SYSRQ: list[tuple[str, str]] = [
 SYSRQ_DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
 
 
+def command_problem(command: str) -> str | None:
+    """Why the kernel cannot take ``command`` as one request (its length, a NUL), or None."""
+    size = len(command.encode(errors="replace"))
+    if size >= MCONSOLE_MAX_DATA:
+        return (
+            f"the command is {size} bytes; the mconsole takes {MCONSOLE_MAX_DATA} bytes per request, "
+            f"so a command may have up to {MCONSOLE_MAX_DATA - 1} (the kernel ends it with a NUL)"
+        )
+    if "\0" in command:
+        return "the command holds a NUL byte, which would end it early"
+    return None
+
+
 class MconsoleError(Exception):
     """The guest answered with an error; ``str()`` is the guest's own words."""
 
@@ -116,11 +129,9 @@ class MconsoleClient:
 
     @staticmethod
     def encode(command: str) -> bytes:
+        if problem := command_problem(command):
+            raise ValueError(problem)
         data = command.encode()
-        if len(data) >= MCONSOLE_MAX_DATA:
-            raise ValueError(f"mconsole command longer than {MCONSOLE_MAX_DATA - 1} bytes")
-        if "\0" in command:
-            raise ValueError("mconsole command contains a NUL byte")
         return _REQ.pack(MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(MCONSOLE_MAX_DATA, b"\0")
 
     @staticmethod

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ....locations import private_dir
-from ...mconsole import COMMANDS, apply_device_change, device_change, ends_guest, powers_off
+from ...mconsole import COMMANDS, apply_device_change, command_problem, device_change, ends_guest, powers_off
 from ...protocol import GuestState
 from ..errors import OpError
 
@@ -79,6 +79,17 @@ def _unplugged(g: Guest, device: str) -> None:
         link.unlink(missing_ok=True)
 
 
+def _fits(command: str) -> str:
+    """``command``, if the kernel can take it as one request.
+
+    Raises:
+        OpError: too long for one request, or holding a NUL (``usage``: nothing was sent).
+    """
+    if problem := command_problem(command):
+        raise OpError(f"{problem}; nothing was sent", "usage")
+    return command
+
+
 async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, command: str) -> str:
     """Send ``command``; the guest's answer (its own words on an error, as a ``guest`` error)."""
     g = sup.find_guest(guest)
@@ -89,13 +100,14 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
         taken = next((c for c in COMMANDS if verb.startswith(c)), None)
         hint = f" (the guest would run it as {taken!r})" if taken else ""
         raise OpError(f"unknown mconsole command {verb!r}{hint}; known: {', '.join(COMMANDS)}", "usage")
+    if verb == "log" and not command.endswith("\n"):
+        command += "\n"  # the kernel prints it without one, and holds an unfinished line back
+    _fits(command)
     if ends_guest(command):
         g.halting = powers_off(command)
         answer = await g.mconsole.request_expecting_exit(command)
         return answer or f"{command}: sent (the guest does not answer this one)"
-    if verb == "log" and not command.endswith("\n"):
-        command += "\n"  # the kernel prints it without one, and holds an unfinished line back
-    answer = await g.mconsole.request(_bring_in(g, command))
+    answer = await g.mconsole.request(_fits(_bring_in(g, command)))
     if verb == "stop":
         g.set_state(GuestState.PAUSED, "stopped through the mconsole")
     elif verb == "go" and g.state == GuestState.PAUSED:
