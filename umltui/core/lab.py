@@ -296,8 +296,8 @@ def read_lab_text(path: Path) -> str:
         raise LabError(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _too_deep(text: str, limit: int) -> yaml.Mark | None:
-    """Where the YAML first nests over ``limit`` mappings or lists, or None.
+def _too_deep(text: str, limit: int) -> int | None:
+    """The line where the YAML first nests over ``limit`` mappings or lists, or None.
 
     Read as a stream of events (the parser keeps no Python stack), before composing: the
     composer recurses once per level, and a few thousand ``[`` would end it in a RecursionError.
@@ -307,7 +307,7 @@ def _too_deep(text: str, limit: int) -> yaml.Mark | None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > limit:
-                return event.start_mark
+                return event.start_mark.line + 1 if event.start_mark else 1
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
     return None
@@ -352,7 +352,7 @@ def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
     file = str(path)
     try:
         if deep := _too_deep(text, MAX_LAB_DEPTH):
-            raise LabError(file, deep.line + 1, "", f"nested over {MAX_LAB_DEPTH} levels deep (a lab needs a few)")
+            raise LabError(file, deep, "", f"nested over {MAX_LAB_DEPTH} levels deep (a lab needs a few)")
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
