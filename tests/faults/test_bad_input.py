@@ -132,6 +132,21 @@ def test_mconsole_command_over_the_request_size_is_refused_saying_the_limit(env:
     assert "Traceback" not in log and "internal" not in log, log[-2000:]
 
 
+def test_capture_that_tcpdump_cannot_make_fails_with_a_clear_error(env: Env) -> None:
+    env.run("demo", "--detach", check=True, timeout=120)
+    cases = [
+        (["-w", "/nonexistent/x.pcap"], 2, "there is no folder /nonexistent"),  # refused before anything starts
+        (["-c", "-5"], 2, "not a number of frames"),
+        (["-c", "0"], 2, "not a number of frames"),
+    ]
+    if os.geteuid() == 0:  # a folder root may write to, as far as access() knows: tcpdump's own failure
+        cases.append((["-w", "/proc/x.pcap"], 1, "tcpdump failed"))
+    for args, code, words in cases:
+        proc = env.run("capture", "demo/lan0", *args, timeout=30)
+        assert proc.returncode == code and words in proc.stderr, (args, proc.returncode, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("stdin", ["/dev/null", "file"])
 def test_console_with_stdin_from_a_file_or_dev_null_ends_cleanly(env: Env, tmp_path: Path, stdin: str) -> None:
     env.run("demo", "--detach", check=True, timeout=120)
