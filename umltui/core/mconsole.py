@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import struct
 import tempfile
@@ -27,6 +28,10 @@ MCONSOLE_VERSION = 2
 MCONSOLE_MAX_DATA = 512
 _REQ = struct.Struct("<III")
 _REPLY = struct.Struct("<III")
+
+#: A NIC's name as the kernel makes it: ethN (legacy) or vecN (vector), N without leading zeros
+#: (the kernel reads ``vec07`` and ``vec0x7`` as vec7).
+NIC_RE = re.compile(r"(eth|vec)(0|[1-9][0-9]{0,3})")
 
 #: Every command the kernel's mconsole knows, for help texts and validation.
 COMMANDS = (
@@ -198,6 +203,25 @@ class MconsoleClient:
         """Send ``command`` and return the whole answer (``timeout``: for each part, else the client's)."""
         return "".join([part async for part in self.stream(command, timeout=timeout)])
 
+    async def has_netdev(self, device: str) -> bool:
+        """Whether the guest's kernel has the network device ``device`` now.
+
+        Asked by reading its ``/proc/sys/net/ipv4/conf/DEVICE``: ``config DEVICE`` cannot tell,
+        as for ethN and vecN it answers "No get_config routine defined" either way.
+
+        Raises:
+            MconsoleUnreachable: the guest did not answer.
+        """
+        if not NIC_RE.fullmatch(device):
+            return False
+        try:
+            await self.request(f"proc sys/net/ipv4/conf/{device}/forwarding")
+        except MconsoleUnreachable:
+            raise
+        except MconsoleError:  # "Failed to open file"
+            return False
+        return True
+
     async def request_expecting_exit(self, command: str, *, timeout: float = 3.0) -> str:
         """For ``halt`` and ``reboot``: the kernel may go away before it answers."""
         saved, self.timeout = self.timeout, timeout
@@ -286,9 +310,14 @@ def apply_device_change(
 ) -> tuple[list[DiskInfo], list[NicInfo]]:
     """The guest's disks and NICs after ``change`` (new lists; disks sorted by name)."""
     disks = [d for d in disks if d["name"] != change.device]
-    nics = [n for n in nics if n["name"] != change.device]
+    nics = [n for n in nics if change.device not in (n["name"], n.get("device"))]  # (the lab's eth0 may be vec0)
     if change.verb == "config" and change.device.startswith("ubd"):
         disks.append(describe_disk(change.device, change.value))
     elif change.verb == "config" and change.device.startswith(("eth", "vec")):
         nics.append(describe_nic(change.device, change.value, switch_names))
     return sorted(disks, key=lambda d: d["name"]), nics
+
+
+def is_nic(device: str) -> bool:
+    """Whether a device of a ``config``/``remove`` is a NIC (by its name's kind, ethN or vecN)."""
+    return device.startswith(("eth", "vec"))
