@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from .core.capture import (
@@ -39,7 +41,11 @@ def _sink(args: argparse.Namespace, stdin: Any = subprocess.PIPE) -> subprocess.
     return subprocess.Popen(argv, stdin=stdin, stderr=subprocess.PIPE)
 
 
-def _finish(sink: subprocess.Popen[bytes]) -> None:
+def _finish(sink: subprocess.Popen[bytes]) -> int:
+    """Wait for tcpdump and pass on its words; 1 if it failed (its own exit status), else 0.
+
+    Ended by a signal (ctrl+c reaches it too, or a closed pipe) is no failure.
+    """
     with contextlib.suppress(BrokenPipeError, OSError):
         if sink.stdin:
             sink.stdin.close()
@@ -52,6 +58,10 @@ def _finish(sink: subprocess.Popen[bytes]) -> None:
     for line in err.splitlines():  # tcpdump's own notes ("reading from file -") are noise here
         if line and not line.startswith("reading from file"):
             print(f"tcpdump: {line}", file=sys.stderr)
+    if sink.returncode > 0:
+        print(f"umltui: tcpdump failed (exit status {sink.returncode}); the capture was not made", file=sys.stderr)
+        return 1
+    return 0
 
 
 def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
@@ -76,7 +86,9 @@ def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
         pass
     finally:
         capture.close()
-        _finish(sink)
+        failed = _finish(sink)
+    if failed:
+        return failed
     note = f"umltui: {capture.captured} frames captured on {where}"
     if capture.dropped:
         note += f"; this capture dropped {capture.dropped} of them (its reader was behind); the guests lost none"
@@ -101,12 +113,12 @@ def capture_tap(args: argparse.Namespace, segment: dict[str, Any]) -> int:
         except subprocess.TimeoutExpired:
             source.kill()
             source.wait()
-        _finish(sink)
+        failed = _finish(sink)
         err = source.stderr.read().decode(errors="replace") if source.stderr else ""
         for line in err.splitlines():
             if "listening on" not in line and line.strip():
                 print(f"tcpdump: {line}", file=sys.stderr)
-    return 0 if source.returncode in (0, -15) or sink.returncode == 0 else 1
+    return 1 if failed or source.returncode not in (0, -15) and sink.returncode != 0 else 0
 
 
 def capture_saved(args: argparse.Namespace, lab: str, name: str) -> int:
@@ -117,13 +129,38 @@ def capture_saved(args: argparse.Namespace, lab: str, name: str) -> int:
     assert sink.stdin is not None
     with contextlib.suppress(BrokenPipeError):
         sink.stdin.write(Rolling.saved(path))
-    _finish(sink)
-    return 0
+    return _finish(sink)
+
+
+def check_output(write: str | None) -> None:
+    """A ``-w`` file that can be made, or CaptureError saying why (before anything starts)."""
+    if not write or write == "-":
+        return
+    path = Path(write)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CaptureError(f"cannot write {write}: there is no folder {folder}")
+    if path.is_dir():
+        raise CaptureError(f"cannot write {write}: it is a folder")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise CaptureError(f"cannot write {write}: permission denied")
+
+
+def _count(text: str) -> int:
+    """``-c N``: a number of frames, 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of frames (1 or more)")
+    return n
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
     try:
         check_filter(args.filter)
+        check_output(args.write)
         if args.saved:
             lab, _, name = args.segment.rpartition("/")
             if not lab:
@@ -152,6 +189,6 @@ def add_parser(sub: Any) -> None:
     s.add_argument("segment", metavar="LAB/SEGMENT", help="a switch, hub or tap (see umltui net)")
     s.add_argument("filter", nargs="*", metavar="FILTER", help="a tcpdump filter expression")
     s.add_argument("-w", dest="write", metavar="FILE.pcap", help="write a pcap file (- for stdout) instead")
-    s.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames (that pass the filter)")
+    s.add_argument("-c", dest="count", type=_count, metavar="N", help="stop after N frames (that pass the filter)")
     s.add_argument("--saved", action="store_true", help="what the lab's rolling capture kept (capture: in the lab)")
     s.set_defaults(func=cmd_capture)

@@ -80,3 +80,19 @@ def test_filter_words_are_never_tcpdump_options() -> None:
     assert argv[argv.index("--") + 1 :] == ["-w", "/tmp/x", "icmp"]
     with pytest.raises(CaptureError, match="bad filter"):
         check_filter(["-w", "/tmp/x"])
+
+
+def test_a_pcap_file_that_cannot_be_made_and_a_count_below_one_are_refused(tmp_path: Path) -> None:
+    from umltui.capturecli import check_output
+    from umltui.cli import make_parser
+
+    for write, words in (("/nonexistent/x.pcap", "there is no folder /nonexistent"), (str(tmp_path), "a folder")):
+        with pytest.raises(CaptureError, match=words):
+            check_output(write)
+    check_output(str(tmp_path / "x.pcap"))
+    check_output("-")
+    for count in ("-5", "0", "many"):
+        with pytest.raises(SystemExit) as info:
+            make_parser().parse_args(["capture", "demo/lan0", "-c", count])
+        assert info.value.code == 2
+    assert make_parser().parse_args(["capture", "demo/lan0", "-c", "3"]).count == 3

@@ -66,6 +66,20 @@ def test_the_issue_lab_parses(tmp_path: Path) -> None:
         ("name: Bad Name\nguests: {a: {}}\n", 1, "name", "lab name"),
         ("name: x\nguests:\n  a:\n    nics:\n      wlan0: {slirp: true}\n", 5, "guests.a.nics.wlan0", "ethN"),
         ("name: x\nguests:\n  a: {root: {image: nothere.img}}\n", 3, "guests.a.root.image", "no such file"),
+        *(
+            (
+                f"name: x\nswitches: {{s: {{}}}}\nguests:\n  a:\n    nics:\n      eth0: {{switch: s, mac: '{mac}'}}\n",
+                6,
+                "guests.a.nics.eth0.mac",
+                words,
+            )
+            for mac, words in (
+                ("ff:ff:ff:ff:ff:ff", "multicast"),
+                ("01:00:5e:00:00:01", "multicast"),
+                ("03:00:00:00:00:01", "multicast"),
+                ("00:00:00:00:00:00", "not a NIC's address"),
+            )
+        ),
     ],
 )
 def test_bad_labs_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
@@ -82,6 +96,21 @@ def test_bad_labs_name_file_line_and_field(tmp_path: Path, text: str, line: int,
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"bad.yaml:2: not valid YAML: mapping values"):
         parse_lab("name: x\nguests: a: b\n", tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("nest", ["[" * 5000 + "]" * 5000, "".join(f"\n{' ' * i}k:" for i in range(1, 1000)) + " v"])
+def test_a_lab_nested_thousands_deep_is_refused_naming_the_file(tmp_path: Path, nest: str) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(f"name: x\nguests: {{a: {{}}}}\ndescription: {nest}\n")
+    with pytest.raises(LabError, match=r"deep.yaml:\d+: nested over 64 levels deep") as info:
+        load_lab(path)
+    assert info.value.path == str(path)
+
+
+def test_a_unicast_mac_is_taken(tmp_path: Path) -> None:
+    lab = parse_lab("name: x\nswitches: {s: {}}\nguests:\n  a: {nics: {eth0: {switch: s, mac: '02:AB:00:00:00:01'}}}\n",
+                    tmp_path / "lab.yaml")  # fmt: skip
+    assert lab.guests["a"].nics[0].mac == "02:ab:00:00:00:01"
 
 
 def test_missing_file() -> None:

@@ -145,6 +145,9 @@ def test_plug_and_unplug_update_the_guest_s_devices() -> None:
     assert nics == [{"name": "eth1", "kind": "switch", "target": "lan0", "ip": None, "mac": "02:00:00:00:00:09"}]
     disks, nics = apply_device_change(DeviceChange("remove", "eth1"), disks, nics, switches)
     assert nics == [] and len(disks) == 2
+    lab_nic = {"name": "eth0", "device": "vec0", "kind": "switch", "target": "lan0", "ip": None, "mac": None}
+    _, nics = apply_device_change(DeviceChange("remove", "vec0"), [], [lab_nic], switches)  # type: ignore[list-item]
+    assert nics == []  # the lab's eth0 is the kernel's vec0
     assert describe_nic("eth2", "tuntap,tap3", {})["target"] == "tap3"
     assert describe_nic("eth3", "daemon,,unix,/elsewhere.ctl", switches)["kind"] == "daemon"
 

@@ -262,6 +262,7 @@ def _key_name(node: _Node, key: str, what: str) -> str:
 
 MAX_LAB_BYTES = 1 << 20
 MAX_LAB_NODES = 100_000  # YAML nodes a lab may stand for once its aliases are followed
+MAX_LAB_DEPTH = 64  # mappings and lists in one another (a lab needs about 6)
 
 
 def read_lab_text(path: Path) -> str:
@@ -293,6 +294,23 @@ def read_lab_text(path: Path) -> str:
         return data.decode()
     except UnicodeDecodeError as exc:
         raise LabError(str(path), None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _too_deep(text: str, limit: int) -> int | None:
+    """The line where the YAML first nests over ``limit`` mappings or lists, or None.
+
+    Read as a stream of events (the parser keeps no Python stack), before composing: the
+    composer recurses once per level, and a few thousand ``[`` would end it in a RecursionError.
+    """
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > limit:
+                return event.start_mark.line + 1 if event.start_mark else 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return None
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
@@ -333,6 +351,8 @@ def load_lab(path: str | Path) -> Lab:
 def parse_lab(text: str, path: Path, *, default_name: str | None = None) -> Lab:
     file = str(path)
     try:
+        if deep := _too_deep(text, MAX_LAB_DEPTH):
+            raise LabError(file, deep, "", f"nested over {MAX_LAB_DEPTH} levels deep (a lab needs a few)")
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -586,6 +606,11 @@ def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
         mac = opts["mac"].scalar().lower()
         if not MAC_RE.fullmatch(mac):
             raise opts["mac"].error(f"{mac!r} is not a MAC address such as 02:00:00:00:00:01")
+        # The kernel takes neither (it gives the NIC a random one instead, and says so only in its log).
+        if int(mac[:2], 16) & 1:
+            raise opts["mac"].error(f"{mac!r} is a multicast address (the first byte is odd): a NIC's must be unicast")
+        if mac == "00:00:00:00:00:00":
+            raise opts["mac"].error(f"{mac!r} is not a NIC's address: use one such as 02:00:00:00:00:01")
     if kind == "switch":
         target = opts["switch"].scalar()
         if target not in lab.switches:

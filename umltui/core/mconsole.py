@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import struct
 import tempfile
@@ -27,6 +28,10 @@ MCONSOLE_VERSION = 2
 MCONSOLE_MAX_DATA = 512
 _REQ = struct.Struct("<III")
 _REPLY = struct.Struct("<III")
+
+#: A NIC's name as the kernel makes it: ethN (legacy) or vecN (vector), N without leading zeros
+#: (the kernel reads ``vec07`` and ``vec0x7`` as vec7).
+NIC_RE = re.compile(r"(eth|vec)(0|[1-9][0-9]{0,3})")
 
 #: Every command the kernel's mconsole knows, for help texts and validation.
 COMMANDS = (
@@ -74,6 +79,19 @@ SYSRQ: list[tuple[str, str]] = [
 SYSRQ_DESTRUCTIVE = {"b", "c", "o", "e", "i", "t"}
 
 
+def command_problem(command: str) -> str | None:
+    """Why the kernel cannot take ``command`` as one request (its length, a NUL), or None."""
+    size = len(command.encode(errors="replace"))
+    if size >= MCONSOLE_MAX_DATA:
+        return (
+            f"the command is {size} bytes; the mconsole takes {MCONSOLE_MAX_DATA} bytes per request, "
+            f"so a command may have up to {MCONSOLE_MAX_DATA - 1} (the kernel ends it with a NUL)"
+        )
+    if "\0" in command:
+        return "the command holds a NUL byte, which would end it early"
+    return None
+
+
 class MconsoleError(Exception):
     """The guest answered with an error; ``str()`` is the guest's own words."""
 
@@ -116,11 +134,9 @@ class MconsoleClient:
 
     @staticmethod
     def encode(command: str) -> bytes:
+        if problem := command_problem(command):
+            raise ValueError(problem)
         data = command.encode()
-        if len(data) >= MCONSOLE_MAX_DATA:
-            raise ValueError(f"mconsole command longer than {MCONSOLE_MAX_DATA - 1} bytes")
-        if "\0" in command:
-            raise ValueError("mconsole command contains a NUL byte")
         return _REQ.pack(MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data)) + data.ljust(MCONSOLE_MAX_DATA, b"\0")
 
     @staticmethod
@@ -186,6 +202,25 @@ class MconsoleClient:
     async def request(self, command: str, *, timeout: float | None = None) -> str:
         """Send ``command`` and return the whole answer (``timeout``: for each part, else the client's)."""
         return "".join([part async for part in self.stream(command, timeout=timeout)])
+
+    async def has_netdev(self, device: str) -> bool:
+        """Whether the guest's kernel has the network device ``device`` now.
+
+        Asked by reading its ``/proc/sys/net/ipv4/conf/DEVICE``: ``config DEVICE`` cannot tell,
+        as for ethN and vecN it answers "No get_config routine defined" either way.
+
+        Raises:
+            MconsoleUnreachable: the guest did not answer.
+        """
+        if not NIC_RE.fullmatch(device):
+            return False
+        try:
+            await self.request(f"proc sys/net/ipv4/conf/{device}/forwarding")
+        except MconsoleUnreachable:
+            raise
+        except MconsoleError:  # "Failed to open file"
+            return False
+        return True
 
     async def request_expecting_exit(self, command: str, *, timeout: float = 3.0) -> str:
         """For ``halt`` and ``reboot``: the kernel may go away before it answers."""
@@ -275,9 +310,14 @@ def apply_device_change(
 ) -> tuple[list[DiskInfo], list[NicInfo]]:
     """The guest's disks and NICs after ``change`` (new lists; disks sorted by name)."""
     disks = [d for d in disks if d["name"] != change.device]
-    nics = [n for n in nics if n["name"] != change.device]
+    nics = [n for n in nics if change.device not in (n["name"], n.get("device"))]  # (the lab's eth0 may be vec0)
     if change.verb == "config" and change.device.startswith("ubd"):
         disks.append(describe_disk(change.device, change.value))
     elif change.verb == "config" and change.device.startswith(("eth", "vec")):
         nics.append(describe_nic(change.device, change.value, switch_names))
     return sorted(disks, key=lambda d: d["name"]), nics
+
+
+def is_nic(device: str) -> bool:
+    """Whether a device of a ``config``/``remove`` is a NIC (by its name's kind, ethN or vecN)."""
+    return device.startswith(("eth", "vec"))

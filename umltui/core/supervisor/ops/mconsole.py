@@ -8,12 +8,25 @@ and devices is read from the command (:func:`~umltui.core.mconsole.device_change
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ....locations import private_dir
-from ...mconsole import COMMANDS, apply_device_change, device_change, ends_guest, powers_off
+from ...mconsole import (
+    COMMANDS,
+    NIC_RE,
+    DeviceChange,
+    MconsoleError,
+    MconsoleUnreachable,
+    apply_device_change,
+    command_problem,
+    device_change,
+    ends_guest,
+    is_nic,
+    powers_off,
+)
 from ...protocol import GuestState
 from ..errors import OpError
 
@@ -79,6 +92,17 @@ def _unplugged(g: Guest, device: str) -> None:
         link.unlink(missing_ok=True)
 
 
+def _fits(command: str) -> str:
+    """``command``, if the kernel can take it as one request.
+
+    Raises:
+        OpError: too long for one request, or holding a NUL (``usage``: nothing was sent).
+    """
+    if problem := command_problem(command):
+        raise OpError(f"{problem}; nothing was sent", "usage")
+    return command
+
+
 async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, command: str) -> str:
     """Send ``command``; the guest's answer (its own words on an error, as a ``guest`` error)."""
     g = sup.find_guest(guest)
@@ -89,21 +113,94 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
         taken = next((c for c in COMMANDS if verb.startswith(c)), None)
         hint = f" (the guest would run it as {taken!r})" if taken else ""
         raise OpError(f"unknown mconsole command {verb!r}{hint}; known: {', '.join(COMMANDS)}", "usage")
+    if verb == "log" and not command.endswith("\n"):
+        command += "\n"  # the kernel prints it without one, and holds an unfinished line back
+    _fits(command)
     if ends_guest(command):
         g.halting = powers_off(command)
         answer = await g.mconsole.request_expecting_exit(command)
         return answer or f"{command}: sent (the guest does not answer this one)"
-    if verb == "log" and not command.endswith("\n"):
-        command += "\n"  # the kernel prints it without one, and holds an unfinished line back
-    answer = await g.mconsole.request(_bring_in(g, command))
+    change = device_change(command)
+    nic = change is not None and is_nic(change.device)
+    if change is not None and nic and not NIC_RE.fullmatch(change.device):
+        raise OpError(
+            f"{change.device!r} is not a NIC's name: use ethN or vecN, N a number without leading zeros "
+            "(the kernel would read it as another device)",
+            "usage",
+        )
+    mark = _con0_size(g)
+    try:
+        answer = await g.mconsole.request(_fits(_bring_in(g, command)))
+    except MconsoleUnreachable:
+        raise
+    except MconsoleError as exc:
+        if change is not None and nic and change.verb == "remove" and _recorded(g, change.device):
+            return await _drop_if_gone(sup, g, change, exc)
+        raise
     if verb == "stop":
         g.set_state(GuestState.PAUSED, "stopped through the mconsole")
     elif verb == "go" and g.state == GuestState.PAUSED:
         g.set_state(GuestState.RUNNING)
-    elif change := device_change(command):
+    elif change is not None:
+        if nic and change.verb == "config" and not await g.mconsole.has_netdev(change.device):
+            words = await _guest_words(g, mark)
+            raise OpError(
+                f"{g.umid}'s kernel answered OK to config {change.device}, but it has no {change.device}: "
+                "the NIC was not made, and nothing was recorded"
+                + (f"; the guest said: {words}" if words else " (the guest said nothing about it)"),
+                "guest",
+            )
         if change.verb == "remove":
             _unplugged(g, change.device)
-        switch_names = {str(sw.ctl): sw.name for sw in sup.switches.values()}
-        g.disks, g.nics = apply_device_change(change, g.disks, g.nics, switch_names)
-        sup.guest_changed(g)
+        _record(sup, g, change)
     return answer
+
+
+def _record(sup: Supervisor, g: Guest, change: DeviceChange) -> None:
+    switch_names = {str(sw.ctl): sw.name for sw in sup.switches.values()}
+    g.disks, g.nics = apply_device_change(change, g.disks, g.nics, switch_names)
+    sup.guest_changed(g)
+
+
+def _recorded(g: Guest, device: str) -> bool:
+    return any(device in (n["name"], n.get("device")) for n in g.nics)
+
+
+async def _drop_if_gone(sup: Supervisor, g: Guest, change: DeviceChange, refusal: MconsoleError) -> str:
+    """A ``remove`` of a NIC we list that the guest refused: if the guest has no such device
+    (a NIC that was never made, or is gone), the entry is stale; drop it and say so."""
+    if await g.mconsole.has_netdev(change.device):
+        raise refusal
+    _record(sup, g, change)
+    return (
+        f"{g.umid} has no {change.device} (the guest said: {refusal}); "
+        "its stale entry was dropped from umltui's list of the guest's NICs"
+    )
+
+
+def _con0_size(g: Guest) -> int | None:
+    """Where the kernel's log (con0) ends now: what it says after a command is read from there."""
+    try:
+        return g.con0_log.stat().st_size
+    except OSError:
+        return None
+
+
+CON0_SETTLE = 0.3  # seconds for the kernel's lines about a command to reach its log
+
+
+async def _guest_words(g: Guest, mark: int | None, *, lines: int = 6) -> str:
+    """The kernel's last lines since ``mark`` (its words on a device it failed to make), joined."""
+    if mark is None:
+        return ""
+    await asyncio.sleep(CON0_SETTLE)
+    try:
+        with open(g.con0_log, "rb") as f:
+            f.seek(mark)
+            data = f.read(8192)
+    except OSError:
+        return ""
+    said = [line.strip() for line in data.decode(errors="replace").replace("\r", "\n").splitlines()]
+    # (our own look for the device makes the kernel log "open /proc/sys/net/...: -2")
+    said = [line for line in said if line and not line.startswith("open /proc/sys/net/")]
+    return "; ".join(said[-lines:])
