@@ -87,7 +87,7 @@ def measure(root: Path, count: int) -> dict[str, Any]:
     lab.write_text(LAB)
     asyncio.run(call("up", lab=str(lab), timeout=120))
     time.sleep(2.0)  # both shells up
-    ctl = root / "run" / "switches" / "capcost-lan0.ctl"
+    ctl = root / "run" / "switches" / "capcost" / "lan0"  # the segment's folder
     figures: dict[str, Any] = {"count": count}
     asyncio.run(ping(5, "warm"))  # ARP and the first round trips out of the way
     figures["none"] = asyncio.run(ping(count, "none"))
