@@ -27,9 +27,10 @@ Dropping capabilities instead does not work for root: an exec then clears the ke
 is shared with the process that starts the kernel (the lab's own for a lab with taps,
 which are made for the caller's uid so that the kernel may attach to them).
 
-The sandbox does not die with its parent: guests outlive the supervisor. Its outer
-process (bubblewrap's, the pid the supervisor follows) and the kernel share a session,
-so ending the session ends both.
+The sandbox does not die with its parent: guests outlive the supervisor. Its outer process
+(bubblewrap's, our child, whose exit status is the kernel's) waits for the kernel, which
+leads a session of its own (UML calls setsid): the supervisor follows and ends the
+kernel's session, and the sandbox's pid namespace ends with its kernel.
 
 This module only builds command lines; nothing here starts a process.
 """
