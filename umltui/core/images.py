@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -39,7 +38,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -452,18 +451,6 @@ def check_builder() -> list[str]:
     return [mmdebstrap, "--mode=unshare"]
 
 
-@contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    """One build at a time, across processes: a second build of the same key then finds it built."""
-    images_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(images_dir() / ".build.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def build(
     recipe: Recipe,
     *,
@@ -487,7 +474,7 @@ def build(
     if (found := _read_meta(images_dir() / key)) is not None:
         return _renamed(found, name), False
     command = check_builder()
-    with _build_lock():
+    with locations.exclusive(images_dir() / ".build.lock"):  # a second build of the key then finds it built
         if (found := _read_meta(images_dir() / key)) is not None:
             return _renamed(found, name), False
         work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images_dir()))

@@ -85,7 +85,11 @@ def installed() -> KernelRecord | None:
         path = kernel_path()
     except KernelMissing:
         return None
-    release = kernel_release(path)
+    return _installed(path, kernel_release(path))
+
+
+def _installed(path: str, release: str) -> KernelRecord:
+    """The record of Debian's installed kernel (``path``: the binary it is known by)."""
     return KernelRecord(
         version=_package_version(path) or release,
         release=release,
@@ -104,13 +108,7 @@ def describe(path: str | os.PathLike[str]) -> KernelRecord:
     path = os.path.abspath(os.fspath(path))
     release = kernel_release(path)
     if os.path.realpath(path) == str(DEBIAN_KERNEL):
-        return KernelRecord(
-            version=_package_version(path) or release,
-            release=release,
-            source="installed",
-            kernel=path,
-            modules=_modules(MODULES_ROOT, release),
-        )
+        return _installed(path, release)
     # a kernel unpacked from Debian's package: FOLDER/usr/bin/linux.uml beside FOLDER/usr/lib/uml/modules
     beside = Path(path).resolve().parent.parent / "lib/uml/modules"
     return KernelRecord(version=release, release=release, source="path", kernel=path, modules=_modules(beside, release))

@@ -11,13 +11,11 @@ Folders whose names start with a dot are work in progress or apt's own state.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from ... import locations
@@ -75,16 +73,9 @@ def owner(path: str) -> KernelRecord | None:
     return next((r for r in cached() if os.path.realpath(r.kernel) == real), None)
 
 
-@contextlib.contextmanager
-def lock() -> Iterator[None]:
+def lock() -> contextlib.AbstractContextManager[None]:
     """One writer at a time, across processes: a second ``kernel get`` then finds the kernel cached."""
-    kernels_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(kernels_dir() / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return locations.exclusive(kernels_dir() / ".lock")
 
 
 def work_dir(version: str) -> Path:
