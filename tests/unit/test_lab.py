@@ -156,3 +156,43 @@ def test_every_problem_of_a_lab_is_reported_at_once(tmp_path: Path) -> None:
     lines = str(caught.value).splitlines()
     assert len(lines) == 5 and all(line.startswith(f"{lab}:") for line in lines)
     assert "did you mean 'consoles'" in lines[2]
+
+
+def test_netkit_habits_files_shutdown_after_and_sysctl(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "lab.yaml").write_text(
+        """
+name: habits
+description: two routers
+guests:
+  r1:
+    files: [shared, r1]
+    shutdown: echo bye
+    sysctl: {net.ipv4.ip_forward: 1}
+  r2:
+    after: [r1]
+"""
+    )
+    lab = load_lab(tmp_path / "lab.yaml")
+    r1, r2 = lab.guests["r1"], lab.guests["r2"]
+    assert r1.files == [tmp_path / "shared", tmp_path / "r1"] and r1.shutdown == "echo bye"
+    assert r1.sysctl == {"net.ipv4.ip_forward": "1"} and r2.after == ["r1"]
+    assert lab.description == "two routers"
+
+
+def test_after_names_guests_of_the_lab_and_no_circle(tmp_path: Path) -> None:
+    with pytest.raises(LabError) as err:
+        (tmp_path / "lab.yaml").write_text(
+            """
+name: circle
+guests:
+  a: {after: [b]}
+  b: {after: [a]}
+  c: {after: [nosuch], files: [missing], sysctl: {"bad key": 1}}
+"""
+        )
+        load_lab(tmp_path / "lab.yaml")
+    text = str(err.value)
+    assert "circle: a -> b -> a" in text or "circle: b -> a -> b" in text
+    assert "no guest 'nosuch'" in text and "missing" in text and "'bad key'" in text

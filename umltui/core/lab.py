@@ -135,6 +135,11 @@ class GuestSpec:
     login: str = "auto"  # auto: root shell at once; prompt: classic "login:" (root, no password)
     kernel_args: list[str] = field(default_factory=list)
     kernel: str | None = None  # a pinned kernel: a version, a release or a path (None: umltui chooses)
+    # Netkit's habits, for labs of that family (and for anyone who wants them):
+    files: list[Path] = field(default_factory=list)  # folders copied over the guest's / at each boot, in order
+    shutdown: str = ""  # run when the guest halts, as the startup runs when it boots
+    after: list[str] = field(default_factory=list)  # guests of the lab booted (and ready) before this one
+    sysctl: dict[str, str] = field(default_factory=dict)  # kernel settings made before the startup runs
 
 
 @dataclass
@@ -146,6 +151,7 @@ class Lab:
     taps: dict[str, TapSpec] = field(default_factory=dict)
     netns: str | None = None
     guests: dict[str, GuestSpec] = field(default_factory=dict)
+    description: str = ""
 
     def to_json(self) -> LabInfo:
         return {
@@ -214,6 +220,11 @@ class _Node:
 
     def text(self) -> str:
         return self.scalar()
+
+    def sequence(self, what: str) -> list[_Node]:
+        if not isinstance(self.node, yaml.SequenceNode):
+            raise self.error(f"must be {what}")
+        return [self.child(item, "[]") for item in self.node.value]
 
     def boolean(self) -> bool:
         value = self.scalar().lower()
@@ -388,6 +399,9 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
     elif not NAME_RE.fullmatch(name):
         doc.problems.append(LabError(file, 1, "name", f"missing, and the file name {path.stem!r} is not a lab name"))
     lab = Lab(name=name, path=path.resolve())
+    if "description" in top:
+        with doc.collect():
+            lab.description = top["description"].text()
     if "kernel" in top:
         with doc.collect():
             lab.kernel = _kernel_pin(top["kernel"], base)
@@ -429,6 +443,8 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
             lab.guests[key] = _guest(lab, key, node, base)
     if guests:
         _check_taps(lab, guests)
+        with doc.collect():
+            _check_after(lab, guests)
     return lab
 
 
@@ -459,7 +475,23 @@ def _cidr(node: _Node) -> str:
 
 def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
     fields = node.mapping(
-        ("mem", "consoles", "root", "nics", "disks", "hostfs", "startup", "umid", "login", "kernel_args", "kernel")
+        (
+            "mem",
+            "consoles",
+            "root",
+            "nics",
+            "disks",
+            "hostfs",
+            "startup",
+            "shutdown",
+            "umid",
+            "login",
+            "kernel_args",
+            "kernel",
+            "files",
+            "after",
+            "sysctl",
+        )
     )
     spec = GuestSpec(name=name, umid=f"{lab.name}-{name}", kernel=lab.kernel)
     if "kernel" in fields:
@@ -504,10 +536,69 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
     if "startup" in fields:
         with node.collect():
             spec.startup = fields["startup"].text()
+    if "shutdown" in fields:
+        with node.collect():
+            spec.shutdown = fields["shutdown"].text()
     if "kernel_args" in fields:
         with node.collect():
             spec.kernel_args = _kernel_args(fields["kernel_args"])
+    _netkit_habits(spec, fields, node, base)
     return spec
+
+
+def _netkit_habits(spec: GuestSpec, fields: dict[str, _Node], node: _Node, base: Path) -> None:
+    """``files``, ``after`` and ``sysctl``: what a Netkit or Kathará lab's guest is given."""
+    if "files" in fields:
+        with node.collect():
+            for child in fields["files"].sequence("a list of folders copied over the guest's / at boot"):
+                with node.collect():
+                    folder = child.file_path(base)
+                    if not folder.is_dir():
+                        raise child.error(f"{str(folder)!r} is not a folder")
+                    spec.files.append(folder)
+    if "after" in fields:
+        with node.collect():
+            for child in fields["after"].sequence("a list of the lab's guests booted before this one"):
+                with node.collect():
+                    spec.after.append(child.name("guest"))
+    if "sysctl" in fields:
+        with node.collect():
+            for key, value in fields["sysctl"].mapping().items():
+                with node.collect():
+                    if not SYSCTL_RE.fullmatch(key):
+                        raise value.error(f"{key!r} is not a kernel setting such as net.ipv4.ip_forward")
+                    text = value.scalar()
+                    if not re.fullmatch(r"[^\s\0]{1,200}", text):
+                        raise value.error(f"{text!r}: one word, such as 1")
+                    spec.sysctl[key] = text
+
+
+SYSCTL_RE = re.compile(r"[a-z0-9_]+(\.[A-Za-z0-9_-]+)+")
+
+
+def _check_after(lab: Lab, guests: dict[str, _Node]) -> None:
+    """``after:`` names guests of this lab, and no guest waits (through others) for itself."""
+    for name, spec in lab.guests.items():
+        for other in spec.after:
+            if other not in lab.guests:
+                with guests[name].collect():
+                    raise guests[name].error(f"after: no guest {other!r} in this lab")
+        spec.after = [other for other in spec.after if other in lab.guests]
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            loop = trail[trail.index(name) :] + [name]
+            raise guests[name].error(f"after: the guests wait for each other in a circle: {' -> '.join(loop)}")
+        state[name] = 1
+        for other in lab.guests[name].after:
+            visit(other, [*trail, name])
+        state[name] = 2
+
+    for name in lab.guests:
+        visit(name, [])
 
 
 def _mem(node: _Node) -> str:
