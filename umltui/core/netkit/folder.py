@@ -152,7 +152,7 @@ def read_lab_folder(folder: Path) -> Lab:
                 ignored.setdefault(option, []).append(f"{name} (line {line})")
         spec.sysctl = {**SYSCTLS, **spec.sysctl}
         spec.hostfs["/hostlab"] = folder
-    for option, where in sorted(ignored.items()):
+    for option, machines in sorted(ignored.items()):
         why = (
             "an option of Kathará's Docker containers"
             if option in DOCKER_ONLY
@@ -160,7 +160,7 @@ def read_lab_folder(folder: Path) -> Lab:
             if option in UMLTUI_DECIDES
             else "an option umltui does not know"
         )
-        warnings.append(f"{conf_path.name}: {option} ({', '.join(where)}): {why}: ignored")
+        warnings.append(f"{conf_path.name}: {option} ({', '.join(machines)}): {why}: ignored")
     root = RootSpec("debian", packages=tuple(sorted(set(BASE) | needs)))
     for spec in lab.guests.values():
         spec.root = root

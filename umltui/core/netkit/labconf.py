@@ -148,8 +148,8 @@ def _interface(conf: LabConf, machine: str, index: int, value: str, number: int,
             return
         nics[index] = Nic(index, number, tap=(parts[1].strip(), parts[2].strip()))
         return
-    domain, _, mac = value.partition("/")
-    mac = mac.strip("/").lower() or None
+    domain, _, given = value.partition("/")
+    mac = given.strip("/").lower() or None
     if not domain:
         conf.errors.append(Problem(number, where, "no collision domain"))
     elif not MEMBER_RE.fullmatch(domain):
