@@ -80,7 +80,7 @@ def cmd_ltest(args: argparse.Namespace) -> int:
         print(f"umltui: {'warning: ' if status == 0 else ''}{line}", file=sys.stderr)
     if status:
         return status
-    verdict = compare(folder, machines)
+    verdict = compare(folder, machines, args.verify)
     for line in verdict.lines:
         print(line)
     print(
@@ -104,5 +104,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s = sub.add_parser("ltest", help="Netkit's lab test: boot, run _test/scripts, compare with _test/signature")
     s.add_argument("folder", help="the lab folder (with lab.conf)")
     s.add_argument("--delay", type=float, default=0, help="seconds each guest waits before its tests (to settle)")
+    s.add_argument(
+        "--verify",
+        choices=("user", "builtin", "both"),
+        default="user",
+        help="compare the lab's own tests (.user, .shared), the built-in one (.default), or both",
+    )
     s.add_argument("--timeout", type=float, default=300.0, help="seconds for the boot and the tests of every guest")
     s.set_defaults(func=cmd_ltest)

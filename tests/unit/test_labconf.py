@@ -274,6 +274,8 @@ def test_ltest_compares_as_netkit_2_did(tmp_path: Path) -> None:
     (results / "a.default").write_text("something else\n")
     same = compare(lab_dir, ["a", "b"])
     assert (same.status, same.created) == (0, False) and "a: user same" in same.lines
+    assert "b: the signature has no user result: not compared" in same.lines
+    assert compare(lab_dir, ["a", "b"], "builtin").status == 1 and compare(lab_dir, ["a", "b"], "both").status == 1
     (results / "a.user").write_text("ping FAILED\n")
     differs = compare(lab_dir, ["a", "b"])
     assert differs.status == 1 and "  +ping FAILED" in differs.lines
