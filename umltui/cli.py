@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import capturecli, imagecli, kernelcli, web
+from . import capturecli, imagecli, kernelcli, labcli, web
 from .core.client import Client, SupervisorError, call
 from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
@@ -357,7 +357,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("up", help="boot a lab's guests, switches and taps")
-    s.add_argument("lab", help="the lab file (YAML)")
+    s.add_argument("lab", help="the lab file (YAML), or a Netkit or Kathará lab folder (with lab.conf)")
     s.add_argument("--detach", "-d", action="store_true", help="boot and return; guests keep running")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every guest to boot")
     s.set_defaults(func=cmd_up)
@@ -428,6 +428,7 @@ def make_parser() -> argparse.ArgumentParser:
     imagecli.add_parser(sub)
     kernelcli.add_parser(sub)
     capturecli.add_parser(sub)
+    labcli.add_parser(sub)
     web.add_parser(sub)
 
     s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")

@@ -24,6 +24,11 @@ import yaml
 from .protocol import LabInfo
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
+# Guests and switches may also have upper-case letters: Netkit and Kathará labs name their
+# machines and collision domains so (``pc1[0]=A``), and the network view shows the lab's names.
+# Netkit's domains may have dots. Never '/', nor a leading '.': each becomes a folder name (the
+# guest's, the switch's) under the runtime dir.
+MEMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,30}")
 MEM_RE = re.compile(r"\d+[KMG]")
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
@@ -140,6 +145,10 @@ class GuestSpec:
     shutdown: str = ""  # run when the guest halts, as the startup runs when it boots
     after: list[str] = field(default_factory=list)  # guests of the lab booted (and ready) before this one
     sysctl: dict[str, str] = field(default_factory=dict)  # kernel settings made before the startup runs
+    # Netkit's lab test (``umltui ltest``): the script run after the startup, before the guest
+    # says it is ready; only when ``test`` is set (by ``up`` in test mode), never from a lab file.
+    test_script: str = ""
+    test: bool = False
 
 
 @dataclass
@@ -152,6 +161,7 @@ class Lab:
     netns: str | None = None
     guests: dict[str, GuestSpec] = field(default_factory=dict)
     description: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the lab asks that umltui leaves out (lab.conf)
 
     def to_json(self) -> LabInfo:
         return {
@@ -240,10 +250,10 @@ class _Node:
             raise self.error(f"{value!r} is not a number from {low} to {high}")
         return int(value)
 
-    def name(self, what: str) -> str:
+    def name(self, what: str, pattern: re.Pattern[str] = NAME_RE) -> str:
         value = self.scalar()
-        if not NAME_RE.fullmatch(value):
-            raise self.error(f"{what} {value!r}: use lower-case letters, digits, '-' and '_' (up to 31)")
+        if not pattern.fullmatch(value):
+            raise self.error(f"{what} {value!r}: use {_NAME_WORDS[pattern]}")
         return value
 
     def file_path(self, base: Path, *, must_exist: bool = True) -> Path:
@@ -265,9 +275,15 @@ class _Node:
         return path
 
 
-def _key_name(node: _Node, key: str, what: str) -> str:
-    if not NAME_RE.fullmatch(key):
-        raise node.error(f"{what} name {key!r}: use lower-case letters, digits, '-' and '_' (up to 31)")
+_NAME_WORDS = {
+    NAME_RE: "lower-case letters, digits, '-' and '_' (up to 31)",
+    MEMBER_RE: "letters, digits, '-', '_' and '.' (up to 31)",
+}
+
+
+def _key_name(node: _Node, key: str, what: str, pattern: re.Pattern[str] = NAME_RE) -> str:
+    if not pattern.fullmatch(key):
+        raise node.error(f"{what} name {key!r}: use {_NAME_WORDS[pattern]}")
     return key
 
 
@@ -350,12 +366,17 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
 
 
 def load_lab(path: str | Path) -> Lab:
-    """Read and check a lab file.
+    """Read and check a lab: a YAML file, or a Netkit/Kathará lab folder (or its ``lab.conf``).
 
     Raises:
-        LabError: with the file, line and field of the first problem found.
+        LabError: with the file, line and field of the first problem found
+            (:class:`LabErrors` when there are several).
     """
     path = Path(path)
+    if path.is_dir() or path.name == "lab.conf":
+        from .netkit import read_lab_folder  # (it builds on this module)
+
+        return read_lab_folder(path.parent if path.name == "lab.conf" and not path.is_dir() else path)
     return parse_lab(read_lab_text(path), path)
 
 
@@ -414,7 +435,7 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
             switches = top["switches"].mapping()
     for key, node in switches.items():
         with doc.collect():
-            _key_name(node, key, "switch")
+            _key_name(node, key, "switch", MEMBER_RE)
             opts = node.mapping(("hub", "learning", "capture"))
             hub = opts["hub"].boolean() if "hub" in opts else False
             learning = opts["learning"].boolean() if "learning" in opts else False
@@ -439,7 +460,7 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
         raise top["guests"].error("a lab needs at least one guest")
     for key, node in guests.items():
         with doc.collect():
-            _key_name(node, key, "guest")
+            _key_name(node, key, "guest", MEMBER_RE)
             lab.guests[key] = _guest(lab, key, node, base)
     if guests:
         _check_taps(lab, guests)
@@ -560,7 +581,7 @@ def _netkit_habits(spec: GuestSpec, fields: dict[str, _Node], node: _Node, base:
         with node.collect():
             for child in fields["after"].sequence("a list of the lab's guests booted before this one"):
                 with node.collect():
-                    spec.after.append(child.name("guest"))
+                    spec.after.append(child.name("guest", MEMBER_RE))
     if "sysctl" in fields:
         with node.collect():
             for key, value in fields["sysctl"].mapping().items():

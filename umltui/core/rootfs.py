@@ -118,6 +118,8 @@ if [ -s /etc/umltui/startup ]; then
   # What it printed greets the user on con1, the console shown first, above the prompt.
   if [ $status = 0 ]; then sed '$d' /var/log/startup.log; else cat /var/log/startup.log; fi > /dev/tty1 2>/dev/null
 fi
+# umltui ltest (test mode only): the lab's test, before the guest says it is ready.
+[ -s /etc/umltui/test ] && sh /etc/umltui/test > /var/log/test.log 2>&1
 # Tell the supervisor: a notification now, and a mark it can poll through the mconsole
 # (a notification datagram can be lost).
 echo {READY_WORD} > /proc/sys/kernel/domainname
@@ -159,7 +161,8 @@ def boot_files(spec: GuestSpec) -> dict[str, tuple[str, int]]:
     The busybox root keeps them in ``/etc/umltui/``; a Debian image reads them from a host
     folder it mounts at ``/run/umltui`` (its ``/etc/umltui/nic`` points there). Either way
     ``boot`` sets the NIC addresses and mounts the hostfs folders, ``nic/NAME`` is what
-    the agent runs to bring a NIC up again, and ``startup`` is the lab's own script.
+    the agent runs to bring a NIC up again, and ``startup`` is the lab's own script;
+    ``test`` (in test mode only) is what ``ltest`` runs after it.
     """
     files = {
         "hostname": (spec.name + "\n", 0o644),
@@ -169,6 +172,8 @@ def boot_files(spec: GuestSpec) -> dict[str, tuple[str, int]]:
     }
     for nic in spec.nics:
         files[f"nic/{nic.name}"] = (_nic_script(nic, spec.umid), 0o644)
+    if spec.test:  # ltest: run with sh after the startup, before the guest says it is ready
+        files["test"] = (spec.test_script, 0o755)
     return files
 
 
@@ -176,6 +181,7 @@ def write_boot_files(spec: GuestSpec, folder: Path) -> Path:
     """Write :func:`boot_files` into ``folder`` (made private), dropping NICs the lab no longer has."""
     locations.private_dir(folder)
     shutil.rmtree(folder / "nic", ignore_errors=True)
+    (folder / "test").unlink(missing_ok=True)  # (a test boot's, not this one's)
     for rel, (text, mode) in boot_files(spec).items():
         _write(folder / rel, text, mode)
     return folder
@@ -198,6 +204,7 @@ def prepare_guest_root(spec: GuestSpec, folder: Path) -> Path:
     _write(folder / "etc/init.d/rcS", RC_SCRIPT, 0o755)  # (or before this boot script)
     _write_login_scripts(folder)  # (and before login kept the environment)
     shutil.rmtree(folder / "etc/umltui/nic", ignore_errors=True)
+    (folder / "etc/umltui/test").unlink(missing_ok=True)  # (a test boot's, not this one's)
     for rel, (text, mode) in files.items():
         _write(folder / "etc/umltui" / rel, text, mode)
     return folder

@@ -54,13 +54,22 @@ class _Made:
     netns: str | None = None
 
 
-async def up(sup: Supervisor, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT) -> UpResult:
-    """Boot the lab file ``lab``: what is missing of it, one ``up`` at a time.
+async def up(
+    sup: Supervisor, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT, test: bool = False
+) -> UpResult:
+    """Boot the lab file (or lab folder) ``lab``: what is missing of it, one ``up`` at a time.
 
     A ``down`` of the lab while this runs wins: this ``up`` is cancelled, what it made is
-    undone, and its answer says so.
+    undone, and its answer says so. ``test``: every guest runs the lab's test after its
+    startup (``umltui ltest``), so none of them may be running already.
     """
     spec = await asyncio.get_running_loop().run_in_executor(None, load_lab, lab)  # never on the loop
+    if test:
+        running = [g.umid for g in spec.guests.values() if (old := sup.guests.get(g.umid)) and old.alive]
+        if running:
+            raise OpError(f"lab {spec.name}: {', '.join(running)} already running: take the lab down first", "conflict")
+        for gspec in spec.guests.values():
+            gspec.test = True
     task = asyncio.current_task()
     assert task is not None
     sup.ups[spec.name] = task
@@ -204,7 +213,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         "lab": lab.to_json(),
         "booted": [g.umid for g in made.guests],
         "guests": [sup.guests[g.umid].to_info() for g in lab.guests.values()],
-        "warnings": warnings,
+        "warnings": [*lab.warnings, *warnings],
     }
 
 
