@@ -789,6 +789,8 @@ if [ -n "$dir" ] && mkdir -p /run/umltui && mount -r -t hostfs none /run/umltui 
     rmdir /run/umltui-files
   fi
   if [ -d /etc/quagga ] && [ "$frr_given" = no ]; then /usr/lib/umltui/quagga-to-frr; fi
+  # FRR's daemons run as frr: the lab's files (root's now) are theirs, as Kathará makes them.
+  if [ "$frr_given" = yes ]; then chown -R frr:frr /etc/frr 2>/dev/null; fi
   while read -r mac name; do
     for d in /sys/class/net/*; do
       if [ "$(cat "$d/address")" = "$mac" ] && [ "${d##*/}" != "$name" ]; then ip link set "${d##*/}" name "$name"; fi
@@ -1123,6 +1125,7 @@ done
 if [ -e "$root/lib/systemd/system/frr.service" ]; then
   ln -sf /lib/systemd/system/frr.service "$sys/quagga.service"
   ln -sf /usr/lib/umltui/quagga "$root/etc/init.d/quagga"
+  ln -sf /usr/lib/umltui/quagga "$root/etc/init.d/zebra"  # (older labs' name for it)
 fi
 # The consoles' gettys are ours (the generator); ctrl-alt-del powers off, as in the busybox root.
 rm -f "$sys/getty.target.wants/getty@tty1.service"
