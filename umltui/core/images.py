@@ -7,11 +7,22 @@ customize hook, inside mmdebstrap's own namespace, so files keep their owners in
 modes: the UML kernel's modules, ``fstab`` on ``/dev/ubda``, and three small parts
 that read this boot's settings from the host at boot (see :func:`_overlay_files`):
 
+- the kernel's ``init=`` is umltui's pre-init (``/usr/lib/umltui/preinit``): it mounts the
+  guest's own boot folder from the host (hostfs, read-only; ``umltui.boot=PATH``), copies
+  the lab's ``files`` folders over ``/`` (following the root's links: ``/lib`` stays a
+  link), names the NICs as the lab does, then starts systemd as pid 1. A pre-init, not a
+  systemd generator: the copy must be done before systemd reads any unit (a lab's folder
+  brings units), and a generator is for writing units, run in a sandbox of systemd's;
 - a systemd generator starts a getty on each console the kernel command line asks for
   (``umltui.consoles=N``), with root logged in at once when it says ``umltui.login=auto``;
-- ``umltui-boot.service`` mounts the guest's own boot folder from the host (hostfs,
-  read-only; ``umltui.boot=PATH``) and runs what :mod:`rootfs` wrote there for this boot:
-  the NIC addresses, the hostfs mounts, the lab's startup, then says it is ready;
+- ``umltui-boot.service`` (before the network's units) runs what :mod:`rootfs` wrote for
+  this boot: the NIC addresses, the hostfs mounts, the kernel settings (``sysctl``);
+- ``umltui-startup.service`` runs the lab's startup once multi-user.target is reached (as
+  Netkit's phase two: a startup may ``systemctl start`` any unit), then says it is ready;
+  at halt it runs the lab's shutdown, bounded;
+- a lab written for Quagga runs on FRR: ``quagga.service`` and ``/etc/init.d/quagga`` start
+  FRR, whose files the pre-init makes from ``/etc/quagga`` (:data:`QUAGGA_TO_FRR`), and
+  the services of the packages a lab asks for start only when its startup says;
 - the agent (:mod:`agent`) on the first serial line.
 
 So one image serves every guest and every lab: what differs per guest is written on
