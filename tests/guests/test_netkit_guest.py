@@ -43,8 +43,9 @@ def _files(folder: Path, files: dict[str, str]) -> None:
         (folder / rel).write_text(textwrap.dedent(text))
 
 
-def _interfaces(address: str) -> str:
-    return f"auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n    address {address}\n"
+def _interfaces(address: str, *, auto: bool = True) -> str:
+    up = "auto eth0\n" if auto else ""  # else the startup says ifup eth0
+    return f"auto lo\niface lo inet loopback\n\n{up}iface eth0 inet static\n    address {address}\n"
 
 
 HELLO_UNIT = """\
@@ -87,6 +88,7 @@ guests:
     files: [shared, b]
     startup: |
       if [ -e /hostlab/a-started ]; then echo a-was-ready > /root/order; fi
+      ifup eth0
       exit 3
 """
 
@@ -104,7 +106,7 @@ async def test_a_netkit_style_lab_on_debian(env: Env, plain_image: images.Image)
             "etc/x": "x\n",
         },
     )
-    _files(env.root / "b", {"etc/network/interfaces": _interfaces("10.1.0.2/24")})
+    _files(env.root / "b", {"etc/network/interfaces": _interfaces("10.1.0.2/24", auto=False)})
     proc = up(env, NETKIT_LAB)
     assert proc.returncode == 0, proc.stderr
     guests = {g["umid"]: g for g in env.ls()}
