@@ -241,7 +241,7 @@ def plan_boot(
         spec: the guest, as the lab says.
         switch_sockets: the lab's switch names to their control sockets.
         hostfs_root: the folder booted over hostfs (the busybox root); None to boot an image.
-        init: the init to run on a hostfs root.
+        init: the init to run on a hostfs root, or on an image of ours (its pre-init).
         root_disk: the (image, COW file) to boot, instead of ``spec.root``'s (a Debian image of ours).
         boot_folder: for an image umltui built, the host folder holding this boot's settings.
         netns: the namespace the guest runs in (through ``ip netns exec``), for a lab with taps.
@@ -267,7 +267,7 @@ def plan_boot(
         cmd.disks.append(Disk(0, image, cow))
         cmd.root_device = "/dev/ubda"
         if boot_folder is not None:
-            cmd.boot_folder, cmd.agent_line = boot_folder, True
+            cmd.boot_folder, cmd.agent_line, cmd.init = boot_folder, True, init
             cmd.consoles, cmd.login, cmd.hostname = spec.consoles, spec.login, spec.name
     cmd.disks += [Disk(d.index, d.image, d.cow, d.readonly) for d in spec.disks]
     nics: list[NicInfo] = []

@@ -7,11 +7,22 @@ customize hook, inside mmdebstrap's own namespace, so files keep their owners in
 modes: the UML kernel's modules, ``fstab`` on ``/dev/ubda``, and three small parts
 that read this boot's settings from the host at boot (see :func:`_overlay_files`):
 
+- the kernel's ``init=`` is umltui's pre-init (``/usr/lib/umltui/preinit``): it mounts the
+  guest's own boot folder from the host (hostfs, read-only; ``umltui.boot=PATH``), copies
+  the lab's ``files`` folders over ``/`` (following the root's links: ``/lib`` stays a
+  link), names the NICs as the lab does, then starts systemd as pid 1. A pre-init, not a
+  systemd generator: the copy must be done before systemd reads any unit (a lab's folder
+  brings units), and a generator is for writing units, run in a sandbox of systemd's;
 - a systemd generator starts a getty on each console the kernel command line asks for
   (``umltui.consoles=N``), with root logged in at once when it says ``umltui.login=auto``;
-- ``umltui-boot.service`` mounts the guest's own boot folder from the host (hostfs,
-  read-only; ``umltui.boot=PATH``) and runs what :mod:`rootfs` wrote there for this boot:
-  the NIC addresses, the hostfs mounts, the lab's startup, then says it is ready;
+- ``umltui-boot.service`` (before the network's units) runs what :mod:`rootfs` wrote for
+  this boot: the NIC addresses, the hostfs mounts, the kernel settings (``sysctl``);
+- ``umltui-startup.service`` runs the lab's startup once multi-user.target is reached (as
+  Netkit's phase two: a startup may ``systemctl start`` any unit), then says it is ready;
+  at halt it runs the lab's shutdown, bounded;
+- a lab written for Quagga runs on FRR: ``quagga.service`` and ``/etc/init.d/quagga`` start
+  FRR, whose files the pre-init makes from ``/etc/quagga`` (:data:`QUAGGA_TO_FRR`), and
+  the services of the packages a lab asks for start only when its startup says;
 - the agent (:mod:`agent`) on the first serial line.
 
 So one image serves every guest and every lab: what differs per guest is written on
@@ -47,6 +58,7 @@ from .. import locations
 from .agent import AGENT_SCRIPT, READY_WORD
 from .lab import PACKAGE_RE, SUITE_RE, RootSpec
 from .process import end_group
+from .rootfs import SHUTDOWN_SECONDS
 
 RECIPE_VERSION = 7
 DEFAULT_SUITE = "bookworm"
@@ -371,9 +383,22 @@ def merge(cow: Path, output: Path) -> None:
 
 def is_umltui_image(path: Path) -> bool:
     """Whether an image file was built by umltui (it has our boot parts), read with debugfs."""
+    return _image_has(path, MARKER)
+
+
+PREINIT_PATH = "/usr/lib/umltui/preinit"
+
+
+def has_preinit(path: Path) -> bool:
+    """Whether an image of ours has the pre-init (one built, or merged from one built, before
+    it had none: it boots straight into systemd, and a lab's ``files`` are not copied)."""
+    return _image_has(path, PREINIT_PATH.lstrip("/"))
+
+
+def _image_has(path: Path, rel: str) -> bool:
     debugfs = shutil.which("debugfs") or "/sbin/debugfs"
     try:
-        proc = subprocess.run([debugfs, "-R", f"stat /{MARKER}", str(path)], capture_output=True, text=True, timeout=20)
+        proc = subprocess.run([debugfs, "-R", f"stat /{rel}", str(path)], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and "Inode:" in proc.stdout
@@ -543,7 +568,13 @@ def _build_into(
     unshare = "--mode=unshare" in command
     hook.write_text(
         _customize_script(
-            overlay, modules_dir or MODULES_ROOT / modules, modules, work / "root.img", recipe.size, unshare=unshare
+            overlay,
+            modules_dir or MODULES_ROOT / modules,
+            modules,
+            work / "root.img",
+            recipe.size,
+            unshare=unshare,
+            dormant=recipe.packages,
         )
     )
     os.chmod(work, 0o755)  # the unshare mode's root (a subordinate id) reads the hook here
@@ -736,45 +767,193 @@ Environment=TERM=xterm-256color LANG=C.UTF-8
 Slice=system.slice
 """
 
-BOOT_SCRIPT = r"""#!/bin/sh
-# umltui: this boot's settings, which umltui wrote on the host in the folder that
-# umltui.boot=PATH names: addresses, hostfs mounts, the lab's startup. Then: ready.
+PREINIT = r"""#!/bin/sh
+# umltui's pre-init (the kernel's init=), before systemd: the lab's files are copied over
+# / (a machine folder may hold units, /etc/network/interfaces, /etc/frr/*.conf: they must
+# be there when systemd loads its units), and the NICs take the lab's names (the 7.x
+# kernel makes vecN, the lab's files say eth0). Then systemd starts, as this process.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc -o nosuid,nodev,noexec proc /proc
+mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+# systemd keeps what it finds mounted: this boot's settings stay at /run/umltui.
+mount -t tmpfs -o nosuid,nodev,mode=0755,size=20% tmpfs /run
 dir=""
 for word in $(cat /proc/cmdline); do
   case "$word" in umltui.boot=*) dir="${word#umltui.boot=}";; esac
 done
-[ -n "$dir" ] || exit 0
-mkdir -p /run/umltui
-mount -r -t hostfs none /run/umltui -o "$dir" || { echo "umltui: cannot mount $dir over hostfs"; exit 1; }
+if [ -n "$dir" ] && mkdir -p /run/umltui && mount -r -t hostfs none /run/umltui -o "$dir"; then
+  frr_given=no
+  if [ -s /run/umltui/files ]; then
+    mkdir -p /run/umltui-files
+    while IFS= read -r folder; do
+      if mount -r -t hostfs none /run/umltui-files -o "$folder"; then
+        [ -e /run/umltui-files/etc/frr ] && frr_given=yes
+        # Links of the root (/lib -> usr/lib) are followed, not replaced; files become root's.
+        (cd /run/umltui-files && tar -cf - .) |
+          tar -xf - -C / --keep-directory-symlink --no-same-owner --no-overwrite-dir ||
+          echo "umltui: copying $folder over / failed"
+        umount /run/umltui-files
+      else
+        echo "umltui: cannot mount the lab's folder $folder"
+      fi
+    done < /run/umltui/files
+    rmdir /run/umltui-files
+  fi
+  if [ -d /etc/quagga ] && [ "$frr_given" = no ]; then /usr/lib/umltui/quagga-to-frr; fi
+  # FRR's daemons run as frr: the lab's files (root's now) are theirs, as Kathará makes them.
+  if [ "$frr_given" = yes ]; then chown -R frr:frr /etc/frr 2>/dev/null; fi
+  while read -r mac name; do
+    for d in /sys/class/net/*; do
+      if [ "$(cat "$d/address")" = "$mac" ] && [ "${d##*/}" != "$name" ]; then ip link set "${d##*/}" name "$name"; fi
+    done
+  done < /run/umltui/names
+fi
+exec /sbin/init "$@"
+"""
+
+BOOT_SCRIPT = r"""#!/bin/sh
+# umltui: this boot's settings, which umltui wrote on the host in the folder that
+# umltui.boot=PATH names (the pre-init mounted it at /run/umltui): addresses, hostfs
+# mounts, kernel settings. Before the network's units; the startup comes later.
+if ! mountpoint -q /run/umltui; then
+  dir=""
+  for word in $(cat /proc/cmdline); do
+    case "$word" in umltui.boot=*) dir="${word#umltui.boot=}";; esac
+  done
+  [ -n "$dir" ] || exit 0
+  mkdir -p /run/umltui
+  mount -r -t hostfs none /run/umltui -o "$dir" || { echo "umltui: cannot mount $dir over hostfs"; exit 1; }
+fi
 [ -f /run/umltui/hostname ] && cp /run/umltui/hostname /etc/hostname && hostname -F /etc/hostname
 [ -f /run/umltui/hosts ] && cp /run/umltui/hosts /etc/hosts
 ip link set lo up
 . /run/umltui/boot
+if [ -s /run/umltui/sysctl ]; then
+  while IFS= read -r setting; do
+    sysctl -q -w "$setting" || echo "umltui: cannot set $setting"
+  done < /run/umltui/sysctl
+fi
+exit 0
+"""
+
+STARTUP_SCRIPT = r"""#!/bin/sh
+# umltui: the lab's startup, once the system is up (as Netkit's phase two), as root in
+# /root, with bash where the image has it; then a lab test's script; then: ready.
 if [ -s /run/umltui/startup ]; then
-  (cd /root && sh /run/umltui/startup) > /var/log/startup.log 2>&1
+  shell=sh
+  [ -x /bin/bash ] && shell=/bin/bash
+  (cd /root && HOME=/root "$shell" /run/umltui/startup) < /dev/null > /var/log/startup.log 2>&1
   echo "umltui: startup script exited with status $?" >> /var/log/startup.log
+fi
+if [ -f /run/umltui/test ]; then
+  (cd /root && HOME=/root sh /run/umltui/test) < /dev/null > /var/log/test.log 2>&1
 fi
 echo READY > /proc/sys/kernel/domainname
 echo READY > /proc/mconsole 2>/dev/null
 exit 0
 """
 
+SHUTDOWN_SCRIPT = r"""#!/bin/sh
+# umltui: the lab's shutdown, when the guest halts, before the system goes down.
+[ -s /run/umltui/shutdown ] || exit 0
+shell=sh
+[ -x /bin/bash ] && shell=/bin/bash
+(cd /root && HOME=/root "$shell" /run/umltui/shutdown) < /dev/null >> /var/log/shutdown.log 2>&1
+echo "umltui: shutdown script exited with status $?" >> /var/log/shutdown.log
+exit 0
+"""
+
+QUAGGA_TO_FRR = r"""#!/bin/sh
+# umltui: a lab written for Quagga (its files in /etc/quagga, not in Debian since 10) runs
+# on FRR, which has the same daemons and configuration language. Called by the pre-init
+# when the lab's files have /etc/quagga and no /etc/frr: Quagga's per-daemon files become
+# FRR's (Quagga.conf, its integrated file, becomes frr.conf), and its daemons file's
+# choices go into FRR's. /etc/init.d/quagga and quagga.service start FRR.
+q=/etc/quagga
+f=/etc/frr
+[ -f "$f/daemons" ] || exit 0  # no FRR in this image
+integrated=no
+for conf in "$q"/*.conf; do
+  [ -f "$conf" ] || continue
+  case "${conf##*/}" in
+    vtysh.conf) ;;
+    Quagga.conf) cp "$conf" "$f/frr.conf"; integrated=yes ;;
+    *) cp "$conf" "$f/${conf##*/}" ;;
+  esac
+done
+if [ "$integrated" = no ]; then
+  # Each daemon reads its own file, as Quagga's did.
+  rm -f "$f/frr.conf"
+  echo "no service integrated-vtysh-config" > "$f/vtysh.conf"
+fi
+set_daemon() {
+  if grep -q "^$1=" "$f/daemons"; then sed -i "s/^$1=.*/$1=$2/" "$f/daemons"; else echo "$1=$2" >> "$f/daemons"; fi
+}
+if [ -f "$q/daemons" ]; then
+  sed -n 's/^[[:space:]]*\([a-z0-9]*d\)=[[:space:]]*"\{0,1\}\(yes\|no\)"\{0,1\}[[:space:]]*$/\1 \2/p' "$q/daemons" |
+    while read -r daemon choice; do
+      [ "$daemon" = zebra ] || set_daemon "$daemon" "$choice"  # FRR always runs zebra
+    done
+else  # Quagga without a daemons file: each daemon that has a file
+  for conf in "$f"/*d.conf; do
+    daemon="${conf##*/}"; daemon="${daemon%.conf}"
+    [ -f "$conf" ] && [ "$daemon" != zebra ] && set_daemon "$daemon" yes
+  done
+fi
+# Quagga's configurations often log to files there.
+mkdir -p /var/log/quagga /var/log/zebra /run/quagga
+chown -R frr:frr "$f" /var/log/quagga /var/log/zebra /run/quagga 2>/dev/null
+chmod 640 "$f"/*.conf 2>/dev/null
+exit 0
+"""
+
+QUAGGA_INIT = r"""#!/bin/sh
+# umltui: Quagga's init script, for labs written for Quagga: FRR runs their daemons.
+case "$1" in
+  start|stop|restart|reload|status) exec systemctl "$1" frr.service ;;
+  force-reload) exec systemctl restart frr.service ;;
+  *) echo "Usage: $0 {start|stop|restart|reload|force-reload|status}" >&2; exit 3 ;;
+esac
+"""
+
 BOOT_UNIT = """[Unit]
-Description=umltui: this boot's addresses, mounts and startup
+Description=umltui: this boot's addresses, mounts and kernel settings
 ConditionKernelCommandLine=umltui.boot
 DefaultDependencies=no
-# The lab's startup runs on a prepared file system: tmpfiles empties /tmp and makes /run's folders.
-After=local-fs.target systemd-tmpfiles-setup.service
-Before=network.target getty.target shutdown.target
+# On a prepared file system: tmpfiles empties /tmp and makes /run's folders.
+After=local-fs.target systemd-tmpfiles-setup.service systemd-sysctl.service
+Before=network-pre.target network.target getty.target shutdown.target
+Wants=network-pre.target
 Conflicts=shutdown.target
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-TimeoutStartSec=infinity
 ExecStart=/usr/lib/umltui/boot
 Nice=-5
 CPUWeight=1000
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# The lab's startup runs once the system is up, as Netkit's phase two did: after every
+# unit of multi-user.target (the lab's own among them, and ifupdown's), so a startup that
+# says `systemctl start frr` or `ifup eth0` waits for nothing that waits for it. Ordered
+# after the target it is wanted by, the target does not wait for it (no loop).
+STARTUP_UNIT = """[Unit]
+Description=umltui: the lab's startup, then ready
+ConditionKernelCommandLine=umltui.boot
+After=multi-user.target network.target umltui-boot.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=infinity
+ExecStart=/usr/lib/umltui/startup
+# At halt, while the network and the lab's services still run (they stop after it).
+ExecStop=/usr/lib/umltui/shutdown
+TimeoutStopSec=SHUTDOWN_SECONDS
 
 [Install]
 WantedBy=multi-user.target
@@ -866,10 +1045,19 @@ def _overlay_files() -> dict[str, tuple[str, int]]:
         ),
         "etc/systemd/journald.conf.d/umltui.conf": (JOURNALD, 0o644),
         "etc/systemd/system/umltui-boot.service": (BOOT_UNIT, 0o644),
+        "etc/systemd/system/umltui-startup.service": (
+            STARTUP_UNIT.replace("SHUTDOWN_SECONDS", str(SHUTDOWN_SECONDS)),
+            0o644,
+        ),
         "etc/systemd/system/umltui-agent.service": (AGENT_UNIT, 0o644),
         "etc/systemd/system/umltui-getty@.service": (GETTY_UNIT, 0o644),
         "usr/lib/systemd/system-generators/umltui-consoles": (GENERATOR, 0o755),
-        "usr/lib/umltui/boot": (BOOT_SCRIPT.replace("READY", READY_WORD), 0o755),
+        PREINIT_PATH.lstrip("/"): (PREINIT, 0o755),
+        "usr/lib/umltui/boot": (BOOT_SCRIPT, 0o755),
+        "usr/lib/umltui/startup": (STARTUP_SCRIPT.replace("READY", READY_WORD), 0o755),
+        "usr/lib/umltui/shutdown": (SHUTDOWN_SCRIPT, 0o755),
+        "usr/lib/umltui/quagga-to-frr": (QUAGGA_TO_FRR, 0o755),
+        "usr/lib/umltui/quagga": (QUAGGA_INIT, 0o755),
         "etc/umltui/agent": (AGENT_SCRIPT, 0o755),
     }
 
@@ -903,7 +1091,14 @@ DEV_NODES = "cd /dev\\n" + "".join(
 
 
 def _customize_script(
-    overlay: Path, modules_dir: Path, version: str, image: Path, size: str, *, unshare: bool = False
+    overlay: Path,
+    modules_dir: Path,
+    version: str,
+    image: Path,
+    size: str,
+    *,
+    unshare: bool = False,
+    dormant: tuple[str, ...] = (),
 ) -> str:
     """The hook's shell script. ``unshare``: the namespace's root (a subordinate id) cannot
     write into the user's folder, so the staging copy goes to /tmp and the image into the
@@ -913,6 +1108,7 @@ def _customize_script(
     masks = " ".join(MASKED)
     nodes = DEV_NODES
     generators = " ".join(NO_GENERATORS)
+    dormant_words = " ".join(p for p in dormant if PACKAGE_RE.fullmatch(p))
     return f"""#!/bin/sh
 # umltui's customize hook for mmdebstrap: $1 is the new root. Runs inside mmdebstrap's
 # namespace, so what it copies is owned by the guest's root in both modes.
@@ -926,6 +1122,22 @@ sys="$root/etc/systemd/system"
 mkdir -p "$sys/multi-user.target.wants"
 ln -sf /etc/systemd/system/umltui-boot.service "$sys/multi-user.target.wants/umltui-boot.service"
 ln -sf /etc/systemd/system/umltui-agent.service "$sys/multi-user.target.wants/umltui-agent.service"
+ln -sf /etc/systemd/system/umltui-startup.service "$sys/multi-user.target.wants/umltui-startup.service"
+# The services of the packages a lab asked for start when its startup says (as in Netkit's
+# and Kathará's images): `systemctl start frr`, `/etc/init.d/bind9 start`.
+for pkg in {dormant_words}; do
+  chroot "$root" dpkg-query -L "$pkg" 2>/dev/null | while IFS= read -r unit; do
+    case "$unit" in
+      /lib/systemd/system/*.service|/usr/lib/systemd/system/*.service) rm -f "$sys"/*.wants/"${{unit##*/}}" ;;
+    esac
+  done
+done
+# Labs written for Quagga: its names start FRR (see /usr/lib/umltui/quagga-to-frr).
+if [ -e "$root/lib/systemd/system/frr.service" ]; then
+  ln -sf /lib/systemd/system/frr.service "$sys/quagga.service"
+  ln -sf /usr/lib/umltui/quagga "$root/etc/init.d/quagga"
+  ln -sf /usr/lib/umltui/quagga "$root/etc/init.d/zebra"  # (older labs' name for it)
+fi
 # The consoles' gettys are ours (the generator); ctrl-alt-del powers off, as in the busybox root.
 rm -f "$sys/getty.target.wants/getty@tty1.service"
 mkdir -p "$root/etc/systemd/system-generators"

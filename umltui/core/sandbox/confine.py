@@ -14,7 +14,8 @@ mount namespace of its own (bubblewrap) that holds only
 - empty private ``/tmp`` and ``/dev/shm`` (the kernel's memory file);
 - what :class:`Grants` names, each at its own path: the guest's folder (its root folder,
   boot settings, copy-on-write files), its UML folder (mconsole and notify sockets), the
-  lab's folder, the folders its ``hostfs:`` names, its disk images, the lab's switch
+  lab's folder, the folders its ``hostfs:`` names, those its ``files:`` names (read-only),
+  its disk images, the lab's switch
   sockets, and the kernel's own folder when it is not under ``/usr``.
 
 No ``/sys``, ``/etc``, ``/home`` or ``/root``. The kernel runs in a user namespace of its
@@ -143,6 +144,7 @@ def grants_for(
     kernel: str,
     lab_folder: Path | None = None,
     hostfs: Iterable[Path] = (),
+    files: Iterable[Path] = (),
     disks: Iterable[tuple[Path, Path | None, bool]] = (),
     switch_folder: Path | None = None,
     taps: bool = False,
@@ -155,13 +157,15 @@ def grants_for(
         kernel: the kernel's path: its folder is granted read-only when it is not under /usr.
         lab_folder: the folder of the lab file (Netkit's ``/hostlab``; disks named relative to it).
         hostfs: the host folders the lab mounts in the guest.
+        files: the folders copied over the guest's root at boot (read-only: an image's
+            pre-init mounts them over hostfs; a lab folder's own are in it already).
         disks: (image, COW file or None, read-only) of each disk: an image under a COW, or
             marked read-only, is granted read-only; a COW file read-write (its folder when
             the kernel is to make it).
         switch_folder: the folder of the lab's switch sockets.
         taps: the guest has taps (``/dev/net/tun``).
     """
-    g = Grants(rw=[folder, box, *hostfs], taps=taps)
+    g = Grants(rw=[folder, box, *hostfs], ro=list(files), taps=taps)
     if lab_folder is not None:
         g.rw.append(lab_folder)
     if switch_folder is not None:

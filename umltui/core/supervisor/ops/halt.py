@@ -12,6 +12,7 @@ from ...guest import Guest
 from ...mconsole import MconsoleError
 from ...process import process_matches
 from ...protocol import GuestInfo, GuestState
+from ...rootfs import SHUTDOWN_SECONDS
 
 if TYPE_CHECKING:
     from ..server import ClientConnection, Supervisor
@@ -21,7 +22,9 @@ async def halt_guest(guest: Guest, *, clean: bool = True, timeout: float = 5.0) 
     """End ``guest``, as gently as it allows, each step given ``timeout`` seconds.
 
     ``clean``: ctrl-alt-del first (our busybox init powers off on it), for a guest that has
-    booted a root of ours. A guest that will not go even after SIGKILL is marked crashed.
+    booted a root of ours; that step is also given the time a lab's shutdown script may take
+    (:data:`SHUTDOWN_SECONDS`, which the guest bounds). A guest that will not go even after
+    SIGKILL is marked crashed.
     """
     if not guest.alive:
         return
@@ -40,7 +43,7 @@ async def halt_guest(guest: Guest, *, clean: bool = True, timeout: float = 5.0) 
             else:
                 await guest.mconsole.request_expecting_exit("halt", timeout=1.0)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exited), timeout)
+            await asyncio.wait_for(asyncio.shield(exited), timeout + (SHUTDOWN_SECONDS if step == "cad" else 0))
             return
     if guest.alive and process_matches(guest.pid, None, f"umid={guest.umid}"):
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -21,7 +21,7 @@ from ... import network
 from ...agent import READY_WORD
 from ...cmdline import CmdlineError, plan_boot
 from ...guest import Guest
-from ...images import ImageError, Recipe, check_cow, find_image, is_umltui_image
+from ...images import PREINIT_PATH, ImageError, Recipe, check_cow, find_image, has_preinit, is_umltui_image
 from ...kernel import KernelMissing
 from ...kernels.errors import KernelError
 from ...kernels.pick import Picked, pick
@@ -125,6 +125,7 @@ class _Root:
 
     disk: tuple[Path, Path | None] | None = None  # (image, COW file); None for the busybox folder
     ours: bool = True  # built by umltui: it reads this boot's settings and says when it is ready
+    preinit: bool = False  # an image of ours with the pre-init (lab files copied, NICs named, before systemd)
 
 
 def resolve_root(spec: GuestSpec, kernel: Picked | None = None) -> _Root:
@@ -146,11 +147,12 @@ def resolve_root(spec: GuestSpec, kernel: Picked | None = None) -> _Root:
             )
         cow = locations.guest_dir(spec.umid) / "root.cow"
         check_cow(cow, image.path)
-        return _Root((image.path, cow))
+        return _Root((image.path, cow), preinit=True)
     assert spec.root.image is not None
     if spec.root.cow is not None:
         check_cow(spec.root.cow, spec.root.image)
-    return _Root((spec.root.image, spec.root.cow), ours=is_umltui_image(spec.root.image))
+    ours = is_umltui_image(spec.root.image)
+    return _Root((spec.root.image, spec.root.cow), ours=ours, preinit=ours and has_preinit(spec.root.image))
 
 
 async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
@@ -186,11 +188,10 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
                     restarted.append(made.switches[-1])
         for sw in restarted:
             warnings += await replug(sup, sw)
-        for gspec in lab.guests.values():
-            existing = sup.guests.get(gspec.umid)
-            if not (existing and existing.alive):
-                made.guests.append(await _boot(sup, lab, gspec, kernels[gspec.umid], roots[gspec.umid]))
-        await _wait_booted(made.guests, timeout)
+        for wave in boot_waves(lab, {g.umid for g in to_boot}):
+            booted = [await _boot(sup, lab, gspec, kernels[gspec.umid], roots[gspec.umid]) for gspec in wave]
+            made.guests += booted
+            await _wait_booted(booted, timeout)
     except (
         OpError,
         LabError,
@@ -234,6 +235,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
         kernel=kernel,
         lab_folder=_lab_folder(lab),
         hostfs=spec.hostfs.values(),
+        files=spec.files,
         disks=[(d.image, d.cow, d.readonly) for d in spec.disks]
         + ([(root.disk[0], root.disk[1], False)] if root.disk else []),
         switch_folder=locations.switch_dir() / lab.name if lab.switches else None,
@@ -246,7 +248,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
         notify_socket=box / "notify.sock",
         switch_sockets={s.name: s.ctl for s in sup.switches.values() if s.lab == lab.name},
         hostfs_root=hostfs_root,
-        init="/sbin/init",
+        init="/sbin/init" if root.disk is None else PREINIT_PATH if root.preinit else None,
         root_disk=root.disk,
         boot_folder=boot_folder,
         netns=lab.netns,
@@ -286,6 +288,27 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
     sup.guest_changed(guest)
     sup.save()  # on disk at once: a crash now must not leave a guest no supervisor knows
     return guest
+
+
+def boot_waves(lab: Lab, to_boot: set[str]) -> list[list[GuestSpec]]:
+    """The guests to boot (their umids), in waves: a guest is in the wave after the last
+    of the guests it is ``after`` (a guest already running counts as ready). The first
+    wave is every guest that waits for none, as a lab without ``after`` boots: all at once.
+    The lab has no circle of ``after`` (the lab reader refuses one).
+    """
+    level: dict[str, int] = {}
+
+    def of(name: str) -> int:
+        if name not in level:
+            spec = lab.guests[name]
+            level[name] = -1 if spec.umid not in to_boot else 1 + max((of(o) for o in spec.after), default=-1)
+        return level[name]
+
+    waves: dict[int, list[GuestSpec]] = {}
+    for name, spec in lab.guests.items():
+        if spec.umid in to_boot:
+            waves.setdefault(of(name), []).append(spec)
+    return [waves[n] for n in sorted(waves)]
 
 
 def _lab_folder(lab: Lab) -> Path | None:
