@@ -14,8 +14,6 @@ from conftest import Env, requires_uml
 from helpers import Console
 from test_debian import boots_debian
 
-from umltui.core import images
-
 pytestmark = [requires_uml, pytest.mark.uml]
 
 LAB_CONF = """\
@@ -74,14 +72,8 @@ async def test_up_a_lab_folder_boots_its_machines_on_hubs_named_after_its_domain
     assert env.ls() == []
 
 
-def _runs_the_test_file() -> bool:
-    """Whether the Debian image's boot runs ``/run/umltui/test`` (the guest side's part of ltest)."""
-    return any("/run/umltui/test" in text for text, _mode in images._overlay_files().values())
-
-
 @pytest.mark.timeout(900)
 @boots_debian
-@pytest.mark.skipif(not _runs_the_test_file(), reason="the Debian image's boot does not run /run/umltui/test yet")
 def test_ltest_makes_a_signature_then_passes_then_fails(env: Env) -> None:
     lab = make_lab(env.root)
     scripts = lab / "_test" / "scripts"
