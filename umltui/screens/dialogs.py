@@ -28,7 +28,7 @@ ACTION_HELP = {
     "next_pane": "next pane",
     "zoom": "zoom: the pane takes the screen / back",
     "grid": "grid of consoles / tabs",
-    "toggle_mconsole": "mconsole panel: show / hide",
+    "toggle_mconsole": "mconsole panel: show and focus / hide",
     "network": "network view",
     "scrollback": "scrollback (keys move, q leaves)",
     "search": "search the scrollback",
