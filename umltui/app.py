@@ -17,7 +17,9 @@ from typing import Any
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
@@ -285,7 +287,8 @@ class UmlApp(App[str | None]):
     @on(TerminalView.TitleChanged)
     def _title(self, event: TerminalView.TitleChanged) -> None:
         if isinstance(event.view, ConsolePane):
-            event.view.border_title = f"{event.view.umid} · {event.view.console} · {event.title}"
+            # The guest's own words (an OSC title): plain text, not markup.
+            event.view.border_title = Content(f"{event.view.umid} · {event.view.console} · {event.title}")
 
     @on(GuestTree.Chosen)
     async def _chosen(self, event: GuestTree.Chosen) -> None:
@@ -702,13 +705,17 @@ class UmlApp(App[str | None]):
                 lambda a=action: self.call_later(self.run_action, a),
             )
         for umid in self.guests:
-            yield SystemCommand(f"Show {umid}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1"))
+            yield SystemCommand(
+                f"Show {escape(umid)}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1")
+            )  # (the palette reads titles and help as markup)
         for command in self.panel.commands():
             if command.run is not None:
-                yield SystemCommand(command.title, command.help, command.run)
+                yield SystemCommand(command.title, escape(command.help), command.run)
             elif command.field is not None:
                 yield SystemCommand(
-                    command.title, command.help, lambda f=command.field: self.call_later(self._open_panel_field, f)
+                    command.title,
+                    escape(command.help),
+                    lambda f=command.field: self.call_later(self._open_panel_field, f),
                 )
 
     def _open_panel_field(self, field_id: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
 
@@ -148,7 +150,7 @@ class MconsolePanel(VerticalScroll):
         if not guest:
             title.update("no guest chosen")
             return
-        title.update(f"mconsole · {guest['umid']} ({guest['state']})")
+        title.update(Content(f"mconsole · {guest['umid']} ({guest['state']})"))  # (names and paths as plain text)
         disks = (
             ", ".join(
                 f"{d['name']}={Path(str(d['image'])).name}" + (" (cow)" if d.get("cow") else "")
@@ -157,8 +159,8 @@ class MconsolePanel(VerticalScroll):
             or "none"
         )
         nics = ", ".join(f"{n['name']} on {n.get('kind')}:{n.get('target')}" for n in guest.get("nics", [])) or "none"
-        self.query_one("#mc-disk-list", Label).update(f"now: {disks}")
-        self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
+        self.query_one("#mc-disk-list", Label).update(Content(f"now: {disks}"))
+        self.query_one("#mc-nic-list", Label).update(Content(f"now: {nics}"))
         # The device fields hold the first free name, as a value (not a placeholder that looks like one).
         self._fill("#disk-dev", "ubd", {d["name"] for d in guest.get("disks", [])}, 1)
         self._fill_nic()
@@ -217,10 +219,8 @@ class MconsolePanel(VerticalScroll):
     def commands(self) -> list[PanelCommand]:
         """Every action of the panel, for the command palette (for the chosen guest)."""
         who = self.umid or "no guest chosen"
-        found = [PanelCommand(f"mconsole {title}", who, run=lambda b=bid: self.press(b)) for bid, title in BUTTONS]
-        found += [
-            PanelCommand(f"mconsole sysrq {k}: {name}", who, run=lambda k=k: self.sysrq(k)) for k, name in SYSRQ
-        ]
+        found = [PanelCommand(f"mconsole {title}", who, run=partial(self.press, bid)) for bid, title in BUTTONS]
+        found += [PanelCommand(f"mconsole sysrq {k}: {name}", who, run=partial(self.sysrq, k)) for k, name in SYSRQ]
         found += [PanelCommand(f"mconsole {title}", who, field=fid) for fid, title in FIELDS]
         return found
 
