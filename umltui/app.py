@@ -479,11 +479,24 @@ class UmlApp(App[str | None]):
             # The console the command left in front has the keys from now on, at once (a
             # widget's focus() lands later, after keys already queued behind the command).
             self.set_focus(pane)
-        if choice.after and (len(self.screen_stack) > 1 or self.focused is not pane):
-            # A screen or a side the command opened: its widgets mounted and focused before the
-            # keys behind the command reach them (keys coming meanwhile still join ``after``).
-            await self._settled([])
+        if choice.after:
+            # The command's layout done (a zoom, the grid, a side): every pane shown has sent its
+            # guest its new size before the keys behind the command (``stty size`` in the same
+            # burst as a zoom saw the old size). Keys coming meanwhile still join ``after``.
+            await self._laid_out()
+            if len(self.screen_stack) > 1 or self.focused is not pane:
+                # A screen or a side the command opened: its widgets mounted and focused first.
+                await self._settled([])
         self._deliver(choice.after)
+
+    async def _laid_out(self) -> None:
+        """Until the screen has been laid out again and each pane shown has heard its size."""
+        refreshed = asyncio.Event()
+        if self.call_after_refresh(refreshed.set):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(refreshed.wait(), 0.5)
+        for pane in self.area.visible_panes():
+            await self._landed(pane)  # (its Resize, which sends the size)
 
     async def _prefix_command(self, key: str) -> None:
         if key == self.config.prefix:
