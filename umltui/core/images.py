@@ -750,12 +750,14 @@ mount -r -t hostfs none /run/umltui -o "$dir" || { echo "umltui: cannot mount $d
 [ -f /run/umltui/hosts ] && cp /run/umltui/hosts /etc/hosts
 ip link set lo up
 . /run/umltui/boot
+status=""
 if [ -s /run/umltui/startup ]; then
   (cd /root && sh /run/umltui/startup) > /var/log/startup.log 2>&1
-  echo "umltui: startup script exited with status $?" >> /var/log/startup.log
+  status=$?
+  echo "umltui: startup script exited with status $status" >> /var/log/startup.log
 fi
-echo READY > /proc/sys/kernel/domainname
-echo READY > /proc/mconsole 2>/dev/null
+echo "READY${status:+ startup=$status}" > /proc/sys/kernel/domainname
+echo "READY${status:+ startup=$status}" > /proc/mconsole 2>/dev/null
 exit 0
 """
 

@@ -111,6 +111,7 @@ hostname -F /etc/hostname
 ip link set lo up
 . /etc/umltui/boot
 /etc/umltui/agent > /dev/null 2>&1 &
+status=""
 if [ -s /etc/umltui/startup ]; then
   sh /etc/umltui/startup > /var/log/startup.log 2>&1
   status=$?
@@ -118,10 +119,10 @@ if [ -s /etc/umltui/startup ]; then
   # What it printed greets the user on con1, the console shown first, above the prompt.
   if [ $status = 0 ]; then sed '$d' /var/log/startup.log; else cat /var/log/startup.log; fi > /dev/tty1 2>/dev/null
 fi
-# Tell the supervisor: a notification now, and a mark it can poll through the mconsole
-# (a notification datagram can be lost).
-echo {READY_WORD} > /proc/sys/kernel/domainname
-echo {READY_WORD} > /proc/mconsole 2>/dev/null
+# Tell the supervisor, with the startup's status if it ran: a notification now, and a mark
+# it can poll through the mconsole (a notification datagram can be lost).
+echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/sys/kernel/domainname
+echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/mconsole 2>/dev/null
 exit 0
 """
 """umltui's boot script in a busybox root (written again at every boot, as the agent is)."""
