@@ -81,9 +81,7 @@ class UmlApp(App[str | None]):
             self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
         )
         zoom_key = self.config.keymap.get("zoom", "z")
-        self._bindings.bind(
-            "f24", "unzoom", "zoomed, to unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}"
-        )
+        self._bindings.bind("f24", "unzoom", "unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}")
         self.hub = ConsoleHub(self._on_supervisor_event, self._supervisor_event_failed)
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
