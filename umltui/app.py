@@ -17,7 +17,9 @@ from typing import Any
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
@@ -55,10 +57,13 @@ class UmlApp(App[str | None]):
     Screen { layout: vertical; }
     #main { height: 1fr; }
     .title { text-style: bold; color: $primary; }
-    /* A side that does not fit beside an 80-column console comes over it, on demand. */
-    #main > .-overlay { overlay: screen; position: absolute; height: 100%; }
-    GuestTree.-overlay { border-right: tall $primary; }
-    MconsolePanel.-overlay { border-left: tall $primary; }
+    /* A side that does not fit beside an 80-column console comes over it, on demand: on a
+       layer above the console, docked to its edge. Not ``overlay: screen``, which puts the
+       side's own overlays (the sysrq list) behind the side's widgets, so they were not drawn. */
+    #main { layers: base above; }
+    #main > .-overlay { layer: above; height: 100%; }
+    GuestTree.-overlay { dock: left; border-right: tall $primary; }
+    MconsolePanel.-overlay { dock: right; border-left: tall $primary; }
     """
     CONSOLE_ROOM = 82
     """Columns the console pane keeps (80 inside its border) before a side goes over it."""
@@ -76,9 +81,7 @@ class UmlApp(App[str | None]):
             self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
         )
         zoom_key = self.config.keymap.get("zoom", "z")
-        self._bindings.bind(
-            "f24", "unzoom", "zoomed, to unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}"
-        )
+        self._bindings.bind("f24", "unzoom", "unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}")
         self.hub = ConsoleHub(self._on_supervisor_event, self._supervisor_event_failed)
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
@@ -282,7 +285,8 @@ class UmlApp(App[str | None]):
     @on(TerminalView.TitleChanged)
     def _title(self, event: TerminalView.TitleChanged) -> None:
         if isinstance(event.view, ConsolePane):
-            event.view.border_title = f"{event.view.umid} · {event.view.console} · {event.title}"
+            # The guest's own words (an OSC title): plain text, not markup.
+            event.view.border_title = Content(f"{event.view.umid} · {event.view.console} · {event.title}")
 
     @on(GuestTree.Chosen)
     async def _chosen(self, event: GuestTree.Chosen) -> None:
@@ -473,7 +477,24 @@ class UmlApp(App[str | None]):
             # The console the command left in front has the keys from now on, at once (a
             # widget's focus() lands later, after keys already queued behind the command).
             self.set_focus(pane)
+        if choice.after:
+            # The command's layout done (a zoom, the grid, a side): every pane shown has sent its
+            # guest its new size before the keys behind the command (``stty size`` in the same
+            # burst as a zoom saw the old size). Keys coming meanwhile still join ``after``.
+            await self._laid_out()
+            if len(self.screen_stack) > 1 or self.focused is not pane:
+                # A screen or a side the command opened: its widgets mounted and focused first.
+                await self._settled([])
         self._deliver(choice.after)
+
+    async def _laid_out(self) -> None:
+        """Until the screen has been laid out again and each pane shown has heard its size."""
+        refreshed = asyncio.Event()
+        if self.call_after_refresh(refreshed.set):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(refreshed.wait(), 0.5)
+        for pane in self.area.visible_panes():
+            await self._landed(pane)  # (its Resize, which sends the size)
 
     async def _prefix_command(self, key: str) -> None:
         if key == self.config.prefix:
@@ -491,25 +512,25 @@ class UmlApp(App[str | None]):
         """Keys for whatever the command left in front: the focused console, or a screen it opened.
 
         From a prefix on (a second command in the same burst), they go round again as keys
-        (the prefix's own literal is sent with ``literal``).
+        (the prefix's own literal is sent with ``literal``). They go ahead of any key still
+        waiting: those came after them. (They were posted to the app's queue once, behind
+        the burst's keys not yet read from it: a busy machine then typed ``m echo ...`` into
+        the console before the ``ctrl+b`` that came first, and that prefix took a later key.)
         """
         if not keys:
             return
-        cut = next((i for i, (k, _) in enumerate(keys) if k == self.config.prefix), None) if not literal else None
-        if cut is not None:
-            self._deliver(keys[:cut])
-            for key, character in keys[cut:]:
-                self.post_message(events.Key(key, character))
-            return
         pane = self.area.current
-        if self.screen is not self.screen_stack[0] or pane is None or self.focused is not pane:
-            for key, character in keys:
-                self.post_message(events.Key(key, character))
-            return
-        from .terminal.keys import encode_key
+        in_front = self.screen is self.screen_stack[0] and pane is not None and self.focused is pane
+        if literal or (in_front and not self._keys and all(k != self.config.prefix for k, _ in keys)):
+            if in_front and pane is not None:
+                from .terminal.keys import encode_key
 
-        app_cursor = pane.terminal.screen.app_cursor_keys
-        pane.send(b"".join(encode_key(k, c, app_cursor=app_cursor) or b"" for k, c in keys))
+                app_cursor = pane.terminal.screen.app_cursor_keys
+                pane.send(b"".join(encode_key(k, c, app_cursor=app_cursor) or b"" for k, c in keys))
+            return
+        self._keys.extendleft(reversed([events.Key(k, c) for k, c in keys]))
+        if self._key_pump is None or self._key_pump.done():
+            self._key_pump = asyncio.create_task(self._pump_keys())
 
     async def action_console(self, n: int) -> None:
         if self.area.guest is None:
@@ -652,7 +673,6 @@ class UmlApp(App[str | None]):
             side.set_class(not dock or zoomed, "-overlay")
             side.display = want and not zoomed
         self.panel.styles.width = min(panel_w, width)
-        self.panel.styles.offset = (max(0, width - panel_w), 0) if self.panel.has_class("-overlay") else (0, 0)
 
     def _set_side(self, side: GuestTree | MconsolePanel, shown: bool) -> None:
         """Show or hide a side; what is wanted is remembered, except over a zoomed pane."""
@@ -665,18 +685,16 @@ class UmlApp(App[str | None]):
             self.want_panel = shown
 
     def _toggle_side(self, side: GuestTree | MconsolePanel) -> None:
-        """Show a side (and give it the keys if it comes over the console, or is the list), or
-        hide it when it is shown and has them (or is the docked panel)."""
-        over = side.has_class("-overlay")  # (always, over a zoomed pane)
-        focus_it = over or side is self.guest_tree
-        if side.display and (side.has_focus_within or not focus_it):
+        """Show a side and give it the keys, or hide it when it has them (the console has them
+        again). One key reaches the side at every size: a side that is shown (docked) but
+        without the keys gets them; it is not hidden (a docked panel could not be reached)."""
+        if side.display and side.has_focus_within:
             self._set_side(side, False)
             if self.area.current is not None:
                 self.set_focus(self.area.current)  # at once: keys of the same burst follow
             return
         self._set_side(side, True)
-        if focus_it:
-            self.set_focus(side)  # at once: keys of the same burst are for it
+        self.set_focus(side)  # at once: keys of the same burst are for it
 
     def _focus_moved(self, focused: Any) -> None:
         """A side over the console goes when the focus leaves it (a console chosen, a click)."""
@@ -698,7 +716,23 @@ class UmlApp(App[str | None]):
                 lambda a=action: self.call_later(self.run_action, a),
             )
         for umid in self.guests:
-            yield SystemCommand(f"Show {umid}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1"))
+            yield SystemCommand(
+                f"Show {escape(umid)}", "its con1", lambda u=umid: self.call_later(self.show, u, "con1")
+            )  # (the palette reads titles and help as markup)
+        for command in self.panel.commands():
+            if command.run is not None:
+                yield SystemCommand(command.title, escape(command.help), command.run)
+            elif command.field is not None:
+                yield SystemCommand(
+                    command.title,
+                    escape(command.help),
+                    lambda f=command.field: self.call_later(self._open_panel_field, f),
+                )
+
+    def _open_panel_field(self, field_id: str) -> None:
+        """The panel shown (over the console where it does not fit), one of its fields focused."""
+        self._set_side(self.panel, True)
+        self.set_focus(self.panel.open_field(field_id))
 
     async def on_unmount(self) -> None:
         await self.hub.close()

@@ -56,6 +56,8 @@ def _print_guests(guests: list[GuestInfo]) -> None:
         cons = " ".join(f"{k}={v.rsplit('/dev/', 1)[-1]}" for k, v in g["consoles"].items() if v)  # (--json: paths)
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
+        if g.get("startup_status"):
+            state += f" (startup exited {g['startup_status']})"
         pid = str(g["pid"]) if g["pid"] and g["state"] in ALIVE_STATES else "-"  # a halted guest's pid is gone
         disks = " ".join(f"{d['name']}:{Path(d['image']).name}" for d in g.get("disks", []))
         kernel = g.get("kernel") or "-"
@@ -75,6 +77,13 @@ async def _up(lab: str, detach: bool, timeout: float) -> int:
         f"lab {result['lab']['name']}: "
         + ", ".join(f"{g['umid']} {'booted' if g['umid'] in booted else 'already running'}" for g in result["guests"])
     )
+    for g in result["guests"]:
+        if g["umid"] in booted and g.get("startup_status"):  # a warning: the guest is up, its startup failed
+            print(
+                f"umltui: warning: {g['umid']}: the lab's startup script exited with status {g['startup_status']}"
+                " (its output: /var/log/startup.log in the guest)",
+                file=sys.stderr,
+            )
     if detach:
         _print_guests(result["guests"])
     return 0

@@ -99,13 +99,27 @@ def _set(config: Config, key: str, value: Any, where: str) -> None:
         if not isinstance(value, dict):
             config.problems.append(f"{where}: must be a mapping of action to key")
             return
+        wanted = dict(config.keymap)
         for action, k in value.items():
             if action not in DEFAULT_KEYMAP:
                 config.problems.append(f"{where}: unknown action {action!r}")
             elif not isinstance(k, str) or not k:
                 config.problems.append(f"{where}.{action}: a key name, e.g. 'z' or 'f5'")
             else:
-                config.keymap[action] = k
+                wanted[action] = k
+        # Two commands on one key: one of them could not be reached. Refuse the remapping of both.
+        by_key: dict[str, list[str]] = {}
+        for action, k in wanted.items():
+            by_key.setdefault(k, []).append(action)
+        for k, actions in by_key.items():
+            if len(actions) > 1:
+                config.problems.append(
+                    f"{where}: {' and '.join(actions)} are both on {k!r}; keeping their default keys"
+                )
+                for action in actions:
+                    wanted[action] = DEFAULT_KEYMAP[action]
+        if len(set(wanted.values())) == len(wanted):
+            config.keymap = wanted
         return
     if isinstance(default, bool) and not isinstance(value, bool):
         config.problems.append(f"{where}: true or false, not {value!r}")

@@ -431,20 +431,22 @@ async def test_every_prefix_command_in_a_burst(env: Env, size: tuple[int, int]) 
         await typed_into(["b"])
         await typed_into(["b"])
         await typed_into(["g"])
-        # the sides: m shows the panel (over the console at 80), Esc gives the keys back;
-        # at 160 it is docked, shown from the start, and m hides it and shows it again
-        if size[0] == 80:
-            burst(app, ["ctrl+b", "m"])
-            await until(lambda: app.panel.display, "the panel")
-            await until(lambda: app.panel.has_focus_within, "the panel over the console has the keys")
-            burst(app, ["escape", *keys_of("echo back-$((1+1))")])
-            await until(lambda: "back-2" in text(app.area.current), "keys to the console after Esc")
-            assert not app.panel.display
-        else:
-            assert app.panel.display
-            burst(app, ["ctrl+b", "m", "ctrl+b", "m", *keys_of("echo panel-$((0+1))")])
-            await until(lambda: "panel-1" in text(app.area.current), "m twice, then the console")
-            assert app.panel.display and not app.panel.has_focus_within
+        # the sides: m shows the panel and gives it the keys, at both sizes (over the console
+        # at 80, docked at 160); Esc gives the keys back (the docked panel stays)
+        burst(app, ["ctrl+b", "m"])
+        await until(lambda: app.panel.display, "the panel")
+        await until(lambda: app.panel.has_focus_within, "the panel has the keys")
+        burst(app, ["escape", *keys_of("echo back-$((1+1))")])
+        await until(lambda: "back-2" in text(app.area.current), "keys to the console after Esc")
+        assert app.panel.display == (size[0] == 160)
+        # m twice: shown with the keys, then hidden; the keys after it are the console's
+        burst(app, ["ctrl+b", "m", "ctrl+b", "m", *keys_of("echo panel-$((0+1))")])
+        await until(
+            lambda: "panel-1" in text(app.area.current),
+            "m twice, then the console",
+            extra=lambda: f"{app.focused} {app.area.current}\n{text(app.area.current)}",
+        )
+        assert not app.panel.display and not app.panel.has_focus_within
         burst(app, ["ctrl+b", "l"])
         await until(lambda: app.guest_tree.display and app.guest_tree.has_focus, "the guest list with the keys")
         burst(app, ["escape", *keys_of("echo list-$((2+1))")])
@@ -474,6 +476,98 @@ async def test_every_prefix_command_in_a_burst(env: Env, size: tuple[int, int]) 
         burst(app, ["ctrl+b", "d"])
         await until(lambda: not app.is_running, "detached")
     assert app.return_value == "detach"
+
+
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_panel_from_the_keyboard_and_the_palette(env: Env, size: tuple[int, int]) -> None:
+    """One key gives the panel the keys at every size (at 160 it is docked, and prefix m
+    once hid it); Tab walks its buttons and fields, in a burst; the sysrq list is drawn
+    (at 80 it opened behind the panel's own widgets); every panel action is in the palette."""
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=size) as pilot:
+        pane = await started(pilot, app)
+        log = app.panel.query_one("#result")
+
+        def answers() -> str:
+            return " ".join(strip.text.strip() for strip in log.lines)  # type: ignore[attr-defined]
+
+        # prefix m, then Tab to the proc field (stop go cad reboot halt sysrq send version proc)
+        burst(app, ["ctrl+b", "m", *["tab"] * 9, *"meminfo", "enter"])
+        await until(lambda: "MemTotal" in answers(), "proc meminfo typed into the panel", extra=answers)
+        assert app.panel.display and isinstance(app.focused, Input) and app.focused.id == "mc-proc"
+        assert "meminfo" not in text(pane)
+        # Tab back to the sysrq list and open it: its options are drawn in front
+        burst(app, ["shift+tab", "shift+tab", "shift+tab", "enter"])
+        sysrq = app.panel.query_one("#mc-sysrq", Select)
+        await until(lambda: sysrq.expanded, "the sysrq list open")
+        await pilot.pause(0.3)
+        shot = normalise_svg(app.export_screenshot())
+        assert "m show memory" in shot and "w show blocked tasks" in shot, "the sysrq list is not drawn"
+        burst(app, ["down", "enter", "tab", "enter"])  # m (show memory, under the blank), then send
+        await until(lambda: "Mem-Info" in answers() or "Mem-info" in answers(), "sysrq m sent", extra=answers)
+        burst(app, ["escape", *keys_of("echo back-$((2+2))")])
+        await until(lambda: "back-4" in text(pane), "the console has the keys after Esc")
+        # the palette: each button, each sysrq letter and each form of the panel
+        titles = [c.title for c in app.panel.commands()]
+        for word in ("stop", "go", "cad", "reboot", "halt", "version", "proc", "log", "stack", "disk", "NIC"):
+            assert any(word in t for t in titles), word
+        assert sum("sysrq" in t for t in titles) >= 20
+        burst(app, ["ctrl+b", "colon", *"mconsole stop", "enter"])
+        await until(lambda: app.guests["demo-a"]["state"] == "paused", "stopped from the palette", extra=answers)
+        burst(app, ["ctrl+b", "colon", *"mconsole go", "enter"])
+        await until(lambda: app.guests["demo-a"]["state"] == "running", "running again", extra=answers)
+        burst(app, ["ctrl+b", "colon", *"mconsole log TEXT", "enter"])
+        await until(lambda: isinstance(app.focused, Input) and app.focused.id == "mc-log", "the log field focused")
+        assert app.panel.display
+        burst(app, [*"hello-from-palette", "enter"])
+        await until(lambda: "log hello-from-palette" in answers(), "the log line sent", extra=answers)
+
+
+def normalise_svg(svg: str) -> str:
+    """An SVG screenshot's text, spaces as one space."""
+    import html
+    import re
+
+    body = svg[svg.index("<g") :]  # (past the styles)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", body)))
+
+
+async def test_keys_still_queued_when_a_prefix_command_ends_keep_their_order(env: Env) -> None:
+    """A burst's keys that the app has not read yet when a prefix command ends come after the
+    keys the command held back (a second prefix among them). The old app posted those behind
+    them: on a busy machine ``ctrl+b m ctrl+b m echo ...`` typed ``m`` and the line into the
+    console, and the second prefix took a later key. Here the rest of the burst is posted
+    while the first command runs, which is what the busy machine did, every time."""
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await started(pilot, app)
+        await prefix(pilot, "2")
+        con2 = app.area.current
+        assert con2 is not None and con2 is not pane
+        con2.send(b"\r")
+        await until(lambda: text(con2).rstrip().endswith("#"), "a prompt on con2", extra=lambda: text(con2))
+        await prefix(pilot, "1")
+        await until(lambda: app.area.current is pane and app.focused is pane, "con1 again")
+        command = app._prefix_command
+        rest = ["2", *keys_of("echo order-$((1+1))")]
+
+        async def slow_command(key: str) -> None:
+            await command(key)
+            if rest:  # the first command only: the rest of the burst arrives now
+                burst(app, rest)
+                rest.clear()
+
+        app._prefix_command = slow_command  # type: ignore[method-assign]
+        burst(app, ["ctrl+b", "1", "ctrl+b"])
+        await until(
+            lambda: "order-2" in text(con2),
+            "the line on con2, after prefix 2",
+            extra=lambda: f"{app.area.console}\ncon1:\n{text(pane)}\ncon2:\n{text(con2)}",
+        )
+        assert app.area.current is con2 and "order" not in text(pane)
+        assert app.prefix_keys.screen is None and len(app.screen_stack) == 1
 
 
 async def test_a_search_and_the_keys_behind_its_enter_in_one_burst(env: Env) -> None:

@@ -66,8 +66,9 @@ def pane_size(lines: list[str], title: str = "demo-a · con1") -> tuple[int, int
     return bottom - top - 1, right - left - 2
 
 
-def stty(t: Tmux, n: int) -> tuple[int, int]:
-    t.keys(f"clear; echo size-$(({n}+0)) $(stty size)", "Enter")
+def stty(t: Tmux, n: int, *command: str) -> tuple[int, int]:
+    """The guest's size, asked in the same send-keys as ``command`` (a prefix command) if given."""
+    t.keys(*command, f"clear; echo size-$(({n}+0)) $(stty size)", "Enter")
     lines = t.wait(rf"size-{n} \d+ \d+")
     m = re.search(rf"size-{n} (\d+) (\d+)", "\n".join(lines))
     assert m is not None
@@ -100,6 +101,12 @@ def test_guest_size_follows_the_pane_and_prefix_commands_in_one_send_keys(env: E
         assert in_grid == pane_size(t.screen()) and in_grid[1] < cols
         t.keys("C-b", "g")
         time.sleep(0.5)
+        # the same in one send-keys, the line right behind the command: it must see the new size
+        # (it saw the size before a zoom: the keys went before the pane was laid out again)
+        assert stty(t, 12, "C-b", "z") == (height - 1, width)
+        assert stty(t, 13, "C-b", "z") == (rows, cols)
+        assert stty(t, 14, "C-b", "g") == in_grid
+        assert stty(t, 15, "C-b", "g") == (rows, cols)
         # the window resized (the user's terminal): the guest follows
         t.run("resize-window", "-x", str(width + 20), "-y", str(height + 6))
         time.sleep(1)

@@ -64,6 +64,27 @@ async def test_boot_ping_startup_and_listing(env: Env) -> None:
     assert net["switches"][0]["ports"] == ["two-a:eth0", "two-b:eth0"]
 
 
+def test_a_failed_startup_is_a_warning_in_up_ls_and_json(env: Env) -> None:
+    """The startup's exit status reaches the supervisor with the ready report: ``up`` warns
+    (exit 0: the guest is up), ``ls`` shows it. It said "booted", and only the guest's
+    /var/log/startup.log knew."""
+    path = env.write_lab(
+        "st",
+        "name: st\nguests:\n  bad:\n    startup: |\n      no_such_command; exit 3\n"
+        "  good:\n    startup: |\n      true\n  none: {}\n",
+    )
+    proc = env.run("up", str(path), "--detach", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "st-bad booted" in proc.stdout
+    assert "st-bad: the lab's startup script exited with status 3" in proc.stderr, proc.stderr
+    assert "st-good" not in proc.stderr
+    guests = {g["umid"]: g for g in env.ls()}
+    assert guests["st-bad"]["state"] == "running" and guests["st-bad"]["startup_status"] == 3
+    assert guests["st-good"]["startup_status"] == 0 and guests["st-none"]["startup_status"] is None
+    listing = env.run("ls", check=True).stdout
+    assert "running (startup exited 3)" in listing and listing.count("startup exited") == 1, listing
+
+
 async def test_mconsole_commands_stop_go_and_sysrq(env: Env) -> None:
     up(env, TWO)
     version = env.run("mconsole", "two-a", "version", check=True).stdout

@@ -62,11 +62,11 @@ async def test_snapshots(env: Env, size: tuple[int, int]) -> None:
         await pilot.pause(0.5)
         no_blink(app)
         check(app, f"main-{tag}")
-        if not app.panel.display:  # at 80 columns it comes over the console when asked for
-            await app.run_action("toggle_mconsole")
+        # The panel from the keyboard: prefix m gives it the keys (docked at 160, over the console at 80).
+        await pilot.press("ctrl+b", "m")
+        await until(lambda: app.panel.display and app.panel.has_focus_within, "the panel with the keys")
         app.panel.query_one("#mc-disks").collapsed = False
         app.panel.query_one("#mc-nics").collapsed = False
-        app.panel.focus()
         # The panel's scrollbar thumb lands a fraction of a cell apart from run to run.
         app.panel.styles.scrollbar_size_vertical = 0
         await pilot.pause(0.3)
@@ -74,6 +74,12 @@ async def test_snapshots(env: Env, size: tuple[int, int]) -> None:
         await pilot.pause(0.3)
         no_blink(app)
         check(app, f"mconsole-panel-{tag}")
+        # The sysrq list, drawn in front of the panel's widgets (at 80 it was behind them).
+        app.panel.query_one("#mc-sysrq").focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        check(app, f"sysrq-list-{tag}")
+        await pilot.press("escape")
         await app.run_action("close_side")
         await app.run_action("network")
         await until(lambda: bool(getattr(app.screen, "net", None)))

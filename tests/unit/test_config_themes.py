@@ -47,3 +47,16 @@ def test_bad_theme_names_the_field(tmp_path: Path) -> None:
     path.write_text("name: x\nprimary: '#112233'\nansi: ['#000000']\n")
     with pytest.raises(ValueError, match="ansi"):
         load_theme(path)
+
+
+def test_two_commands_on_one_key_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``{zoom: f, grid: f}`` made zoom unreachable; both keep their default keys, and it is said."""
+    path = tmp_path / "c.yaml"
+    path.write_text("keymap: {zoom: f, grid: f, help: h}\n")
+    config = load_config(path)
+    assert config.keymap["zoom"] == "z" and config.keymap["grid"] == "g" and config.keymap["help"] == "h"
+    assert any("zoom and grid are both on 'f'" in p for p in config.problems), config.problems
+    path.write_text("keymap: {zoom: g}\n")  # onto another command's default key
+    config = load_config(path)
+    assert config.keymap["zoom"] == "z" and config.keymap["grid"] == "g"
+    assert any("zoom and grid" in p or "grid and zoom" in p for p in config.problems), config.problems

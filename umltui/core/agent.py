@@ -24,6 +24,21 @@ import re
 from collections.abc import Callable
 
 READY_WORD = "umltui-ready"  # what a root of ours reports (through /proc/mconsole) when its boot is done
+_STARTUP = re.compile(r" startup=(\d{1,3})$")
+
+
+def ready_report(text: str, word: str) -> tuple[bool, int | None]:
+    """Whether ``text`` (a user notification, the guest's domainname) says the boot of a root of
+    ours is done, and the exit status of the lab's startup script if one ran: the boot script
+    reports ``WORD`` or ``WORD startup=N``."""
+    text = text.strip()
+    if text == word:
+        return True, None
+    if text.startswith(word + " ") and (m := _STARTUP.search(text)):
+        return True, int(m.group(1))
+    return False, None
+
+
 LINE = "ssl0"  # the serial line the agent listens on, as the kernel and the mconsole name it
 VERBS = ("ping", "nic-down", "nic-up", "nic-ip", "nic-name", "winsize")
 _ANSWER = re.compile(rb"^(\d+) (ok|err)(?: (.*))?$")

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..locations import open_private
 from .agent import LINE as AGENT_LINE
-from .agent import Agent, AgentError
+from .agent import Agent, AgentError, ready_report
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
@@ -141,6 +141,7 @@ class Guest:
         self.legacy_nics = True  # its kernel has the ethN= transports (else its NICs are vecN: devices)
         self.grants: Grants | None = None  # what its sandbox holds; None: a guest from before sandboxes
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
+        self.startup_status: int | None = None  # the lab's startup script's exit status, as its boot reported it
         self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
         self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
         self.started_at = time.time()
@@ -184,6 +185,7 @@ class Guest:
         "argv",
         "root",
         "notes",
+        "startup_status",
         "cpu",
         "kernel",
         "legacy_nics",
@@ -236,6 +238,8 @@ class Guest:
         guest.netns, guest.mem = rec.get("netns"), rec.get("mem")
         guest.argv, guest.root = list(rec.get("argv", [])), str(rec.get("root", ""))
         guest.notes = list(rec.get("notes", []))
+        status = rec.get("startup_status")
+        guest.startup_status = int(status) if isinstance(status, int) else None
         guest.legacy_nics = bool(rec.get("legacy_nics", True))
         guest.kernel = str(rec.get("kernel", ""))
         guest.grants = Grants.from_state(rec.get("grants"))
@@ -299,8 +303,12 @@ class Guest:
         while self.state == BOOTING:
             await asyncio.sleep(0.3)
             with contextlib.suppress(MconsoleError):
-                if self.ready_word and self.ready_word in await self.mconsole.request("proc sys/kernel/domainname"):
+                if self.ready_word is None:
+                    return
+                ready, status = ready_report(await self.mconsole.request("proc sys/kernel/domainname"), self.ready_word)
+                if ready and self.state == BOOTING:
                     log.info("%s: ready (seen through the mconsole)", self.umid)
+                    self.startup_status = status
                     self.set_state(RUNNING)
 
     def _spawn(self, coro: Any) -> None:
@@ -429,7 +437,10 @@ class Guest:
         elif kind == NOTIFY_HANG:
             self.set_state(HUNG, "the guest stopped answering (hang notification)")
         elif kind == NOTIFY_USER:
-            if self.ready_word and text == self.ready_word:
+            ready, status = ready_report(text, self.ready_word) if self.ready_word else (False, None)
+            if ready:
+                if self.state == BOOTING:
+                    self.startup_status = status
                 if self.state in (BOOTING, HUNG):
                     self.set_state(RUNNING)
             else:
@@ -692,6 +703,7 @@ class Guest:
             "mem": self.mem,
             "started_at": self.started_at,
             "notes": self.notes,
+            "startup_status": self.startup_status,
             "cpu": self.cpu if self.alive else None,
             "kernel": self.kernel,
             "legacy_nics": self.legacy_nics,

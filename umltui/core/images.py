@@ -839,17 +839,19 @@ exit 0
 STARTUP_SCRIPT = r"""#!/bin/sh
 # umltui: the lab's startup, once the system is up (as Netkit's phase two), as root in
 # /root, with bash where the image has it; then a lab test's script; then: ready.
+status=""
 if [ -s /run/umltui/startup ]; then
   shell=sh
   [ -x /bin/bash ] && shell=/bin/bash
   (cd /root && HOME=/root "$shell" /run/umltui/startup) < /dev/null > /var/log/startup.log 2>&1
-  echo "umltui: startup script exited with status $?" >> /var/log/startup.log
+  status=$?
+  echo "umltui: startup script exited with status $status" >> /var/log/startup.log
 fi
 if [ -f /run/umltui/test ]; then
   (cd /root && HOME=/root sh /run/umltui/test) < /dev/null > /var/log/test.log 2>&1
 fi
-echo READY > /proc/sys/kernel/domainname
-echo READY > /proc/mconsole 2>/dev/null
+echo "READY${status:+ startup=$status}" > /proc/sys/kernel/domainname
+echo "READY${status:+ startup=$status}" > /proc/mconsole 2>/dev/null
 exit 0
 """
 

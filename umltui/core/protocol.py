@@ -114,6 +114,7 @@ class GuestInfo(TypedDict):
     mem: str | None
     started_at: float
     notes: list[str]  # what the guest wrote to /proc/mconsole
+    startup_status: NotRequired[int | None]  # the lab's startup script's exit status (None: none ran, or unknown)
     cpu: int | None  # the host CPU its processes are kept on; None: any
     kernel: NotRequired[str]  # its kernel's release ("" for a guest from before kernels were chosen)
     legacy_nics: NotRequired[bool]  # its kernel has the ethN= transports (else its NICs are vecN devices)

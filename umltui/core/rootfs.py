@@ -116,6 +116,7 @@ if [ -s /etc/umltui/sysctl ]; then
   done < /etc/umltui/sysctl
 fi
 /etc/umltui/agent > /dev/null 2>&1 &
+status=""
 if [ -s /etc/umltui/startup ]; then
   (cd /root && sh /etc/umltui/startup) > /var/log/startup.log 2>&1
   status=$?
@@ -125,10 +126,10 @@ if [ -s /etc/umltui/startup ]; then
 fi
 # A lab's test (umltui ltest), after its startup.
 [ -s /etc/umltui/test ] && (cd /root && sh /etc/umltui/test) > /var/log/test.log 2>&1
-# Tell the supervisor: a notification now, and a mark it can poll through the mconsole
-# (a notification datagram can be lost).
-echo {READY_WORD} > /proc/sys/kernel/domainname
-echo {READY_WORD} > /proc/mconsole 2>/dev/null
+# Tell the supervisor, with the startup's status if it ran: a notification now, and a mark
+# it can poll through the mconsole (a notification datagram can be lost).
+echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/sys/kernel/domainname
+echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/mconsole 2>/dev/null
 exit 0
 """
 """umltui's boot script in a busybox root (written again at every boot, as the agent is)."""

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -28,7 +30,7 @@ ACTION_HELP = {
     "next_pane": "next pane",
     "zoom": "zoom: the pane takes the screen / back",
     "grid": "grid of consoles / tabs",
-    "toggle_mconsole": "mconsole panel: show / hide",
+    "toggle_mconsole": "mconsole panel: show and focus / hide",
     "network": "network view",
     "scrollback": "scrollback (keys move, q leaves)",
     "search": "search the scrollback",
@@ -91,7 +93,7 @@ class PrefixScreen(ModalScreen[PrefixChoice | None]):
         shown = " · ".join(
             f"{key_label(k)} {SHORT_HELP.get(a, a)}" for a, k in self.keymap.items() if not a.startswith("console(")
         )
-        yield Label(f"{self.prefix} … 0-6 console · {shown} · {self.prefix} sends {self.prefix}")
+        yield Label(Content(f"{self.prefix} … 0-6 console · {shown} · {self.prefix} sends {self.prefix}"))
 
     def on_key(self, event: events.Key) -> None:
         event.stop()
@@ -180,7 +182,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(Content(self.question))  # a guest's name, a command: plain text
             with Grid():
                 yield Button(self.yes, variant="error", id="yes")
                 yield Button("Cancel", variant="primary", id="no")
@@ -276,8 +278,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("does")
         table.add_row("(any key)", "goes to the guest's console: ctrl+c, ctrl+p, arrows, F-keys included")
         for action, key in self.keymap.items():
-            table.add_row(f"{self.prefix} {key_label(key)}", ACTION_HELP.get(action, action))
-        table.add_row(f"{self.prefix} {self.prefix}", f"send a literal {self.prefix} to the guest")
+            table.add_row(Text(f"{self.prefix} {key_label(key)}"), ACTION_HELP.get(action, action))  # ([ is a key)
+        table.add_row(Text(f"{self.prefix} {self.prefix}"), Text(f"send a literal {self.prefix} to the guest"))
         table.add_row("mouse", "click guests, consoles, tabs and buttons; wheel scrolls back; drag copies")
         table.add_row(
             "in scrollback", "↑ ↓ PgUp PgDn Home End move, / search, n N next/previous, q or Esc back to live"

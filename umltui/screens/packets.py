@@ -22,6 +22,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Log
 
@@ -107,7 +108,7 @@ class PacketsScreen(Screen[None]):
             parts.append(f"PAUSED, {len(self.waiting)} new")
         if note:
             parts.append(note)
-        self.query_one("#pk-title", Label).update(" · ".join(parts))
+        self.query_one("#pk-title", Label).update(Content(" · ".join(parts)))  # plain: icmp[icmptype] is no markup
 
     async def _start_decoder(self) -> None:
         await self._stop_decoder()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
+from textual.content import Content
 from textual.widgets import Static, Tab, Tabs
 
 from .terminal import TerminalView
@@ -36,7 +37,7 @@ class ConsolePane(TerminalView):
     def __init__(self, umid: str, console: str, **kw: Any) -> None:
         super().__init__(**kw)
         self.umid, self.console = umid, console
-        self.border_title = f"{umid} · {'kernel log' if console == 'con0' else console}"
+        self.border_title = Content(f"{umid} · {'kernel log' if console == 'con0' else console}")  # plain
         self.also: list[ConsolePane] = []  # broadcast: the other panes that get the same keys
         if console == "con0":
             # The kernel's log is a file, not a tty: its lines end in a bare LF, which a
@@ -202,7 +203,7 @@ class ConsoleArea(Vertical):
         self.set_class(self.broadcast, "-broadcast")
         names = ", ".join(f"{p.umid} {p.console}" for p in shown)
         self.query_one("#broadcast-banner", Static).update(
-            f"BROADCAST to {len(shown)} console{'s' if len(shown) != 1 else ''}: {names} · prefix b stops"
+            Content(f"BROADCAST to {len(shown)} console{'s' if len(shown) != 1 else ''}: {names} · prefix b stops")
         )
 
     def next_pane(self) -> ConsolePane | None:

@@ -69,6 +69,7 @@ class GuestTree(Tree[dict[str, Any]]):
                 (g["name"] if g["lab"] else umid, "bold" if umid == current else ""),
                 " ",
                 (state, STATE_STYLE.get(state, "")),
+                (f" ⚠ startup {g['startup_status']}", "bold yellow") if g.get("startup_status") else "",
             )
             key = f"guest:{umid}"
             node = labs[lab].add(

@@ -8,7 +8,9 @@ before anything is sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Collapsible, Input, Label, RichLog, Select
 
@@ -34,6 +37,43 @@ class Confirm(Message):
     umid: str
     command: str
     question: str
+
+
+SIMPLE = {"mc-stop": "stop", "mc-go": "go", "mc-cad": "cad", "mc-version": "version"}
+CONFIRM = {
+    "reboot": "Reboot the guest now (like pressing reset)?",
+    "halt": "Halt the guest now (no clean shutdown)?",
+}
+BUTTONS = [
+    ("mc-stop", "stop: pause the guest (only the mconsole answers)"),
+    ("mc-go", "go: run the stopped guest again"),
+    ("mc-cad", "cad: ctrl-alt-del (init decides)"),
+    ("mc-reboot", "reboot now (asks first)"),
+    ("mc-halt", "halt now (asks first)"),
+    ("mc-version", "version: the guest kernel's"),
+]
+"""The panel's buttons, as the command palette lists them."""
+FIELDS = [
+    ("mc-proc", "proc FILE: read a file of the guest's /proc…"),
+    ("mc-log", "log TEXT: write a line into the guest's kernel log…"),
+    ("mc-stack", "stack PID: a process's kernel stack…"),
+    ("disk-image", "add a disk (hot-plug)…"),
+    ("disk-dev", "remove a disk…"),
+    ("nic-target", "add a NIC (hot-plug)…"),
+    ("nic-dev", "remove a NIC…"),
+]
+"""The panel's forms, as the command palette lists them: choosing one opens the form."""
+
+
+@dataclass
+class PanelCommand:
+    """One thing the panel does, for the command palette: ``run`` does it (a button, a sysrq
+    letter) or opens its form (``field``, then the app shows the panel and focuses it)."""
+
+    title: str
+    help: str
+    run: Callable[[], None] | None = None
+    field: str | None = None
 
 
 class MconsolePanel(VerticalScroll):
@@ -110,7 +150,7 @@ class MconsolePanel(VerticalScroll):
         if not guest:
             title.update("no guest chosen")
             return
-        title.update(f"mconsole · {guest['umid']} ({guest['state']})")
+        title.update(Content(f"mconsole · {guest['umid']} ({guest['state']})"))  # (names and paths as plain text)
         disks = (
             ", ".join(
                 f"{d['name']}={Path(str(d['image'])).name}" + (" (cow)" if d.get("cow") else "")
@@ -119,8 +159,8 @@ class MconsolePanel(VerticalScroll):
             or "none"
         )
         nics = ", ".join(f"{n['name']} on {n.get('kind')}:{n.get('target')}" for n in guest.get("nics", [])) or "none"
-        self.query_one("#mc-disk-list", Label).update(f"now: {disks}")
-        self.query_one("#mc-nic-list", Label).update(f"now: {nics}")
+        self.query_one("#mc-disk-list", Label).update(Content(f"now: {disks}"))
+        self.query_one("#mc-nic-list", Label).update(Content(f"now: {nics}"))
         # The device fields hold the first free name, as a value (not a placeholder that looks like one).
         self._fill("#disk-dev", "ubd", {d["name"] for d in guest.get("disks", [])}, 1)
         self._fill_nic()
@@ -176,26 +216,48 @@ class MconsolePanel(VerticalScroll):
             return
         self.show_answer(command, str(answer))
 
+    def commands(self) -> list[PanelCommand]:
+        """Every action of the panel, for the command palette (for the chosen guest)."""
+        who = self.umid or "no guest chosen"
+        found = [PanelCommand(f"mconsole {title}", who, run=partial(self.press, bid)) for bid, title in BUTTONS]
+        found += [PanelCommand(f"mconsole sysrq {k}: {name}", who, run=partial(self.sysrq, k)) for k, name in SYSRQ]
+        found += [PanelCommand(f"mconsole {title}", who, field=fid) for fid, title in FIELDS]
+        return found
+
+    def open_field(self, field_id: str) -> Input:
+        """The field ``field_id`` in sight (its collapsible opened): the app focuses it."""
+        field = self.query_one(f"#{field_id}", Input)
+        for collapsible in field.ancestors:
+            if isinstance(collapsible, Collapsible):
+                collapsible.collapsed = False
+        self.call_after_refresh(self.scroll_to_widget, field, animate=False)
+        return field
+
+    def press(self, button_id: str) -> None:
+        """What the button ``button_id`` does (the palette's way in)."""
+        if button_id in SIMPLE:
+            self.request(SIMPLE[button_id])
+        elif (command := button_id.removeprefix("mc-")) in CONFIRM:
+            self.request(command, confirm=CONFIRM[command])
+
+    def sysrq(self, letter: str) -> None:
+        name = dict(SYSRQ)[letter]
+        self.request(
+            f"sysrq {letter}", confirm=f"sysrq {letter}: {name}. Send it?" if letter in SYSRQ_DESTRUCTIVE else None
+        )
+
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         bid = event.button.id or ""
-        simple = {"mc-stop": "stop", "mc-go": "go", "mc-cad": "cad", "mc-version": "version"}
-        if bid in simple:
-            self.request(simple[bid])
-        elif bid == "mc-reboot":
-            self.request("reboot", confirm="Reboot the guest now (like pressing reset)?")
-        elif bid == "mc-halt":
-            self.request("halt", confirm="Halt the guest now (no clean shutdown)?")
+        if bid in SIMPLE or bid in ("mc-reboot", "mc-halt"):
+            self.press(bid)
         elif bid == "mc-sysrq-send":
             value = self.query_one("#mc-sysrq", Select).value
             if not isinstance(value, str):
                 self.notify("choose a sysrq letter", severity="warning")
                 return
-            name = dict(SYSRQ)[value]
-            self.request(
-                f"sysrq {value}", confirm=f"sysrq {value}: {name}. Send it?" if value in SYSRQ_DESTRUCTIVE else None
-            )
+            self.sysrq(value)
         elif bid == "disk-add":
             self._disk_add()
         elif bid == "disk-remove":
