@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 from . import imagecli
 from .core.client import SupervisorError, call
 from .core.lab import Lab, LabError, load_lab
 from .core.netkit.export import lab_to_yaml
-from .core.netkit.ltest import clear_results, compare
+from .core.netkit.ltest import BARRIER_SECONDS, clear_results, compare, tests_done
 
 
 def _load(path: str) -> tuple[Lab | None, int]:
@@ -47,10 +48,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ltest(folder: Path, name: str, timeout: float) -> tuple[int, list[str]]:
-    """Boot in test mode and take the lab down again; (0 or 2, the warnings or the error)."""
+async def _ltest(folder: Path, name: str, machines: list[str], timeout: float) -> tuple[int, list[str]]:
+    """Boot in test mode, wait for every machine's test, and take the lab down again;
+    (0 or 2, the warnings or the error)."""
     try:
         result = await call("up", lab=str(folder), boot_timeout=timeout, test=True, timeout=timeout + 30)
+        results = folder / "_test" / "results"
+        deadline = time.monotonic() + BARRIER_SECONDS + timeout
+        while (waiting := tests_done(results, machines)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        if waiting:
+            return 2, [f"the test of {', '.join(waiting)} did not finish (see /var/log/test.log in the guest)"]
     except SupervisorError as exc:
         return 2, [str(exc)]
     finally:
@@ -75,7 +83,7 @@ def cmd_ltest(args: argparse.Namespace) -> int:
         return 2
     clear_results(folder, machines, args.delay)
     print(f"testing lab {lab.name} ({len(machines)} machines)", file=sys.stderr)
-    status, said = asyncio.run(_ltest(folder, lab.name, args.timeout))
+    status, said = asyncio.run(_ltest(folder, lab.name, machines, args.timeout))
     for line in said:
         print(f"umltui: {'warning: ' if status == 0 else ''}{line}", file=sys.stderr)
     if status:

@@ -252,9 +252,9 @@ def test_test_mode_gives_the_guest_its_test(tmp_path: Path) -> None:
     a.test = True
     script = boot_files(a)["test"][0]
     assert "/hostlab/_test/scripts/a.test" in script.replace('"$s/a.test"', "/hostlab/_test/scripts/a.test")
-    # b waits for a (not for c: c boots only once b is ready)
-    assert "for m in a; do" in lab.guests["b"].test_script and "for m in a b; do" in lab.guests["c"].test_script
-    assert "for m in b c; do" in a.test_script
+    # every machine's test waits for every other machine's startup (the test runs after ready)
+    assert "for m in a c; do" in lab.guests["b"].test_script and "for m in a b; do" in lab.guests["c"].test_script
+    assert "for m in b c; do" in a.test_script and 'touch "$r/.a.done"' in a.test_script
     assert subprocess.run(["sh", "-n", "-c", script], timeout=10).returncode == 0
     assert b.test is False
 

@@ -838,7 +838,8 @@ exit 0
 
 STARTUP_SCRIPT = r"""#!/bin/sh
 # umltui: the lab's startup, once the system is up (as Netkit's phase two), as root in
-# /root, with bash where the image has it; then a lab test's script; then: ready.
+# /root, with bash where the image has it; then: ready; then a lab test's script, in the
+# background (it waits for the lab's other machines, which may boot after this one).
 status=""
 if [ -s /run/umltui/startup ]; then
   shell=sh
@@ -847,11 +848,11 @@ if [ -s /run/umltui/startup ]; then
   status=$?
   echo "umltui: startup script exited with status $status" >> /var/log/startup.log
 fi
-if [ -f /run/umltui/test ]; then
-  (cd /root && HOME=/root sh /run/umltui/test) < /dev/null > /var/log/test.log 2>&1
-fi
 echo "READY${status:+ startup=$status}" > /proc/sys/kernel/domainname
 echo "READY${status:+ startup=$status}" > /proc/mconsole 2>/dev/null
+if [ -f /run/umltui/test ]; then
+  (cd /root && HOME=/root sh /run/umltui/test) < /dev/null > /var/log/test.log 2>&1 &
+fi
 exit 0
 """
 

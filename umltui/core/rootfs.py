@@ -124,12 +124,12 @@ if [ -s /etc/umltui/startup ]; then
   # What it printed greets the user on con1, the console shown first, above the prompt.
   if [ $status = 0 ]; then sed '$d' /var/log/startup.log; else cat /var/log/startup.log; fi > /dev/tty1 2>/dev/null
 fi
-# A lab's test (umltui ltest), after its startup.
-[ -s /etc/umltui/test ] && (cd /root && sh /etc/umltui/test) > /var/log/test.log 2>&1
 # Tell the supervisor, with the startup's status if it ran: a notification now, and a mark
 # it can poll through the mconsole (a notification datagram can be lost).
 echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/sys/kernel/domainname
 echo "{READY_WORD}${{status:+ startup=$status}}" > /proc/mconsole 2>/dev/null
+# A lab's test (umltui ltest), in the background: it waits for the lab's other machines.
+[ -s /etc/umltui/test ] && (cd /root && sh /etc/umltui/test) > /var/log/test.log 2>&1 &
 exit 0
 """
 """umltui's boot script in a busybox root (written again at every boot, as the agent is)."""

@@ -167,8 +167,7 @@ def read_lab_folder(folder: Path) -> Lab:
     if dep_path.exists():
         _dependencies(lab, _read_text(dep_path, errors), dep_path, errors)
     for name, spec in lab.guests.items():
-        later = _waiting_for(lab, name)
-        spec.test_script = test_script(name, [n for n in lab.guests if n != name and n not in later])
+        spec.test_script = test_script(name, [n for n in lab.guests if n != name])
     if not lab.guests and not errors:
         errors.append(LabError(str(conf_path), None, "", "no machines: no subfolders and no MACHINE[N]= lines"))
     lab.warnings = warnings
@@ -356,17 +355,6 @@ def _dependencies(lab: Lab, text: str, dep_path: Path, errors: list[LabError]) -
         errors.append(
             LabError(str(dep_path), line, loop[0], "the machines wait for each other in a circle: " + " -> ".join(loop))
         )
-
-
-def _waiting_for(lab: Lab, name: str) -> set[str]:
-    """The machines that wait (through others too) for ``name`` in ``lab.dep``."""
-    found: set[str] = set()
-    grew = True
-    while grew:
-        before = len(found)
-        found |= {n for n, g in lab.guests.items() if name in g.after or found & set(g.after)}
-        grew = len(found) != before
-    return found
 
 
 def _circle(lab: Lab) -> list[str] | None:

@@ -1,16 +1,15 @@
 """Netkit's lab test (``ltest``): what each guest runs, and the comparison with the signature.
 
-In test mode each guest runs :func:`test_script` after its startup, before it says it is
-ready (so ``up`` returns once every test has run). The script writes, as Netkit-JH does,
+In test mode each guest runs :func:`test_script` in the background once its startup has
+run and it has said it is ready; ``ltest`` waits for every machine's ``.NAME.done`` mark.
+The script writes, as Netkit-JH does,
 ``_test/results/MACHINE.shared`` (``_test/scripts/shared.test``), ``MACHINE.user``
 (``_test/scripts/MACHINE.test``, or Netkit 2's and Kathará's ``_test/MACHINE.test``) and
 ``MACHINE.default`` (interfaces, routes, listening ports, processes).
 
-Netkit waited until every machine had started before any test ran; here each guest
-waits (up to :data:`BARRIER_SECONDS`) until every machine that does not wait for it in
-``lab.dep`` has reached its test too, then sleeps ``_test/results/.delay`` seconds if the
-host wrote one (``ltest --delay``): a guest whose machines boot after it (``lab.dep``)
-cannot wait for them without waiting for itself.
+As in Netkit, no test runs before every machine has started: each guest waits (up to
+:data:`BARRIER_SECONDS`) until every machine of the lab has run its startup, then sleeps
+``_test/results/.delay`` seconds if the host wrote one (``ltest --delay``).
 
 Signatures are Netkit 2's: a folder ``_test/signature/`` of result files, compared file by
 file with white space amounts, tabs and blank lines not counting (``diff -EbB``); with no
@@ -35,7 +34,8 @@ KINDS = ("shared", "user", "default")
 
 
 def test_script(name: str, waits_for: list[str]) -> str:
-    """The POSIX sh the guest ``name`` runs in test mode (it writes into ``/hostlab``)."""
+    """The POSIX sh the guest ``name`` runs in test mode (it writes into ``/hostlab``);
+    ``waits_for``: the lab's other machines."""
     q = shlex.quote
     others = " ".join(q(n) for n in waits_for)
     return f"""# umltui ltest: Netkit's test phase for {name}, after the startup
@@ -60,6 +60,7 @@ fi
   echo "[PROCESSES]"; ps -e -o uid,command; echo
 }} > "$r/{name}.default" 2>&1
 sync
+touch "$r/.{name}.done"
 """
 
 
@@ -71,12 +72,18 @@ def clear_results(folder: Path, machines: list[str], delay: float = 0) -> Path:
         for kind in KINDS:
             (results / f"{name}.{kind}").unlink(missing_ok=True)
         (results / f".{name}.started").unlink(missing_ok=True)
+        (results / f".{name}.done").unlink(missing_ok=True)
     delay_file = results / ".delay"
     if delay > 0:
         delay_file.write_text(f"{delay:g}\n")
     else:
         delay_file.unlink(missing_ok=True)
     return results
+
+
+def tests_done(results: Path, machines: list[str]) -> list[str]:
+    """The machines whose test has not finished yet."""
+    return [n for n in machines if not (results / f".{n}.done").exists()]
 
 
 def _normal(text: str) -> list[str]:
