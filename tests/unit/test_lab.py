@@ -196,3 +196,34 @@ guests:
     text = str(err.value)
     assert "circle: a -> b -> a" in text or "circle: b -> a -> b" in text
     assert "no guest 'nosuch'" in text and "missing" in text and "'bad key'" in text
+
+
+def test_every_field_of_one_nic_disk_switch_and_root_is_reported(tmp_path: Path) -> None:
+    # Issue 40, 8: a NIC with a bad switch and a bad IP reported only the IP.
+    lab = tmp_path / "bad.yaml"
+    lab.write_text(
+        "name: bad\n"
+        "switches:\n"
+        "  lan0: {hub: maybe, capture: lots}\n"
+        "guests:\n"
+        "  a:\n"
+        "    nics:\n"
+        "      eth0: {switch: lan9, ip: 10.0.0.300/24, mac: 01:00:00:00:00:01}\n"
+        "    disks:\n"
+        "      ubd1: {image: nosuch.img, readonly: perhaps}\n"
+        "    root: {debian: Bookworm!, packages: [BAD_NAME]}\n"
+    )
+    with pytest.raises(LabErrors) as caught:
+        load_lab(lab)
+    found = [e.field for e in caught.value.errors]
+    assert found == [
+        "switches.lan0.hub",
+        "switches.lan0.capture",
+        "guests.a.nics.eth0.switch",
+        "guests.a.nics.eth0.ip",
+        "guests.a.nics.eth0.mac",
+        "guests.a.disks.ubd1.image",
+        "guests.a.disks.ubd1.readonly",
+        "guests.a.root.debian",
+        "guests.a.root.packages.[]",
+    ], str(caught.value)

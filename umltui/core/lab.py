@@ -174,6 +174,10 @@ class Lab:
         }
 
 
+class _Kept(Exception):
+    """A part's own fields had problems, each kept already: the part is dropped, nothing more said."""
+
+
 class _Node:
     """A YAML node with the field path that led to it, for error messages."""
 
@@ -188,6 +192,18 @@ class _Node:
             yield
         except LabError as exc:
             self.problems.append(exc)
+        except _Kept:
+            pass
+
+    def mark(self) -> int:
+        """Where the problems stand now, for :meth:`settle`."""
+        return len(self.problems)
+
+    def settle(self, mark: int) -> None:
+        """After a part's fields were each read in :meth:`collect`: if any was wrong, the part is
+        dropped (its problems are kept, every one of them, not only the first)."""
+        if len(self.problems) > mark:
+            raise _Kept
 
     @property
     def line(self) -> int:
@@ -435,14 +451,7 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
             switches = top["switches"].mapping()
     for key, node in switches.items():
         with doc.collect():
-            _key_name(node, key, "switch", MEMBER_RE)
-            opts = node.mapping(("hub", "learning", "capture"))
-            hub = opts["hub"].boolean() if "hub" in opts else False
-            learning = opts["learning"].boolean() if "learning" in opts else False
-            if hub and learning:
-                raise opts["learning"].error("a hub does not learn: give hub or learning, not both")
-            capture = _capture_size(opts["capture"]) if "capture" in opts else 0
-            lab.switches[key] = SwitchSpec(key, hub=hub, learning=learning, capture=capture)
+            lab.switches[key] = _switch(key, node)
     taps: dict[str, _Node] = {}
     if "taps" in top:
         with doc.collect():
@@ -460,13 +469,36 @@ def _read_lab(doc: _Node, path: Path, default_name: str | None) -> Lab:
         raise top["guests"].error("a lab needs at least one guest")
     for key, node in guests.items():
         with doc.collect():
-            _key_name(node, key, "guest", MEMBER_RE)
+            with doc.collect():  # a bad name, and the guest's own fields read all the same
+                _key_name(node, key, "guest", MEMBER_RE)
             lab.guests[key] = _guest(lab, key, node, base)
     if guests:
         _check_taps(lab, guests)
         with doc.collect():
             _check_after(lab, guests)
     return lab
+
+
+def _switch(key: str, node: _Node) -> SwitchSpec:
+    mark = node.mark()
+    with node.collect():
+        _key_name(node, key, "switch", MEMBER_RE)
+    opts = node.mapping(("hub", "learning", "capture"))
+    hub = learning = False
+    capture = 0
+    if "hub" in opts:
+        with node.collect():
+            hub = opts["hub"].boolean()
+    if "learning" in opts:
+        with node.collect():
+            learning = opts["learning"].boolean()
+            if hub and learning:
+                raise opts["learning"].error("a hub does not learn: give hub or learning, not both")
+    if "capture" in opts:
+        with node.collect():
+            capture = _capture_size(opts["capture"])
+    node.settle(mark)
+    return SwitchSpec(key, hub=hub, learning=learning, capture=capture)
 
 
 def _kernel_pin(node: _Node, base: Path) -> str:
@@ -543,9 +575,13 @@ def _guest(lab: Lab, name: str, node: _Node, base: Path) -> GuestSpec:
     for disk_name, disk_node in _entries(fields, "disks"):
         with node.collect():
             m = re.fullmatch(r"ubd(\d+)", disk_name)
-            if not m or not 1 <= int(m.group(1)) <= 15:
-                raise disk_node.error(f"disk name {disk_name!r}: use ubd1 to ubd15 (ubd0 is the root)")
-            spec.disks.append(_disk(disk_name, disk_node, base))
+            mark = node.mark()
+            with node.collect():
+                if not m or not 1 <= int(m.group(1)) <= 15:
+                    raise disk_node.error(f"disk name {disk_name!r}: use ubd1 to ubd15 (ubd0 is the root)")
+            disk = _disk(disk_name, disk_node, base)
+            node.settle(mark)
+            spec.disks.append(disk)
     for mount, host_node in _entries(fields, "hostfs"):
         with node.collect():
             if not mount.startswith("/") or re.search(r"[\s\0]", mount):
@@ -663,90 +699,143 @@ def _root(node: _Node, base: Path) -> RootSpec:
         if value == "debian":
             return RootSpec("debian")
         raise node.error(f"{value!r}: {hint}")
+    mark = node.mark()
     opts = node.mapping(("image", "cow", "debian", "packages"))
     if "debian" in opts:
         if "image" in opts or "cow" in opts:
             raise opts["debian"].error("give either debian (an image umltui builds) or image: PATH, not both")
-        suite = opts["debian"].scalar()
-        if not SUITE_RE.fullmatch(suite):
-            raise opts["debian"].error(f"{suite!r} is not a Debian suite name (bookworm, trixie, ...)")
-        return RootSpec("debian", suite=suite, packages=_packages(opts["packages"]) if "packages" in opts else ())
+        suite = ""
+        packages: tuple[str, ...] = ()
+        with node.collect():
+            suite = opts["debian"].scalar()
+            if not SUITE_RE.fullmatch(suite):
+                raise opts["debian"].error(f"{suite!r} is not a Debian suite name (bookworm, trixie, ...)")
+        if "packages" in opts:
+            with node.collect():
+                packages = _packages(opts["packages"])
+        node.settle(mark)
+        return RootSpec("debian", suite=suite, packages=packages)
     if "packages" in opts:
         raise opts["packages"].error("packages go with debian: SUITE (an image umltui builds)")
     if "image" not in opts:
         raise node.error(f"needs image: PATH or debian: SUITE ({hint})")
-    cow = opts["cow"].file_path(base, must_exist=False) if "cow" in opts else None
-    return RootSpec("image", opts["image"].file_path(base), cow)
+    image = cow = None
+    with node.collect():
+        image = opts["image"].file_path(base)
+    if "cow" in opts:
+        with node.collect():
+            cow = opts["cow"].file_path(base, must_exist=False)
+    node.settle(mark)
+    return RootSpec("image", image, cow)
 
 
 def _packages(node: _Node) -> tuple[str, ...]:
     if not isinstance(node.node, yaml.SequenceNode):
         raise node.error("must be a list of Debian package names, such as [frr, bind9]")
+    mark = node.mark()
     names = []
     for item in node.node.value:
         child = node.child(item, "[]")
-        name = child.scalar()
-        if not PACKAGE_RE.fullmatch(name):
-            raise child.error(f"{name!r} is not a Debian package name")
-        names.append(name)
+        with node.collect():
+            name = child.scalar()
+            if not PACKAGE_RE.fullmatch(name):
+                raise child.error(f"{name!r} is not a Debian package name")
+            names.append(name)
+    node.settle(mark)
     return tuple(names)
 
 
 def _disk(name: str, node: _Node, base: Path) -> DiskSpec:
     if isinstance(node.node, yaml.ScalarNode):
         return DiskSpec(name, node.file_path(base))
+    mark = node.mark()
     opts = node.mapping(("image", "cow", "readonly"))
     if "image" not in opts:
         raise node.error("needs image: PATH")
-    cow = opts["cow"].file_path(base, must_exist=False) if "cow" in opts else None
-    readonly = opts["readonly"].boolean() if "readonly" in opts else False
-    return DiskSpec(name, opts["image"].file_path(base), cow, readonly)
+    image, cow, readonly = None, None, False
+    with node.collect():
+        image = opts["image"].file_path(base)
+    if "cow" in opts:
+        with node.collect():
+            cow = opts["cow"].file_path(base, must_exist=False)
+    if "readonly" in opts:
+        with node.collect():
+            readonly = opts["readonly"].boolean()
+    node.settle(mark)
+    assert image is not None
+    return DiskSpec(name, image, cow, readonly)
 
 
 def _nic(lab: Lab, name: str, node: _Node) -> NicSpec:
-    if not re.fullmatch(r"(eth|vec)\d{1,2}", name):
-        raise node.error(f"NIC name {name!r}: use ethN (legacy transports) or vecN (vector transports)")
+    mark = node.mark()
+    with node.collect():
+        if not re.fullmatch(r"(eth|vec)\d{1,2}", name):
+            raise node.error(f"NIC name {name!r}: use ethN (legacy transports) or vecN (vector transports)")
     vector = name.startswith("vec")
     opts = node.mapping(("switch", "tap", "slirp", "vde", "transport", "options", "ip", "mac"))
     kinds = [k for k in ("switch", "tap", "slirp", "vde", "transport") if k in opts]
-    if len(kinds) != 1:
-        raise node.error("give exactly one of switch, tap, slirp, vde or transport")
-    kind = kinds[0]
-    ip = _cidr(opts["ip"]) if "ip" in opts else None
-    mac = None
+    kind: str = kinds[0] if len(kinds) == 1 else ""
+    with node.collect():
+        if not kind:
+            raise node.error("give exactly one of switch, tap, slirp, vde or transport")
+    # Each field on its own, so that every wrong one is named (not only the first).
+    target = ""
+    options: tuple[tuple[str, str], ...] = ()
+    with node.collect():
+        kind, target, options = _nic_transport(lab, kind, vector, opts)
+    ip = mac = None
+    if "ip" in opts:
+        with node.collect():
+            ip = _cidr(opts["ip"])
     if "mac" in opts:
-        mac = opts["mac"].scalar().lower()
-        if not MAC_RE.fullmatch(mac):
-            raise opts["mac"].error(f"{mac!r} is not a MAC address such as 02:00:00:00:00:01")
-        # The kernel takes neither (it gives the NIC a random one instead, and says so only in its log).
-        if int(mac[:2], 16) & 1:
-            raise opts["mac"].error(f"{mac!r} is a multicast address (the first byte is odd): a NIC's must be unicast")
-        if mac == "00:00:00:00:00:00":
-            raise opts["mac"].error(f"{mac!r} is not a NIC's address: use one such as 02:00:00:00:00:01")
+        with node.collect():
+            mac = _mac(opts["mac"])
+    node.settle(mark)
+    return NicSpec(name, kind, target, ip, mac, options)
+
+
+def _mac(node: _Node) -> str:
+    mac = node.scalar().lower()
+    if not MAC_RE.fullmatch(mac):
+        raise node.error(f"{mac!r} is not a MAC address such as 02:00:00:00:00:01")
+    # The kernel takes neither (it gives the NIC a random one instead, and says so only in its log).
+    if int(mac[:2], 16) & 1:
+        raise node.error(f"{mac!r} is a multicast address (the first byte is odd): a NIC's must be unicast")
+    if mac == "00:00:00:00:00:00":
+        raise node.error(f"{mac!r} is not a NIC's address: use one such as 02:00:00:00:00:01")
+    return mac
+
+
+def _nic_transport(
+    lab: Lab, kind: str, vector: bool, opts: dict[str, _Node]
+) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """A NIC's kind, target and vector options, from its one transport field (none: nothing to read)."""
     if kind == "switch":
         target = opts["switch"].scalar()
         if target not in lab.switches:
             known = ", ".join(sorted(lab.switches)) or "none defined"
             raise opts["switch"].error(f"no switch {target!r} in this lab (switches: {known})")
-        return NicSpec(name, "switch", target, ip, mac)
+        return "switch", target, ()
     if kind == "tap":
         target = opts["tap"].scalar()
         if not IFNAME_RE.fullmatch(target):
             raise opts["tap"].error(f"{target!r} is not an interface name (up to 15 characters)")
-        return NicSpec(name, "tap", target, ip, mac)
+        return "tap", target, ()
     if vector and kind == "slirp":
         raise opts[kind].error("slirp is a legacy transport: use an ethN NIC")
     if kind == "slirp":
-        return NicSpec(name, "slirp", "/usr/bin/slirp", ip, mac)
+        return "slirp", "/usr/bin/slirp", ()
     if kind == "vde":
-        return NicSpec(name, "vde", str(opts["vde"].file_path(Path("/"), must_exist=False)), ip, mac)
+        return "vde", str(opts["vde"].file_path(Path("/"), must_exist=False)), ()
+    if kind != "transport":
+        return kind, "", ()
     if not vector:
         raise opts["transport"].error("transport: is for vector NICs (vecN)")
     options = [("transport", opts["transport"].scalar())]
     if "options" in opts:
         for key, value in opts["options"].mapping().items():
             options.append((key, value.scalar()))
-    return NicSpec(name, "vector", "", ip, mac, tuple(options))
+    return "vector", "", tuple(options)
 
 
 def _check_taps(lab: Lab, guests: dict[str, _Node]) -> None:
