@@ -74,6 +74,7 @@ def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
     where = f"{segment['lab']}/{segment['name']}"
     if sys.stderr.isatty() and not args.write:
         print(f"umltui: capturing on {where} ({segment['kind']}); ctrl+c stops", file=sys.stderr)
+    stopped_itself = False  # tcpdump ended on its own: -c frames passed the filter
     try:
         sink.stdin.write(PCAP_HEADER)
         sink.stdin.flush()
@@ -82,18 +83,33 @@ def capture_switch(args: argparse.Namespace, segment: dict[str, Any]) -> int:
             if frames:
                 sink.stdin.write(pcap_records(frames))
                 sink.stdin.flush()
-    except (BrokenPipeError, KeyboardInterrupt):
+        stopped_itself = True
+    except BrokenPipeError:
+        stopped_itself = True
+    except KeyboardInterrupt:
         pass
     finally:
         capture.close()
         failed = _finish(sink)
     if failed:
         return failed
-    note = f"umltui: {capture.captured} frames captured on {where}"
+    note = f"umltui: {_how_many(args, capture.captured, stopped_itself)} on {where}"
+    if args.count and stopped_itself:
+        note += f" (-c {args.count})"
     if capture.dropped:
         note += f"; this capture dropped {capture.dropped} of them (its reader was behind); the guests lost none"
     print(note, file=sys.stderr)
     return 0
+
+
+def _how_many(args: argparse.Namespace, seen: int, stopped_itself: bool) -> str:
+    """The frames the user got: ``-c N`` once tcpdump stopped at it (more may have come by then,
+    in the same read); with a filter, what was seen before it (tcpdump does not say what passed)."""
+    if args.count and stopped_itself:
+        return f"{args.count} frames captured"
+    if args.filter:
+        return f"{seen} frames seen (before the filter)"
+    return f"{seen} frames captured"
 
 
 def capture_tap(args: argparse.Namespace, segment: dict[str, Any]) -> int:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import struct
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +102,44 @@ def test_a_pcap_file_that_cannot_be_made_and_a_count_below_one_are_refused(tmp_p
             make_parser().parse_args(["capture", "demo/lan0", "-c", count])
         assert info.value.code == 2
     assert make_parser().parse_args(["capture", "demo/lan0", "-c", "3"]).count == 3
+
+
+def _hub_with_frames(folder: Path, frames: int) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A real VDE hub, and a port on it ready to send ``frames`` broadcast frames when its stdin is written."""
+    hub = subprocess.Popen(["vde_plug", "null://", f"hub://{folder}"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not (folder / "ctl").exists():
+        assert time.monotonic() < deadline and hub.poll() is None, "the hub did not start"
+        time.sleep(0.02)
+    sender = subprocess.Popen(["vde_plug", f"vde://{folder}"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    return hub, sender
+
+
+@pytest.mark.skipif(not (shutil.which("vde_plug") and shutil.which("tcpdump")), reason="needs vde_plug and tcpdump")
+def test_capture_with_a_count_says_how_many_it_printed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # Issue 40, 8: "capture LAB/SEG -c 5" printed 5 frames, then "7 frames captured".
+    from umltui.capturecli import capture_switch
+
+    hub, sender = _hub_with_frames(tmp_path / "hub", 12)
+    frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x09" + b"\x88\xb5" + b"\x00" * 46  # broadcast, a local ethertype
+    segment = {"lab": "t", "name": "hub0", "kind": "hub", "ctl": str(tmp_path / "hub")}
+
+    def send() -> None:
+        time.sleep(0.5)  # the capture's port is on the hub
+        assert sender.stdin is not None
+        sender.stdin.write((struct.pack(">H", len(frame)) + frame) * 12)  # one burst: read together
+        sender.stdin.flush()
+
+    thread = threading.Thread(target=send)
+    try:
+        thread.start()
+        args = argparse.Namespace(filter=[], count=5, write=None)
+        assert capture_switch(args, segment) == 0
+    finally:
+        thread.join(timeout=10)
+        for proc in (sender, hub):
+            proc.terminate()
+            proc.wait(timeout=10)
+    out, err = capfd.readouterr()
+    assert sum(not line.startswith("\t") for line in out.splitlines()) == 5, out
+    assert "umltui: 5 frames captured on t/hub0 (-c 5)" in err, err
