@@ -372,9 +372,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_up)
 
     s = sub.add_parser("demo", help="boot the bundled two-guest demo lab")
-    s.add_argument("--detach", "-d", action="store_true")
+    s.add_argument("--detach", "-d", action="store_true", help="boot and return; guests keep running")
     s.add_argument("--debian", action="store_true", help="Debian guests (systemd) instead of busybox")
-    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every guest to boot")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("attach", help="open the app on every running guest (like screen -r)")
@@ -388,7 +388,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_down)
 
     s = sub.add_parser("ls", help="list guests")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="every field, as JSON (console paths in full)")
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("mconsole", help="send a management console command and print the answer")
@@ -405,7 +405,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_halt)
 
     s = sub.add_parser("net", help="switches, taps and which NIC is where")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="every field, as JSON")
     s.set_defaults(func=cmd_net)
 
     s = sub.add_parser("plug", help="plug a new NIC of a running guest into a switch, live")
@@ -429,7 +429,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_console)
 
-    s = sub.add_parser("supervisor", help="run the supervisor (started on demand; you rarely need this)")
+    s = sub.add_parser("supervisor", help="the per-user daemon, started on demand: --stop stops it")
     s.add_argument("--stop", action="store_true", help="stop the running supervisor; guests keep running")
     s.add_argument("--halt-all", action="store_true", help="with --stop: halt every guest first")
     s.set_defaults(func=cmd_supervisor)
@@ -440,7 +440,8 @@ def make_parser() -> argparse.ArgumentParser:
     labcli.add_parser(sub)
     web.add_parser(sub)
 
-    s = sub.add_parser("keeper", help="hold the console ptys across supervisor restarts (started on demand)")
+    # Internal: the supervisor starts it. No help= keeps it out of the command list; it still runs.
+    s = sub.add_parser("keeper", description="Hold the console ptys across supervisor restarts (started on demand).")
     s.set_defaults(func=cmd_keeper)
     return p
 

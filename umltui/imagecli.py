@@ -285,21 +285,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     s = isub.add_parser("build", help="build a Debian image (cached: the same request is built once)")
     s.add_argument("name", nargs="?", help="a name for it (default: debian-SUITE[+packages])")
-    s.add_argument("--suite", default=images.DEFAULT_SUITE)
+    s.add_argument("--suite", default=images.DEFAULT_SUITE, help=f"the Debian suite (default: {images.DEFAULT_SUITE})")
     s.add_argument("--packages", help="more packages, comma-separated (frr,bind9,...)")
     s.add_argument("--size", default=images.DEFAULT_SIZE, help="the image's size (sparse on disk)")
     s.add_argument("--mirror", help="a Debian mirror (default: the one the host's apt uses)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="the image built, as JSON")
     s.set_defaults(func=cmd_build)
 
     s = isub.add_parser("ls", help="the built images, their size on disk and the guests over them")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="every field, as JSON")
     s.set_defaults(func=cmd_ls)
 
     s = isub.add_parser("rm", help="remove images (not while a guest's COW lies over them)")
     s.add_argument("images", nargs="*", metavar="NAME|KEY")
     s.add_argument("--stale", action="store_true", help="every image built by an older umltui or for another kernel")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("--force", action="store_true", help="even under a guest's COW (that guest will not boot again)")
     s.set_defaults(func=cmd_rm)
 
     s = isub.add_parser("merge", help="fold a halted guest's COW into a new standalone image (uml_moo)")

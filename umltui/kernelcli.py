@@ -198,7 +198,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ksub = p.add_subparsers(dest="kernel_command", metavar="COMMAND", required=True)
 
     s = ksub.add_parser("ls", help="the kernels here, and which kinds of root each boots on this host")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="every field, as JSON")
     s.set_defaults(func=cmd_ls)
 
     s = ksub.add_parser("get", help="fetch a newer Debian kernel that boots glibc roots here (cached)")

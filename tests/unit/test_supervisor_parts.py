@@ -327,3 +327,13 @@ def test_the_least_used_cpu_of_those_allowed() -> None:
         assert least_used_cpu([]) is None
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+async def test_down_of_an_unknown_name_says_it_is_no_lab_and_no_guest() -> None:
+    # Issue 40, 8: "down nosuch" said "no guest", though down takes labs too.
+    sup, client = Supervisor(), Sent()
+    sup.labs["demo"] = LabRecord("demo", None)
+    await sup._dispatch(client, {"id": 1, "op": "down", "targets": ["nosuch"]})  # type: ignore[arg-type]
+    (answer,) = client.messages
+    assert answer["kind"] == "usage"
+    assert answer["error"] == "no lab or guest 'nosuch' (labs: demo; guests: none)"
