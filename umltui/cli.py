@@ -168,7 +168,8 @@ def cmd_mconsole(args: argparse.Namespace) -> int:
             print(f"{args.guest}: {exc}", file=sys.stderr)
             return 1
         return _fail(exc)
-    print(answer.rstrip("\n"))
+    if answer.strip():  # (go answers nothing: no blank line for it)
+        print(answer.rstrip("\n"))
     return 0
 
 

@@ -153,7 +153,7 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
         if change.verb == "remove":
             _unplugged(g, change.device)
         _record(sup, g, change)
-    return answer
+    return answer.lstrip("\n")  # (the kernel starts a proc answer with an empty line)
 
 
 def _record(sup: Supervisor, g: Guest, change: DeviceChange) -> None:
