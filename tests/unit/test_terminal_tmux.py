@@ -231,6 +231,37 @@ def test_edge_cases_match_tmux(tmux: Tmux, data: bytes) -> None:
     same(data, tmux)
 
 
+WIDE, WIDE2 = "\u4e2d".encode(), "\u6587".encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # One half of a wide character overwritten by what a program cut by bytes: tmux drops
+        # the broken UTF-8 and blanks the other half; the model drew U+FFFD beside it.
+        WIDE + WIDE2 + b"\x1b[1G" + WIDE[:1] + b"X",
+        WIDE + WIDE2 + b"\x1b[1G" + WIDE[:2] + WIDE2,
+        WIDE + WIDE2 + b"\x1b[2G" + WIDE[1:],  # continuation bytes alone
+        b"ab" + WIDE[:1] + WIDE + b"cd",  # a lead byte where a continuation belongs: 3 bytes dropped
+        b"ab\xc3\xc3\xa9cd\xff\xfe\xed\xa0\x80\xe0\x80\x80\xc2\x9b" + WIDE,  # invalid, surrogate, overlong, C1
+        # Mixed sequences ending at the right margin: a wide character that does not fit
+        # leaves the last column's character where it is (and the row continues below) ...
+        b"a" * 20 + b"\x1b[1;20H" + WIDE,
+        b"a" * 18 + WIDE + b"\x1b[1;20H" + WIDE2,
+        b"\x1b[41m" + b"a" * 20 + b"\x1b[1;20H\x1b[42m" + WIDE,
+        b"a" * 19 + WIDE + b"\r\x08Z",  # ... so a backspace goes back up to it
+        # ... and with a wrap pending, BS and CUB count from the width: one back is the last column.
+        b"x" * 20 + b"\x08Z",
+        b"\x1b[20G\xc3\xa9\x1b[3DZ",
+        b"a" * 20 + b"\x1b[?7l\x08Z",
+    ],
+)
+def test_held_out_wide_and_margin_cases_match_tmux(tmux: Tmux, data: bytes) -> None:
+    same(data, tmux)
+    for split in (1, 2, 3):  # a broken sequence cut by a read is the same
+        assert model(data, split=split).rows == model(data).rows, split
+
+
 RECORDINGS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "terminal").glob("*.bin"))
 
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, cast
 
 import pyte
 
+from .utf8 import Utf8Decoder
+
 if TYPE_CHECKING:
     from .screen import TerminalScreen
 
@@ -114,6 +116,7 @@ class FastByteStream(pyte.ByteStream):
         self._open_for = 0
         self._basic_methods = {char: getattr(screen, name) for char, name in self.basic.items()}
         self._gt_methods = {"c": screen.report_secondary_attributes}
+        self.utf8_decoder = Utf8Decoder()  # type: ignore[assignment]  # bytes that are not UTF-8: dropped, as tmux does
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.use_utf8 else "".join(map(chr, data))

@@ -212,14 +212,11 @@ class TerminalScreen(pyte.Screen):
                     continue  # a wrap was pending when autowrap went off: dropped, as in tmux
             if width == 2 and cursor.x == columns - 1:
                 # A wide character does not fit in the last column: as tmux does, the
-                # column is left blank and the character goes on the next line (without
-                # autowrap, it is dropped).
+                # character goes on the next line, and the column keeps what it had (blank
+                # if nothing was written there). Without autowrap, it is dropped.
                 if mo.DECAWM not in self.mode:
                     continue
-                chars, _ = self.buffer[cursor.y].cells(columns)
-                _unpair(chars, columns - 1, columns)
-                chars[columns - 1] = " "
-                self.dirty.add(cursor.y)
+                self.buffer[cursor.y].wrapped = True  # (a backspace goes back up, as after any autowrap)
                 cursor.x = 0
                 self.linefeed()
             if mo.IRM in self.mode and width > 0 and not wrapped:
@@ -688,7 +685,14 @@ class TerminalScreen(pyte.Screen):
             cursor.y -= 1
             cursor.x = self.columns - 1
         else:
-            super().backspace()
+            self.cursor_back()
+
+    def cursor_back(self, count: int | None = None) -> None:
+        """CUB and BS: ``count`` columns left, at most to the first. With a wrap pending (the
+        cursor just past the last column) that is counted from the width, as in tmux: one back
+        is the last column itself, where xterm and pyte go one further."""
+        x = self.cursor.x
+        self.cursor.x = x - min(count or 1, x)
 
     def tab(self) -> None:
         """HT: on a wrap pending at the end of the line (or in the last column), the cursor stays, as in tmux."""

@@ -417,9 +417,9 @@ def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) 
         elif any(ref in (g.umid, g.name, f"{g.lab}/{g.name}") for g in sup.guests.values()):
             guests.append(sup.find_guest(ref))  # (or: the name stands for several guests)
         else:  # down takes labs and guests: say both
-            up_labs = ", ".join(sorted({g.lab for g in sup.guests.values() if g.lab} | set(sup.labs))) or "none"
+            lab_names = ", ".join(sorted({g.lab for g in sup.guests.values() if g.lab} | set(sup.labs))) or "none"
             known = ", ".join(sorted(sup.guests)) or "none"
-            raise OpError(f"no lab or guest {ref!r} (labs: {up_labs}; guests: {known})", "usage")
+            raise OpError(f"no lab or guest {ref!r} (labs: {lab_names}; guests: {known})", "usage")
     return guests, labs
 
 
