@@ -47,13 +47,55 @@ def _fail(exc: SupervisorError) -> int:
     return 2 if exc.kind in USER_ERROR_KINDS else 1
 
 
+def consoles_text(consoles: dict[str, str | None], short: int = 0) -> str:
+    """``con1=pts/4 con2=pts/5``; shorter for a narrow terminal: ``short=1``, runs of consoles on
+    neighbouring ptys as one (``con1-6=pts/4-9``); ``short=2``, the consoles only (``con1-6``)."""
+    pairs = [(k, v.rsplit("/dev/", 1)[-1]) for k, v in consoles.items() if v]  # (--json: paths)
+    if not short:
+        return " ".join(f"{k}={v}" for k, v in pairs)
+    items: list[str | list[tuple[int, int]]] = []  # a word as it is, or a run of (con, pts) numbers
+    for k, v in pairs:
+        con, pts = k.removeprefix("con"), v.removeprefix("pts/")
+        if not (k.startswith("con") and con.isdigit() and v.startswith("pts/") and pts.isdigit()):
+            items.append(f"{k}={v}")
+            continue
+        here = (int(con), int(pts) if short == 1 else int(con))  # (consoles only: their ptys do not matter)
+        last = items[-1] if items else None
+        if isinstance(last, list) and last[-1] == (here[0] - 1, here[1] - 1):
+            last.append(here)
+        else:
+            items.append([here])
+    words = []
+    for item in items:
+        if isinstance(item, str):
+            words.append(item)
+        else:
+            (c0, p0), (c1, p1) = item[0], item[-1]
+            if short > 1:
+                words.append(f"con{c0}" if len(item) == 1 else f"con{c0}-{c1}")
+            else:
+                words.append(f"con{c0}=pts/{p0}" if len(item) == 1 else f"con{c0}-{c1}=pts/{p0}-{p1}")
+    return " ".join(words)
+
+
 def _print_guests(guests: list[GuestInfo]) -> None:
     if not guests:
         print("no guests")
         return
+    header = ["GUEST", "LAB", "STATE", "PID", "KERNEL", "NICS", "DISKS", "CONSOLES"]
+    width = imagecli.terminal_width()
+    for short in (0, 1, 2):  # the consoles shorter until a guest is a line that fits (or as short as they go)
+        text = imagecli.table(_guest_rows(guests, short), header, width)
+        lines = text.splitlines()
+        if width is None or (len(lines) == len(guests) + 1 and max(map(len, lines)) <= width):
+            break
+    print(text)
+
+
+def _guest_rows(guests: list[GuestInfo], short: int = 0) -> list[list[str]]:
     rows = []
     for g in guests:
-        cons = " ".join(f"{k}={v.rsplit('/dev/', 1)[-1]}" for k, v in g["consoles"].items() if v)  # (--json: paths)
+        cons = consoles_text(g["consoles"], short)
         nics = " ".join(f"{n['name']}:{n.get('target')}" + (f"({n['ip']})" if n.get("ip") else "") for n in g["nics"])
         state = g["state"] + (f" ({g['reason']})" if g["state"] == GuestState.CRASHED and g.get("reason") else "")
         if g.get("startup_status"):
@@ -62,7 +104,7 @@ def _print_guests(guests: list[GuestInfo]) -> None:
         disks = " ".join(f"{d['name']}:{Path(d['image']).name}" for d in g.get("disks", []))
         kernel = g.get("kernel") or "-"
         rows.append([g["umid"], g["lab"] or "-", state, pid, kernel, nics or "-", disks or "-", cons or "-"])
-    print(imagecli.table(rows, ["GUEST", "LAB", "STATE", "PID", "KERNEL", "NICS", "DISKS", "CONSOLES"]))
+    return rows
 
 
 async def _up(lab: str, detach: bool, timeout: float) -> int:

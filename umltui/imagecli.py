@@ -13,6 +13,7 @@ import asyncio
 import json
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import TextIO
@@ -39,11 +40,38 @@ _WEIGHTS = {
 _BAR = 24
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    """Columns padded to their widest cell, as ``ls`` and ``image ls`` print them."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+def table(rows: list[list[str]], header: list[str], width: int | None = None) -> str:
+    """Columns padded to their widest cell, as ``ls`` and ``image ls`` print them.
+
+    With ``width`` (a terminal's), a table wider than that has its widest columns of several
+    words (NICS, CONSOLES) wrapped at spaces inside the column, never inside a word, until it
+    fits or no column can give more.
+    """
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    if width is not None:
+        # The narrowest each column can be: its longest word (a header is one word).
+        floor = [max(len(word) for r in cells for word in (r[i].split() or [""])) for i in range(len(header))]
+        while sum(widths) + 2 * (len(widths) - 1) > width:
+            i = max(range(len(widths)), key=lambda k: widths[k] - floor[k])
+            if widths[i] <= floor[i]:
+                break  # every column is down to its longest word: it cannot fit
+            widths[i] -= 1
+    lines = []
+    for r in cells:
+        parts = [textwrap.wrap(c, w, break_long_words=False) or [""] for c, w in zip(r, widths, strict=True)]
+        for k in range(max(len(p) for p in parts)):
+            row = [(p[k] if k < len(p) else "").ljust(w) for p, w in zip(parts, widths, strict=True)]
+            lines.append("  ".join(row).rstrip())
     return "\n".join(lines)
+
+
+def terminal_width() -> int | None:
+    """The terminal's width when output goes to one; None for a pipe or a file (a script
+    reading ``ls`` gets a guest a line, however long)."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def _mib(n: int) -> str:
@@ -206,7 +234,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    print(table(rows_out, ["NAME", "KEY", "SUITE", "EXTRA PACKAGES", "DISK / SIZE", "GUESTS (COW over it)"]))
+    header = ["NAME", "KEY", "SUITE", "EXTRA PACKAGES", "DISK / SIZE", "GUESTS (COW over it)"]
+    print(table(rows_out, header, terminal_width()))
     if any(r["stale"] for r in rows):
         print("(stale: built by an older umltui or for another kernel; `umltui image rm --stale` removes them)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -192,6 +193,66 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, NetworkScreen), "back to the network view")
         assert pane.capture is None
+
+
+async def test_the_packets_pane_at_80_columns_wraps_each_frame_whole(env: Env) -> None:
+    # Issue 40, 4: at 80 columns every line was cut at "10.0.0.2 > 10.0.0.1: IC".
+    from test_app import prefix, started
+    from textual.widgets import DataTable, Log
+
+    from umltui.app import make_app
+    from umltui.config import Config
+    from umltui.screens.network import NetworkScreen
+    from umltui.screens.packets import PacketsScreen
+
+    env.run("demo", "--detach", check=True)
+    app = make_app(Config(), focus_guest="demo-a")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await prefix(pilot, "w")
+        net = app.screen
+        assert isinstance(net, NetworkScreen)
+        await until(lambda: net.query_one(DataTable).row_count > 0, "the NICs")
+        net.query_one(DataTable).focus()
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, PacketsScreen), "the packets pane")
+        pane = app.screen
+        assert isinstance(pane, PacketsScreen)
+        await until(lambda: pane.capture is not None and pane.decoder is not None, "the capture started")
+        await pilot.pause(0.5)
+        app.area.current.send(b"ping -c 2 10.0.0.2\r")  # type: ignore[union-attr]
+        log = pane.query_one(Log)
+
+        def rows() -> list[str]:
+            return [str(line) for line in log.lines]
+
+        def frames() -> list[str]:  # each frame's rows joined again
+            out: list[str] = []
+            for row in rows():
+                if row.startswith("    ") and out:  # (a frame wrapped: the rest is indented)
+                    out[-1] += " " + row.strip()
+                else:
+                    out.append(row)
+            return out
+
+        await until(
+            lambda: sum("ICMP echo reply, id" in f for f in frames()) == 2,
+            "two replies",
+            extra=lambda: "\n".join(rows()),
+        )
+        width = log.size.width - log.styles.scrollbar_size_vertical
+        assert all(len(row) <= width for row in rows()), rows()
+        replies = [f for f in frames() if "10.0.0.2 > 10.0.0.1: ICMP echo reply, id" in f]
+        assert len(replies) == 2 and all(re.search(r"seq \d+, length 64$", f) for f in replies), replies
+        # Wider, the frames are wrapped again: an echo is one line now.
+        await pilot.resize_terminal(160, 48)
+
+        def whole() -> list[str]:
+            return [r for r in rows() if re.search(r"ICMP echo reply, id \d+, seq \d+, length 64$", r)]
+
+        await until(lambda: len(whole()) == 2, "an echo on one line at 160 columns", extra=lambda: "\n".join(rows()))
+        assert len(frames()) == len(pane.shown)
+        await pilot.press("escape")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")

@@ -7,6 +7,11 @@ frames (counted in the title), never the guests'. They are kept (up to :data:`KE
 fed to a ``tcpdump -r - -n -e`` that applies the filter. A new filter starts a new decoder
 over every frame kept, so it applies to the past too, as a display filter does in
 Wireshark.
+
+A decoded frame is one line as tcpdump prints it; where the pane is narrower (80 columns:
+the time and two MACs take half of it), it wraps at spaces onto lines indented under it,
+so every word of every frame is shown and each frame still starts at the left edge. The
+frames shown are kept as text, so a resize wraps them again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import re
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +45,18 @@ from ..core.capture import (
 NARROW = 120  # below this width a decoded line loses its ethertype and length words
 ETHERTYPE = re.compile(r"ethertype \S+ \(0x[0-9a-f]{4}\), length \d+: ")
 KEEP = 100_000  # frames kept for a new filter and for saving
-LINES = 5000  # decoded lines the pane shows at most
+LINES = 5000  # decoded frames the pane shows at most
+INDENT = "    "  # a frame's wrapped words, under its first line
+
+
+def frame_lines(text: str, width: int) -> list[str]:
+    """One decoded frame as the pane shows it ``width`` columns wide: as it is where it fits,
+    else wrapped at spaces (a word longer than a line is cut), the rest indented."""
+    if width < NARROW:
+        text = ETHERTYPE.sub("", text)
+    if len(text) <= width or width <= len(INDENT) + 8:
+        return [text]
+    return textwrap.wrap(text, width, subsequent_indent=INDENT, break_on_hyphens=False) or [text]
 
 
 def captures_dir() -> Path:
@@ -50,7 +67,7 @@ class PacketsScreen(Screen[None]):
     DEFAULT_CSS = """
     PacketsScreen #pk-title { width: 1fr; height: 1; background: $panel; padding: 0 1; }
     PacketsScreen #pk-filter { height: 3; }
-    PacketsScreen #pk-log { height: 1fr; }
+    PacketsScreen #pk-log { height: 1fr; scrollbar-gutter: stable; }
     """
     BINDINGS = [
         Binding("escape", "close", "back"),
@@ -72,11 +89,13 @@ class PacketsScreen(Screen[None]):
         self.reader: asyncio.Task[None] | None = None
         self.paused = False
         self.waiting: collections.deque[str] = collections.deque(maxlen=LINES)  # decoded while paused
+        self.shown: collections.deque[str] = collections.deque(maxlen=LINES)  # the frames in the log, as decoded
+        self._wrapped_at = 0  # the width the log's lines were wrapped for
 
     def compose(self) -> ComposeResult:
         yield Label(id="pk-title")
         yield Input(placeholder="tcpdump filter (icmp, arp, host 10.0.0.2) · Enter applies it", id="pk-filter")
-        yield Log(id="pk-log", max_lines=LINES, auto_scroll=True)
+        yield Log(id="pk-log", max_lines=LINES * 4, auto_scroll=True)
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -135,15 +154,35 @@ class PacketsScreen(Screen[None]):
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        log = self.query_one(Log)
         while line := await proc.stdout.readline():
             text = line.decode(errors="replace").rstrip("\n")
-            if self.size.width < NARROW:
-                text = ETHERTYPE.sub("", text)
             if self.paused:
                 self.waiting.append(text)
             else:
-                log.write_line(text)
+                self._show([text])
+
+    def _width(self) -> int:
+        """The log's text width (its scrollbar's gutter is kept, so this does not change as it fills)."""
+        log = self.query_one(Log)
+        return max(1, log.size.width - log.styles.scrollbar_size_vertical)
+
+    def _show(self, texts: list[str]) -> None:
+        width = self._width()
+        if width != self._wrapped_at:
+            self._rewrap()
+        self.shown.extend(texts)
+        self.query_one(Log).write_lines([row for text in texts for row in frame_lines(text, width)])
+
+    def _rewrap(self) -> None:
+        """Every frame shown again, wrapped for the log's width now."""
+        log = self.query_one(Log)
+        self._wrapped_at = width = self._width()
+        log.clear()
+        log.write_lines([row for text in self.shown for row in frame_lines(text, width)])
+
+    def on_resize(self) -> None:
+        if self.shown and self._width() != self._wrapped_at:
+            self.call_after_refresh(self._rewrap)  # (once the log has its new size)
 
     async def _pump(self) -> None:
         if self.capture is None:
@@ -168,6 +207,7 @@ class PacketsScreen(Screen[None]):
             return
         self.filter = words
         self.query_one(Log).clear()
+        self.shown.clear()
         self.waiting.clear()
         await self._start_decoder()
         self.query_one(Log).focus()
@@ -176,13 +216,13 @@ class PacketsScreen(Screen[None]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         if not self.paused:
-            log = self.query_one(Log)
-            log.write_lines(list(self.waiting))
+            self._show(list(self.waiting))
             self.waiting.clear()
         self._title()
 
     def action_clear(self) -> None:
         self.query_one(Log).clear()
+        self.shown.clear()
 
     def action_filter(self) -> None:
         self.query_one("#pk-filter", Input).focus()
