@@ -6,7 +6,11 @@ DEBS := user-mode-linux uml-utilities bubblewrap patchelf vdeplug busybox-static
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
 DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_moo /usr/bin/bwrap /usr/bin/patchelf /usr/bin/vde_plug /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
 
-.PHONY: setup demo test unit lint clean
+# What the benchmarks use beyond that (console_cost.py compares with screen -L), the same way.
+BENCH_DEBS := screen
+BENCH_FILES := /usr/bin/screen
+
+.PHONY: setup demo test unit lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +41,24 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# Installs what the benchmarks need, then says how to run each (figures: docs/performance.md).
+bench: setup
+	@missing=""; i=0; files=($(BENCH_FILES)); for deb in $(BENCH_DEBS); do \
+	  [ -e "$${files[$$i]}" ] || missing="$$missing $$deb"; i=$$((i+1)); done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages for the benchmarks:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "the benchmarks need these Debian packages. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@echo "Ready. Each benchmark runs in a private world of its own and prints its figures (--json too);"
+	@echo "run one at a time (they measure a shared machine). What each measures: docs/performance.md"
+	@for f in benchmarks/*.py; do sed -n "s|^    python \($$f\)|  $(PY) \1|p" $$f | head -1; done
 
 # The tests that boot no guest (about a minute on 2 cores; the hypothesis run against tmux is a third of it).
 unit: setup
