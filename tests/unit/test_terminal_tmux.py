@@ -254,6 +254,8 @@ WIDE, WIDE2 = "\u4e2d".encode(), "\u6587".encode()
         b"x" * 20 + b"\x08Z",
         b"\x1b[20G\xc3\xa9\x1b[3DZ",
         b"a" * 20 + b"\x1b[?7l\x08Z",
+        b"ab\x1b[30b",  # REP stops at the margin: it never wraps,
+        b"a" * 20 + b"\x1b[b",  # and does nothing with a wrap pending
     ],
 )
 def test_held_out_wide_and_margin_cases_match_tmux(tmux: Tmux, data: bytes) -> None:

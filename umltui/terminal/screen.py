@@ -673,9 +673,11 @@ class TerminalScreen(pyte.Screen):
             self.restore_cursor()
 
     def repeat_character(self, count: int | None = None, *, private: bool = False) -> None:
-        """REP (``CSI n b``): the last graphic character, ``n`` more times."""
-        if not private and self.last_char:
-            self.draw(self.last_char * min(count or 1, self.columns * self.lines))
+        """REP (``CSI n b``): the last graphic character, ``n`` more times, up to the end of the
+        line (as tmux: a REP never wraps, and does nothing with a wrap pending)."""
+        n = min(count or 1, self.columns - self.cursor.x)
+        if not private and self.last_char and n > 0:
+            self.draw(self.last_char * n)
 
     def backspace(self) -> None:
         """BS; at the first column of a row that autowrap continued, to the last column of the row
