@@ -151,8 +151,9 @@ class Screen:
     """``screen -L`` on con3's pty (``/dev/pts/N``, as the seed's users attach consoles),
     logging to a file it flushes every second."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, guest_pid: int) -> None:
         from umltui.core.client import call
+        from umltui.core.sandbox.confine import host_path
 
         # The kernel gives a console its pty when the guest first opens it: hold it open.
         asyncio.run(shell("(sleep 100000 > /dev/tty3 &)"))
@@ -167,7 +168,9 @@ class Screen:
         self.log = root / "screen.log"
         self.env = {**os.environ, "SCREENDIR": str(root / "screens")}
         (root / "screens").mkdir(mode=0o700, exist_ok=True)
-        subprocess.run(["screen", "-L", "-Logfile", str(self.log), "-dmS", "cost", m.group(1), "115200"],
+        # The guest's ptys are in its sandbox's own /dev/pts: reached through its kernel's /proc root.
+        pts = host_path(guest_pid, m.group(1))
+        subprocess.run(["screen", "-L", "-Logfile", str(self.log), "-dmS", "cost", pts, "115200"],
                        check=True, env=self.env)  # fmt: skip
         try:
             time.sleep(0.5)
@@ -226,7 +229,7 @@ def measure(root: Path, seconds: float, rounds: int, pairs: int = 1) -> dict[str
     info = next(g for g in asyncio.run(call("ls", timeout=10)) if g["umid"] == "cost-g")
     guest, cpu = info["pid"], info.get("cpu")
     kept = {cpu} if cpu is not None else os.sched_getaffinity(0)  # where umltui keeps it (for the JSON)
-    screen = Screen(root)
+    screen = Screen(root, guest)
     try:
         # umltui, screen, screen, umltui (``pairs`` times): whatever the host does over the
         # run (and being first or second) falls on both alike.
