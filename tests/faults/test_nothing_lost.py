@@ -246,3 +246,36 @@ def test_keeper_killed_is_replaced_and_the_consoles_go_on(env: Env) -> None:
     log = Path(env.guest("one-a")["logs"]["con1"])
     assert b"after-the-keeper" in log.read_bytes()  # and it is logged again (by the new keeper)
     assert KeeperClient().alive()
+
+
+def paste_text(lines: int, tag: str) -> tuple[str, str]:
+    """A paste of shell lines that append numbered lines to a file; and that file's md5."""
+    import hashlib
+
+    body = "".join(f"echo {tag}{i:05d} {'z' * 40} >>/tmp/{tag}\r" for i in range(lines))
+    want = "".join(f"{tag}{i:05d} {'z' * 40}\n" for i in range(lines))
+    return body, hashlib.md5(want.encode()).hexdigest()
+
+
+def test_a_64k_paste_through_the_cli_arrives_whole_and_the_console_still_hears(env: Env) -> None:
+    """A 6 KB paste deafened a console for good: the guest's tty throttled its line, and UML's
+    line_throttle takes the pty out of its epoll set and never puts it back."""
+    up(env)
+    body, md5 = paste_text(1200, "p")  # 79 KB
+    assert len(body) > 64 << 10
+
+    async def prompt() -> None:
+        async with Console("one-a", "con3") as con:
+            await con.ready()
+
+    asyncio.run(prompt())
+    env.run("console", "one-a", "con3", "--no-history", "--linger", "1", input=body, check=True)
+
+    async def check() -> str:
+        async with Console("one-a", "con3") as con:
+            log = Path(env.guest("one-a")["logs"]["con3"])
+            await until(lambda: b"p01199 zzz" in log.read_bytes(), "the paste's last line run", timeout=120)
+            return await con.run("md5sum /tmp/p; wc -l < /tmp/p", "PASTE-CHECKED", timeout=20)
+
+    seen = asyncio.run(check())  # old code: the console heard nothing any more
+    assert md5 in seen and "1200" in seen

@@ -26,6 +26,7 @@ from ..locations import open_private
 from .agent import LINE as AGENT_LINE
 from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
+from .inputpace import InputPace
 from .keeper import KeeperClient
 from .mconsole import MconsoleClient, MconsoleError
 from .process import end_session, is_alive, reap
@@ -67,7 +68,8 @@ class Console:
     subscribers: set[Callable[[str, bytes], None]] = field(default_factory=set)
     size: tuple[int, int] = (80, 24)  # cols, rows
     sized: bool = False  # a client gave its size (else the guest keeps its own default)
-    pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
+    pace: InputPace = field(default_factory=InputPace)  # keystrokes not written yet (see inputpace)
+    pace_timer: asyncio.TimerHandle | None = None  # the write due when the window opens by silence
     log_max: int = DEFAULT_MAX_BYTES
     kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
     _log: ConsoleLog | None = None
@@ -78,6 +80,8 @@ class Console:
         A log that cannot be written (a full disk) costs the log, never the console.
         ``log=False`` for con0, whose log file the kernel writes itself.
         """
+        if self.pace.unanswered:
+            self.pace.printed(len(data), time.monotonic())
         if log:
             if self._log is None:
                 self._log = ConsoleLog(self.log_path, self.log_max)
@@ -91,6 +95,9 @@ class Console:
             send(self.name, data)
 
     def close(self) -> None:
+        if self.pace_timer is not None:
+            self.pace_timer.cancel()
+            self.pace_timer = None
         if self.fd is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self.fd)
@@ -513,6 +520,7 @@ class Guest:
         con = self.consoles.get(console)
         if con is not None:
             con.feed(data, log=False)
+            self._answered(con)
             if console == AGENT_LINE:
                 self.agent.feed(data)
 
@@ -543,6 +551,7 @@ class Guest:
                 return
             kick(self._pidfd, len(data))
             con.feed(data)
+            self._answered(con)
             if con.name == AGENT_LINE:
                 self.agent.feed(data)
 
@@ -604,27 +613,47 @@ class Guest:
         con = self.consoles.get(console)
         if con is None or con.fd is None:
             raise MconsoleError(f"{self.umid} {console} is not attached")
-        con.pending += data
-        if len(con.pending) > SCROLLBACK_BYTES:
+        if len(con.pace.pending) + len(data) > SCROLLBACK_BYTES:
             raise MconsoleError(f"{self.umid} {console} takes no input (is the guest stopped?)")
+        con.pace.pending += data
         self._flush(con)
 
     def _flush(self, con: Console) -> None:
-        """Write pending keystrokes; what the pty cannot take now waits for it to drain."""
+        """Write pending keystrokes, as fast as the guest is seen to take them (see inputpace).
+
+        What the window holds back goes when the console answers (:meth:`Console.feed`
+        calls back here) or falls silent; what the pty cannot take waits for it to drain.
+        """
         loop = asyncio.get_running_loop()
+        if con.pace_timer is not None:
+            con.pace_timer.cancel()
+            con.pace_timer = None
         if con.fd is None:
             return
-        try:
-            written = os.write(con.fd, con.pending)
-            del con.pending[:written]
-        except BlockingIOError:
-            pass
-        except OSError:
-            con.pending.clear()
+        pace, now = con.pace, time.monotonic()
+        room = pace.room(now)
+        if pace.pending and room:
+            try:
+                written = os.write(con.fd, pace.pending[:room])
+                del pace.pending[:written]
+                pace.wrote(written, now)
+            except BlockingIOError:
+                pass
+            except OSError:
+                pace.clear()
         with contextlib.suppress(ValueError):
             loop.remove_writer(con.fd)
-        if con.pending:
-            loop.add_writer(con.fd, self._flush, con)
+        if not pace.pending:
+            return
+        if pace.room(now):
+            loop.add_writer(con.fd, self._flush, con)  # the pty is full: when it drains
+        else:
+            con.pace_timer = loop.call_later(pace.wait(now) + 0.001, self._flush, con)
+
+    def _answered(self, con: Console) -> None:
+        """The console printed: more of its waiting input may go."""
+        if con.pace.pending and con.fd is not None and con.pace.room(time.monotonic()):
+            self._flush(con)
 
     def resize(self, console: str, cols: int, rows: int) -> None:
         """The pane's size: on the console's pty, and, through the agent, on the guest's tty.
