@@ -279,3 +279,36 @@ def test_a_64k_paste_through_the_cli_arrives_whole_and_the_console_still_hears(e
 
     seen = asyncio.run(check())  # old code: the console heard nothing any more
     assert md5 in seen and "1200" in seen
+
+
+def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_scrambled(env: Env) -> None:
+    """A keeper stopped for longer than the supervisor's call timeout was taken for dead: the
+    supervisor read every pty beside it, for good, and con2.log came out of order."""
+    from umltui.core.keeper import KeeperClient
+
+    up(env)
+    keeper = KeeperClient()._call({"op": "ping"})
+    assert keeper is not None
+    pid = keeper[0]["pid"]
+    n = 30000
+    start_flood("one-a", n)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(7)  # past a keeper check (every 5 s) and the call timeout (1 s)
+        env.run("ls", check=True)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    log = Path(env.guest("one-a")["logs"]["con2"])
+    deadline = time.time() + 90
+    while b"FLOOD-DONE" not in log.read_bytes() and time.time() < deadline:
+        time.sleep(0.2)
+    got = numbers(log.read_bytes())
+    assert got == list(range(n)), f"{len(got)} lines; first wrong at {next(i for i, v in enumerate(got) if v != i)}"
+    answer = KeeperClient()._call({"op": "ping"})
+    assert answer is not None and answer[0]["pid"] == pid  # the same keeper, never replaced
+    assert answer[0]["held"] >= 6
+    supervisor_log = Path(env.vars["UMLTUI_STATE_DIR"], "supervisor.log").read_text()
+    assert "reads the console itself" not in supervisor_log
+    history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
+    seen = numbers(history)
+    assert seen and seen == list(range(seen[0], n))  # the scrollback: in order, no gap

@@ -27,7 +27,7 @@ from .agent import LINE as AGENT_LINE
 from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .inputpace import InputPace
-from .keeper import KeeperClient
+from .keeper import KeeperClient, keeper_running
 from .mconsole import MconsoleClient, MconsoleError
 from .process import end_session, is_alive, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
@@ -72,6 +72,7 @@ class Console:
     pace_timer: asyncio.TimerHandle | None = None  # the write due when the window opens by silence
     log_max: int = DEFAULT_MAX_BYTES
     kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
+    handed: bool = True  # (when kept) the keeper has it; else it is to be handed over (the keeper did not answer)
     _log: ConsoleLog | None = None
 
     def feed(self, data: bytes, *, log: bool = True) -> None:
@@ -491,12 +492,22 @@ class Guest:
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
         # The keeper reads and logs it from now on, whatever happens to us; without one, we do.
-        con.kept = self.keeper is not None and self.keeper.put(
+        con.kept = con.handed = self.keeper is not None and self.keeper.put(
             self.umid, con.name, pts, fd, con.log_path, con.log_max, self.pid
         )
+        if not con.kept and self.keeper is not None and keeper_running():
+            con.kept = (
+                True  # a keeper lives but did not answer (stopped a while): it gets it later, nobody else reads it
+            )
         if not con.kept:
             asyncio.get_running_loop().add_reader(fd, self._drain, con)
         self.on_change(self)
+
+    def hand_over(self) -> None:
+        """Hand the keeper the consoles it did not take when it did not answer."""
+        for con in self.consoles.values():
+            if con.kept and not con.handed and con.fd is not None and con.pts and self.keeper is not None:
+                con.handed = self.keeper.put(self.umid, con.name, con.pts, con.fd, con.log_path, con.log_max, self.pid)
 
     def take_kept_consoles(self) -> None:
         """For an adopted guest: our own descriptors of the ptys the keeper reads for it."""
@@ -512,7 +523,8 @@ class Guest:
     def read_yourself(self, con: Console) -> None:
         """The keeper is gone: read this console ourselves from now on."""
         if con.fd is not None and con.kept:
-            con.kept = False
+            log.warning("%s %s: no keeper; the supervisor reads the console itself", self.umid, con.name)
+            con.kept, con.handed = False, True
             asyncio.get_running_loop().add_reader(con.fd, self._drain, con)
 
     def keeper_data(self, console: str, data: bytes) -> None:
