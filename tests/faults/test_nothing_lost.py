@@ -312,3 +312,56 @@ def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_s
     history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
     seen = numbers(history)
     assert seen and seen == list(range(seen[0], n))  # the scrollback: in order, no gap
+
+
+CAPTURED = """
+name: cap
+switches: {lan0: {capture: 1M}}
+guests:
+  a: {nics: {eth0: {switch: lan0, ip: 10.0.0.1/24}}}
+  b: {nics: {eth0: {switch: lan0, ip: 10.0.0.2/24}}}
+"""
+
+
+def test_a_rolling_capture_goes_on_after_a_full_disk_says_so_and_keeps_its_file_whole(env: Env, tmpfs: object) -> None:
+    """After a brief ENOSPC the capture kept nothing more, for good, and left half a record."""
+    from umltui.core.client import Client
+
+    state = Path(env.vars["UMLTUI_STATE_DIR"])
+    tmpfs(state, "16m")  # type: ignore[operator]
+    up(env, CAPTURED, "cap")
+    saved = state / "captures" / "cap-lan0.pcap"
+
+    async def run() -> None:
+        told: list[str] = []
+        client = Client(lambda msg: told.append(str(msg.get("error"))) if msg.get("event") == "error" else None)
+        await client.connect()
+        try:
+            async with Console("cap-a") as con:
+                await (await con.ready()).run("(ping -i 0.1 10.0.0.2 >/dev/null 2>&1 &)", "PING-STARTED")
+            await until(lambda: saved.exists() and saved.stat().st_size > 4096, "frames kept", timeout=20)
+            filler = state / "filler"
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=64"], capture_output=True)
+            await until(lambda: any("keeps no frames" in t for t in told), "clients told", timeout=20)
+            await asyncio.sleep(1.0)
+            filler.unlink()
+            size = saved.stat().st_size
+            await until(lambda: any("keeps frames again" in t for t in told), "told it goes on", timeout=20)
+            await until(lambda: saved.stat().st_size > size + 1000, "frames kept again", timeout=20)
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+    kill_supervisor(env)
+    with open(saved, "ab") as f:  # as if the kill had come in the middle of a record
+        f.write(b"\x01" * 40)
+    env.run("ls", check=True)  # a new supervisor takes the capture up again
+
+    async def grows() -> None:
+        size = saved.stat().st_size
+        await until(lambda: saved.stat().st_size > size + 1000, "frames kept by the new supervisor", timeout=20)
+
+    asyncio.run(grows())
+    out = subprocess.run(["tcpdump", "-r", str(saved), "-n"], capture_output=True, text=True, timeout=30)
+    assert "truncated" not in out.stderr and "invalid" not in out.stderr, out.stderr[-500:]
+    assert "ICMP echo request" in out.stdout

@@ -89,7 +89,7 @@ class Supervisor:
     def __init__(self) -> None:
         self.guests: dict[str, Guest] = {}
         self.switches: dict[str, Switch] = {}
-        self.captures = Captures()
+        self.captures = Captures(self.tell_all)
         self.labs: dict[str, LabRecord] = {}
         self.clients: set[ClientConnection] = set()
         self.uml_dir = locations.uml_dir()
@@ -175,6 +175,11 @@ class Supervisor:
         if self.save_problem:
             log.info("state saved again")
             self.save_problem = None
+
+    def tell_all(self, words: str) -> None:
+        """Say something to every client (an ``error`` event not about one guest)."""
+        for client in list(self.clients):
+            client.send({"event": "error", "error": f"supervisor: {words}", "guest": None})
 
     def stop_soon(self) -> None:
         asyncio.get_running_loop().call_later(0.05, self._stop.set)
