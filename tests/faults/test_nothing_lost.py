@@ -4,10 +4,12 @@ supervisor SIGKILLed at the worst moments, a guest and a switch killed with SIGK
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -365,3 +367,58 @@ def test_a_rolling_capture_goes_on_after_a_full_disk_says_so_and_keeps_its_file_
     out = subprocess.run(["tcpdump", "-r", str(saved), "-n"], capture_output=True, text=True, timeout=30)
     assert "truncated" not in out.stderr and "invalid" not in out.stderr, out.stderr[-500:]
     assert "ICMP echo request" in out.stdout
+
+
+def test_a_guest_whose_start_fails_after_it_was_registered_is_rolled_back(env: Env) -> None:
+    """A failure after the supervisor knew the guest (its socket, its process: EAGAIN under a
+    pids limit) left a ghost ``booting`` with pid 0, which kept the supervisor busy for good."""
+    in_the_way = guest_box("one-a") / "notify.sock" / "x"  # where the guest's notify socket goes
+    in_the_way.mkdir(parents=True)
+    proc = env.run("up", "--detach", str(env.write_lab("one", ONE)))
+    assert proc.returncode != 0, proc.stdout
+    assert env.ls() == []  # no ghost
+    subprocess.run(["rm", "-rf", str(in_the_way.parent)], check=True)
+    up(env)  # and the guest boots once the way is clear
+    assert env.guest("one-a")["state"] == "running"
+
+
+MANY = "name: many\nguests:\n" + "".join(f"  g{i}: {{}}\n" for i in range(1, 5))
+
+
+@pytest.fixture
+def pids_cgroup(env: Env):
+    """A pids cgroup (v1) of the test's own; emptied into the root one and removed afterwards."""
+    root = Path("/sys/fs/cgroup/pids")
+    if os.geteuid() != 0 or not (root / "cgroup.procs").exists():
+        pytest.skip("needs root and the cgroup v1 pids controller")
+    group = root / f"umt-{env.root.name}"
+    group.mkdir()
+    try:
+        yield group
+    finally:
+        (group / "pids.max").write_text("max")
+        env.cleanup()
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                (root / "cgroup.procs").write_text(pid)
+        with contextlib.suppress(OSError):
+            group.rmdir()
+
+
+def test_an_up_that_fails_under_a_pids_limit_leaves_no_guest_and_the_supervisor_idle(
+    env: Env, pids_cgroup: Path
+) -> None:
+    """Under a pids limit the guests panicked or could not clone; the failed up left them
+    all listed (crashed), and a ghost kept the supervisor from ever idling."""
+    enter = f'echo $$ > {pids_cgroup}/cgroup.procs; exec "$@"'
+    argv = ["sh", "-c", enter, "sh", sys.executable, "-m", "umltui"]
+    subprocess.run([*argv, "ls"], env={**os.environ, **env.vars}, check=True, capture_output=True, timeout=60)
+    now = int((pids_cgroup / "pids.current").read_text())
+    (pids_cgroup / "pids.max").write_text(str(now + 5))  # the supervisor and keeper, and a few more
+    proc = subprocess.run([*argv, "up", "--detach", str(env.write_lab("many", MANY))], env={**os.environ, **env.vars},
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    (pids_cgroup / "pids.max").write_text("max")
+    assert proc.returncode != 0, proc.stdout
+    assert env.ls() == [], env.ls()  # every guest it registered rolled back
+    down = env.run("down", "--all")
+    assert down.returncode == 0 and "would not stop" not in down.stdout + down.stderr
