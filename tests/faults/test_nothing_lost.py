@@ -422,3 +422,42 @@ def test_an_up_that_fails_under_a_pids_limit_leaves_no_guest_and_the_supervisor_
     assert env.ls() == [], env.ls()  # every guest it registered rolled back
     down = env.run("down", "--all")
     assert down.returncode == 0 and "would not stop" not in down.stdout + down.stderr
+
+
+async def test_the_app_reconnects_to_a_new_supervisor_by_itself_says_so_and_misses_nothing(env: Env) -> None:
+    """The app said "not connected to the supervisor" until it was detached and attached again."""
+    from umltui.app import make_app
+    from umltui.config import Config
+
+    up(env)
+    app = make_app(Config(), focus_guest="one-a")
+    said: list[str] = []
+    notify = app.notify
+
+    def record(message: str, **kw: object) -> None:
+        said.append(str(message))
+        notify(message, **kw)  # type: ignore[arg-type]
+
+    app.notify = record  # type: ignore[method-assign]
+    async with app.run_test(size=(160, 48)) as pilot:
+
+        def shown() -> str:
+            pane = app.area.current
+            return "\n".join(pane.screen_text()) if pane else ""
+
+        await until(lambda: app.area.current is not None, "the first console pane")
+        pane = app.area.current
+        assert pane is not None
+        pane.send(b"\r")
+        await until(lambda: "a:/root#" in shown(), "a prompt", extra=shown)
+        pane.send(b"sleep 2; echo GAP''-LINE\r")  # printed while no supervisor runs
+        await pilot.pause(0.3)
+        old = env.supervisor_pid()
+        kill_supervisor(env)
+        await until(lambda: any("reconnected" in s for s in said), "the app reconnected", timeout=30,
+                    extra=lambda: "\n".join(said))  # fmt: skip
+        assert env.supervisor_pid() not in (None, old)
+        await until(lambda: "GAP-LINE" in shown(), "what was printed meanwhile", timeout=15, extra=shown)
+        pane.send(b"echo AFTER''-RECONNECT\r")
+        await until(lambda: "AFTER-RECONNECT" in shown(), "keys and output again", timeout=15, extra=shown)
+        assert any("went away" in s for s in said)
