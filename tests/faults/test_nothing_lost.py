@@ -461,3 +461,50 @@ async def test_the_app_reconnects_to_a_new_supervisor_by_itself_says_so_and_miss
         pane.send(b"echo AFTER''-RECONNECT\r")
         await until(lambda: "AFTER-RECONNECT" in shown(), "keys and output again", timeout=15, extra=shown)
         assert any("went away" in s for s in said)
+
+
+def test_supervisor_and_keeper_killed_together_mid_flood_hang_up_nothing_and_lose_nothing(env: Env) -> None:
+    """Both killed at once (kill -9 of the two, the OOM killer): every console hung up (sleep
+    7777 died, gettys respawned) and part of a flood was lost from the log and the client."""
+    from umltui.core.keeper import KeeperClient
+
+    up(env)
+
+    async def sleeper() -> None:
+        async with Console("one-a", "con3") as con:
+            await con.ready()
+            con.type("sleep 7777\n")
+            await asyncio.sleep(0.3)
+
+    asyncio.run(sleeper())
+    n = 20000
+    start_flood("one-a", n)
+    for _ in range(2):
+        time.sleep(0.5)
+        answer = KeeperClient()._call({"op": "ping"})
+        assert answer is not None
+        keeper, supervisor = answer[0]["pid"], env.supervisor_pid()
+        assert supervisor
+        os.kill(keeper, signal.SIGKILL)
+        os.kill(supervisor, signal.SIGKILL)
+        deadline = time.time() + 5
+        while (is_alive(keeper) or is_alive(supervisor)) and time.time() < deadline:
+            time.sleep(0.02)
+        env.run("ls", check=True)  # a new supervisor, a new keeper: the ptys are read again
+    log = Path(env.guest("one-a")["logs"]["con2"])
+    deadline = time.time() + 60
+    while b"FLOOD-DONE" not in log.read_bytes() and time.time() < deadline:
+        time.sleep(0.2)
+    got = numbers(log.read_bytes())
+    assert got == list(range(n)), f"{len(got)} lines; missing {sorted(set(range(n)) - set(got))[:5]}"
+    root = Path(env.vars["UMLTUI_STATE_DIR"], "guests", "one-a", "root")
+    assert not (root / "root" / "hup").exists()  # the flooding shell never saw SIGHUP
+
+    async def still_sleeping() -> str:
+        async with Console("one-a") as con:
+            return await (await con.ready()).run("ps | grep -c '[s]leep 7777'", "PS-DONE")
+
+    assert "\n1\r" in asyncio.run(still_sleeping())  # the sleep on con3 survived: no hangup
+    history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
+    seen = numbers(history)
+    assert seen and seen == list(range(seen[0], n))  # the scrollback: no gap, nothing twice

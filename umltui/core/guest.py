@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import locations
 from ..locations import open_private
+from . import holder
 from .agent import LINE as AGENT_LINE
 from .agent import Agent, AgentError
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
@@ -73,6 +75,7 @@ class Console:
     log_max: int = DEFAULT_MAX_BYTES
     kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
     handed: bool = True  # (when kept) the keeper has it; else it is to be handed over (the keeper did not answer)
+    held: bool = False  # the guest's pty holder has a descriptor of it (core/holder.py)
     _log: ConsoleLog | None = None
 
     def feed(self, data: bytes, *, log: bool = True) -> None:
@@ -106,6 +109,7 @@ class Console:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+        self.held = False
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -170,6 +174,7 @@ class Guest:
         self._no_winsize = False  # its agent does not know the request (a root from before it)
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
+        self._holder_pid: int | None = None  # its pty holder, when we started it (our child)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._con0_offset = 0
         self._banner_seen = False  # this boot's kernel banner has been read from con0
@@ -297,6 +302,7 @@ class Guest:
             self._spawn(self._on_exit())
             return
         asyncio.get_running_loop().add_reader(self._pidfd, self._pidfd_ready)
+        self._start_holder()
         self._spawn(self._tail_con0())
         self._spawn(self._attach_consoles())
         if self.ready_word and self.state == BOOTING:
@@ -344,6 +350,10 @@ class Guest:
         if self.keeper is not None:
             self.keeper.drop(self.umid)
         self.close(keep_logs=True)
+        for _ in range(40):  # its holder ends with the kernel
+            if self._holder_pid is None or reap(self._holder_pid) is not None or not is_alive(self._holder_pid):
+                break
+            await asyncio.sleep(0.05)
 
     async def _reap(self) -> int | None:
         """The kernel's exit status: the sandbox's (our child, gone a moment after its kernel),
@@ -446,6 +456,23 @@ class Guest:
 
     # -- consoles --------------------------------------------------------------
 
+    def _start_holder(self) -> None:
+        """Start the guest's pty holder unless it runs (an adopted guest's goes on)."""
+        path = locations.holder_socket(self.umid)
+        try:
+            locations.private_dir(path.parent)
+            self._holder_pid = holder.start(str(path), self.pid, str(self.folder / "logs" / "holder.log"))
+        except OSError as exc:
+            log.warning("%s: no pty holder (%s): its consoles hang up if the supervisor and keeper die together",
+                        self.umid, exc)  # fmt: skip
+
+    def _hold(self) -> None:
+        """Give the pty holder the consoles it does not have yet (it may not be listening yet)."""
+        path = str(locations.holder_socket(self.umid))
+        for con in self.consoles.values():
+            if con.fd is not None and not con.held and con.name != "con0":
+                con.held = holder.call(path, f"hold {con.name}", (con.fd,)) == "ok"
+
     async def _attach_consoles(self, *, period: float = 0.2) -> None:
         """Ask the mconsole for each console's pty until all are open, for as long as needed.
 
@@ -453,6 +480,7 @@ class Guest:
         after the guest says it is ready. After a reboot they change, and we look again.
         """
         while self.alive:
+            self._hold()
             missing = [c for n, c in self.consoles.items() if n != "con0" and c.fd is None]
             if not missing:
                 await self._pause(1.0)
@@ -501,6 +529,7 @@ class Guest:
             )
         if not con.kept:
             asyncio.get_running_loop().add_reader(fd, self._drain, con)
+        self._hold()
         self.on_change(self)
 
     def hand_over(self) -> None:
@@ -519,6 +548,7 @@ class Guest:
                 os.close(fd)
                 continue
             con.pts, con.fd, con.kept = pts, fd, True
+        self._hold()
 
     def read_yourself(self, con: Console) -> None:
         """The keeper is gone: read this console ourselves from now on."""
