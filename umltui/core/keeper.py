@@ -464,6 +464,11 @@ class KeeperClient:
     def alive(self) -> bool:
         return self._call({"op": "ping"}, quiet=True) is not None
 
+    def ping(self) -> dict[str, Any] | None:
+        """The keeper's answer to ``ping`` (its pid, how many ptys it holds), or None."""
+        answer = self._call({"op": "ping"}, quiet=True)
+        return answer[0] if answer is not None else None
+
     def put(self, umid: str, console: str, pts: str, fd: int, log_path: Path, log_max: int, pid: int = 0) -> bool:
         """Hand console ``pts`` of guest ``umid`` (kernel process ``pid``) over; True if the keeper took it."""
         msg = {"op": "put", "umid": umid, "console": console, "pts": pts, "log": str(log_path), "log_max": log_max,
