@@ -508,3 +508,53 @@ def test_supervisor_and_keeper_killed_together_mid_flood_hang_up_nothing_and_los
     history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
     seen = numbers(history)
     assert seen and seen == list(range(seen[0], n))  # the scrollback: no gap, nothing twice
+
+
+async def test_a_64k_paste_into_the_app_arrives_whole_and_the_console_still_hears(env: Env) -> None:
+    """A 7 KB tmux paste into the app deafened the console for good, as the CLI's did."""
+    from textual import events
+
+    from umltui.app import make_app
+    from umltui.config import Config
+
+    up(env)
+    body, md5 = paste_text(1000, "q")  # 66 KB
+    app = make_app(Config(), focus_guest="one-a")
+    async with app.run_test(size=(160, 48)) as pilot:
+
+        def shown() -> str:
+            pane = app.area.current
+            return "\n".join(pane.screen_text()) if pane else ""
+
+        await until(lambda: app.area.current is not None, "the first console pane")
+        pane = app.area.current
+        assert pane is not None
+        pane.send(b"\r")
+        await until(lambda: "a:/root#" in shown(), "a prompt", extra=shown)
+        pane.post_message(events.Paste(body.replace("\r", "\n")))  # as a terminal hands a paste over
+        await pilot.pause(0.2)
+        log = Path(env.guest("one-a")["logs"]["con1"])
+        await until(lambda: b"q00999 zzz" in log.read_bytes(), "the paste's last line run", timeout=180)
+        pane.send(b"md5sum /tmp/q; wc -l < /tmp/q; echo PASTE''-CHECKED\r")
+        await until(lambda: "PASTE-CHECKED" in shown(), "the console still hears", timeout=30, extra=shown)
+        assert md5 in shown() and "1000" in shown()
+
+
+def test_a_pty_holder_that_is_killed_is_started_again_and_given_every_console(env: Env) -> None:
+    from umltui.core import holder
+    from umltui.locations import holder_socket
+
+    up(env)
+    path = str(holder_socket("one-a"))
+    answer = holder.call(path, "held")
+    assert answer is not None and "con1" in answer and "con6" in answer
+    pids = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and path.encode() in
+            Path(e.path, "cmdline").read_bytes()]  # fmt: skip
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+
+    async def back() -> None:
+        await until(lambda: (holder.call(path, "held") or "").split()[1:] == answer.split()[1:],
+                    "a new holder holding every console", timeout=30)  # fmt: skip
+
+    asyncio.run(back())

@@ -50,6 +50,7 @@ BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = (
 NOTIFY_SOCKET, NOTIFY_PANIC, NOTIFY_HANG, NOTIFY_USER = 0, 1, 2, 3
 _NOTIFY = struct.Struct("<IIII")
 SCROLLBACK_BYTES = 1 << 20
+HOLDER_CHECK = 10.0  # seconds between looks at whether a guest's pty holder still holds its ptys
 PANIC_RE = re.compile(rb"Kernel panic - not syncing: ([^\n]*)")
 # The guest's own power-off: Debian's 6.1 UML may fault on its way out after this line,
 # which is still a clean halt.
@@ -175,6 +176,7 @@ class Guest:
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
         self._holder_pid: int | None = None  # its pty holder, when we started it (our child)
+        self._holder_checked = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._con0_offset = 0
         self._banner_seen = False  # this boot's kernel banner has been read from con0
@@ -467,8 +469,22 @@ class Guest:
                         self.umid, exc)  # fmt: skip
 
     def _hold(self) -> None:
-        """Give the pty holder the consoles it does not have yet (it may not be listening yet)."""
+        """Give the pty holder the consoles it does not have yet (it may not be listening yet).
+
+        Every :data:`HOLDER_CHECK` seconds it is asked what it holds: a holder that was killed
+        is started again and given every console again.
+        """
         path = str(locations.holder_socket(self.umid))
+        now = time.monotonic()
+        if now - self._holder_checked > HOLDER_CHECK and self.pid > 0:
+            self._holder_checked = now
+            answer = holder.call(path, "held", timeout=0.2)
+            names = set(answer.split()[1:]) if answer and answer.startswith("ok") else set()
+            for con in self.consoles.values():
+                con.held = con.held and con.name in names
+            if answer is None and not holder.listening(path):
+                log.warning("%s: its pty holder is gone; starting another", self.umid)
+                self._start_holder()
         for con in self.consoles.values():
             if con.fd is not None and not con.held and con.name != "con0":
                 con.held = holder.call(path, f"hold {con.name}", (con.fd,)) == "ok"

@@ -98,10 +98,10 @@ def _answer(held: dict[str, int], words: list[str], fds: list[int]) -> bytes:
 # -- the supervisor's side --------------------------------------------------------------------
 
 
-def call(path: str, request: str, fds: tuple[int, ...] = ()) -> str | None:
+def call(path: str, request: str, fds: tuple[int, ...] = (), timeout: float = CALL_TIMEOUT) -> str | None:
     """One request to a guest's holder; its answer, or None when no holder answers."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(CALL_TIMEOUT)
+    sock.settimeout(timeout)
     try:
         sock.connect(path)
         socket.send_fds(sock, [request.encode()], list(fds))
@@ -112,11 +112,27 @@ def call(path: str, request: str, fds: tuple[int, ...] = ()) -> str | None:
         sock.close()
 
 
+def listening(path: str) -> bool:
+    """Whether a holder listens at ``path`` (one that is stopped still does: its socket takes
+    connections; one that was killed left a socket that refuses them)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(0.2)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
+    return True
+
+
 def start(path: str, kernel: int, log: str) -> int | None:
     """Start the holder of the guest whose kernel is ``kernel`` unless one answers at ``path``;
     its pid when started (it is the caller's child, to reap). It does not wait for it: a
     ``hold`` that comes before its socket is there fails, and is asked again."""
-    if call(path, "held") is not None:
+    if listening(path):
         return None
     argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), path, str(kernel)]
     actions = [
