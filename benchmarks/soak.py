@@ -1,4 +1,4 @@
-"""Soak: consoles flooding while guests and the supervisor are killed and started again at random.
+"""Soak: consoles flooding while guests and the daemons are killed, paused and started again at random.
 
     python benchmarks/soak.py [--minutes 10] [--guests 2] [--seed 1] [--json]
 
@@ -8,6 +8,13 @@ guests. In each guest's con2 an interactive shell prints numbered lines as fast 
 roots are host folders, so the soak reads that file directly). Every few seconds one of:
 
 - the supervisor gets SIGKILL, and the next ``ls`` starts another, which adopts everything;
+- the supervisor and the keeper get SIGKILL together (what the OOM killer may do): the
+  guests' pty holders keep every console from hanging up, and the next ``ls`` starts both;
+- the keeper is stopped (SIGSTOP) for 2 to 8 s, then goes on (SIGCONT): it is waited for,
+  never replaced nor read beside;
+- a 64 KB paste (shell lines appending numbered lines to ``/root/paste-K``) goes into a
+  guest's con1 while its con2 floods, and is waited for (``max_paste_s``): input a
+  supervisor has not yet written to its guest dies with it, so no kill comes meanwhile;
 - a guest gets SIGKILL (its main process), then ``up`` boots it again and its flood restarts.
 
 ``ls`` is timed all along, through the client API. At the end the floods are stopped and
@@ -18,6 +25,9 @@ once. Printed figures:
   guest printed while it lived; what a killed guest had not yet handed to its pty is not
   "printed");
 - ``hangups_seen``: lines in the guests' ``/root/hup`` files;
+- ``paste_bytes_lost``: bytes of the pastes' lines missing from their files (a paste into a
+  guest killed afterwards is not counted); ``deaf_consoles``: con1s that do not answer a
+  last ``echo`` at the end;
 - ``orphans``: processes of the soak's guests left over 3 s after each guest kill, plus any
   process of the soak's world still there after ``down --all`` and the supervisor's stop;
 - ``max_ls_ms`` (and ``p50_ls_ms``): how long ``ls`` took, restarts included.
@@ -49,6 +59,13 @@ FLOOD = (
     'while true; do echo "s$b:$i."; i=$((i+1)); done\n'
 )
 LINE = re.compile(rb"^s([0-9a-f]{8}):(\d+)\.\r?$", re.M)
+PASTE_LINES = 1200  # of 66 bytes: 79 KB
+
+
+def paste_text(k: int) -> tuple[str, list[str]]:
+    """The paste's shell lines, and the lines they leave in ``/root/paste-K``."""
+    lines = [f"p{k}:{i:05d} {'z' * 40}" for i in range(PASTE_LINES)]
+    return "".join(f"echo {line} >>/root/paste-{k}\r" for line in lines), lines
 
 
 class World:
@@ -103,6 +120,38 @@ class World:
         except (OSError, ValueError, IndexError):
             return None
 
+    def keeper_pid(self) -> int | None:
+        from umltui.core.keeper import KeeperClient
+
+        answer = KeeperClient().ping()
+        return int(answer["pid"]) if answer else None
+
+    def guest_file(self, umid: str, name: str) -> Path:
+        return self.root / "state" / "guests" / umid / "root" / "root" / name
+
+    def pastes_lost(self, pastes: list[tuple[str, int]], timeout: float = 180) -> int:
+        """Bytes of the pastes' lines missing from their files, once every paste had time to run."""
+        deadline = time.monotonic() + timeout
+        lost = 0
+        for umid, k in pastes:
+            want = paste_text(k)[1]
+            path = self.guest_file(umid, f"paste-{k}")
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError):
+                    if path.read_text().splitlines()[-1:] == want[-1:]:
+                        break
+                time.sleep(0.5)
+            got = set(path.read_text().splitlines()) if path.exists() else set()
+            lost += sum(len(line) + 1 for line in want if line not in got)
+        return lost
+
+    def hears(self, umid: str) -> bool:
+        """Whether con1 still takes keys: a last echo lands in its log."""
+        word = f"still-hears-{umid}"
+        self.umltui("console", umid, "con1", "--no-history", "--linger", "2", input=f"echo {word[:4]}''{word[4:]}\r")
+        log = self.root / "state" / "guests" / umid / "logs" / "con1.log"
+        return word.encode() in log.read_bytes() if log.exists() else False
+
     def processes(self, *words: str) -> list[int]:
         """Processes of this world (its root in their command line) with all ``words`` too."""
         found = []
@@ -155,7 +204,9 @@ def soak(minutes: float, guests: int, seed: int) -> dict[str, Any]:
     world = World(guests)
     ls_ms: list[float] = []
     orphans = 0
-    kills = {"supervisor": 0, "guest": 0}
+    kills = {"supervisor": 0, "both": 0, "keeper_paused": 0, "paste": 0, "guest": 0}
+    pastes: list[tuple[str, int]] = []  # (umid, k) of the pastes into guests not killed since
+    paste_s: list[float] = []
     try:
         world.up()
         for umid in world.umids:
@@ -165,13 +216,41 @@ def soak(minutes: float, guests: int, seed: int) -> dict[str, Any]:
             time.sleep(rng.uniform(2, 6))
             _, ms = world.ls()
             ls_ms.append(ms)
-            if rng.random() < 0.5:
+            fault = rng.random()
+            if fault < 0.3:
                 pid = world.supervisor_pid()
                 if pid:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                     kills["supervisor"] += 1
                     time.sleep(0.2)
+            elif fault < 0.45:
+                pid, keeper = world.supervisor_pid(), world.keeper_pid()
+                for p in (pid, keeper):
+                    if p:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(p, signal.SIGKILL)
+                kills["both"] += 1
+                time.sleep(0.2)
+            elif fault < 0.6:
+                keeper = world.keeper_pid()
+                if keeper:
+                    os.kill(keeper, signal.SIGSTOP)
+                    try:
+                        time.sleep(rng.uniform(2, 8))
+                    finally:
+                        os.kill(keeper, signal.SIGCONT)
+                    kills["keeper_paused"] += 1
+            elif fault < 0.75:
+                umid = rng.choice(world.umids)
+                k = kills["paste"]
+                t0 = time.monotonic()
+                world.umltui("console", umid, "con1", "--no-history", "--linger", "0.2", input=paste_text(k)[0])
+                # Waited for: what a supervisor has not written to the guest yet dies with it.
+                world.pastes_lost([(umid, k)], timeout=120)
+                paste_s.append(time.monotonic() - t0)
+                pastes.append((umid, k))
+                kills["paste"] += 1
             else:
                 umid = rng.choice(world.umids)
                 listed, ms = world.ls()
@@ -180,6 +259,7 @@ def soak(minutes: float, guests: int, seed: int) -> dict[str, Any]:
                 if g["state"] == "running" and g["pid"]:
                     os.kill(g["pid"], signal.SIGKILL)
                     kills["guest"] += 1
+                    pastes = [p for p in pastes if p[0] != umid]
                     time.sleep(3)
                     orphans += len(world.processes("linux.uml", f"umid={umid}"))
                     world.up()
@@ -188,6 +268,8 @@ def soak(minutes: float, guests: int, seed: int) -> dict[str, Any]:
             ls_ms.append(ms)
         for umid in world.umids:  # ctrl+c: the floods end
             world.umltui("console", umid, "con2", "--no-history", "--linger", "0.5", input="\x03")
+        paste_lost = world.pastes_lost(pastes)
+        deaf = sum(not world.hears(umid) for umid in world.umids)
         time.sleep(2)
         listed, _ = world.ls()
         lines = bytes_lost = hangups = 0
@@ -207,10 +289,16 @@ def soak(minutes: float, guests: int, seed: int) -> dict[str, Any]:
         "guests": guests,
         "seed": seed,
         "supervisor_kills": kills["supervisor"],
+        "both_daemons_kills": kills["both"],
+        "keeper_pauses": kills["keeper_paused"],
+        "pastes_64k": kills["paste"],
         "guest_kills": kills["guest"],
         "lines_checked": lines,
         "bytes_lost": bytes_lost,
         "hangups_seen": hangups,
+        "paste_bytes_lost": paste_lost,
+        "deaf_consoles": deaf,
+        "max_paste_s": round(max(paste_s), 1) if paste_s else None,
         "orphans": orphans,
         "max_ls_ms": round(max(ls_ms), 1) if ls_ms else None,
         "p50_ls_ms": round(statistics.median(ls_ms), 1) if ls_ms else None,

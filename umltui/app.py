@@ -50,6 +50,8 @@ from .widgets.guests import GuestTree
 from .widgets.mconsole_panel import Confirm, MconsolePanel
 from .widgets.terminal import TerminalView, freeze_startup_objects
 
+RECONNECT_EVERY = 1.0  # seconds between tries to reach a supervisor after the last went away
+
 
 class UmlApp(App[str | None]):
     TITLE = "umltui"
@@ -181,10 +183,25 @@ class UmlApp(App[str | None]):
 
     @work(group="supervisor-watch", exit_on_error=False)
     async def watch_connection(self) -> None:
+        """When the supervisor goes away, connect to the next one (starting it if need be),
+        subscribe every pane again from where it was, and say so."""
         await self.hub.client.closed.wait()
-        self.notify(
-            "the supervisor went away; guests keep running. Restart with umltui attach.", severity="error", timeout=60
-        )
+        self.notify("the supervisor went away; guests keep running. Reconnecting…", severity="warning", timeout=10)
+        while True:
+            await asyncio.sleep(RECONNECT_EVERY)
+            try:
+                failed = await self.hub.reconnect()
+                guests = await self.hub.client.request("watch", timeout=10)
+                self.switches = (await self.hub.client.request("net", timeout=10))["switches"]
+            except SupervisorError:
+                continue
+            break
+        self.guests = {g["umid"]: g for g in guests}
+        self._do_refresh_tree()
+        for problem in failed:
+            self.notify(problem, severity="warning")
+        self.notify("reconnected to the supervisor", timeout=5)
+        self.watch_connection()
 
     def _on_supervisor_event(self, msg: dict[str, Any]) -> None:
         kind = msg.get("event")
@@ -735,6 +752,7 @@ class UmlApp(App[str | None]):
         self.set_focus(self.panel.open_field(field_id))
 
     async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "supervisor-watch")  # not a loss to reconnect after
         await self.hub.close()
 
 

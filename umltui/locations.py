@@ -107,6 +107,11 @@ def switch_dir() -> Path:
     return runtime_dir() / "switches"
 
 
+def holder_socket(umid: str) -> Path:
+    """A guest's pty holder's socket (core/holder.py): outside its box, which its sandbox holds."""
+    return runtime_dir() / "holders" / f"{guest_box(umid).name}.sock"
+
+
 def guest_dir(umid: str) -> Path:
     """A guest's own folder: root copy, console logs."""
     return state_dir() / "guests" / umid

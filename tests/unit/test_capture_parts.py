@@ -143,3 +143,47 @@ def test_capture_with_a_count_says_how_many_it_printed(tmp_path: Path, capfd: py
     out, err = capfd.readouterr()
     assert sum(not line.startswith("\t") for line in out.splitlines()) == 5, out
     assert "umltui: 5 frames captured on t/hub0 (-c 5)" in err, err
+
+
+def test_a_record_left_half_written_by_a_killed_supervisor_is_cut_off(tmp_path: Path) -> None:
+    from umltui.core.capture import whole_length
+
+    path = tmp_path / "sw.pcap"
+    first = Rolling(path, 1 << 20)
+    first.add(pcap_record(1.0, b"a" * 60))
+    first.close()
+    with open(path, "ab") as f:  # the supervisor was SIGKILLed in the middle of a write
+        f.write(pcap_record(2.0, b"b" * 600)[:300])
+    again = Rolling(path, 1 << 20)
+    again.add(pcap_record(3.0, b"c" * 60))
+    again.close()
+    data = path.read_bytes()
+    assert whole_length(data) == len(data)
+    assert [ts for ts, _ in read_pcap(Rolling.saved(path))] == [1.0, 3.0]
+
+
+def test_a_full_disk_costs_frames_never_the_capture_nor_its_file(tmp_path: Path, tmpfs: object) -> None:
+    import errno
+    import subprocess
+
+    import pytest
+
+    from umltui.core.capture import whole_length
+
+    disk = tmpfs(tmp_path / "small", "1m")  # type: ignore[operator]
+    path = disk / "captures" / "sw.pcap"
+    rolling = Rolling(path, 4 << 20)  # halves of 2 MB: larger than the disk
+    rolling.add(pcap_record(1.0, b"a" * 1000))
+    filler = disk / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "count=64"], capture_output=True)
+    with pytest.raises(OSError) as err:
+        for i in range(100):  # what the last page still takes, then the disk is full
+            rolling.add(pcap_record(2.0 + i, b"b" * 1500))
+    assert err.value.errno == errno.ENOSPC
+    data = path.read_bytes()
+    assert whole_length(data) == len(data)  # no half record, though the disk cut a write short
+    filler.unlink()
+    rolling.add(pcap_record(500.0, b"c" * 1000))  # room again: it goes on
+    rolling.close()
+    stamps = [ts for ts, _ in read_pcap(Rolling.saved(path))]
+    assert stamps[0] == 1.0 and stamps[-1] == 500.0 and stamps == sorted(stamps)

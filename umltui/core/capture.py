@@ -274,11 +274,29 @@ def read_pcap(data: bytes) -> Iterator[tuple[float, bytes]]:
         pos += incl
 
 
+def whole_length(data: bytes) -> int:
+    """How many bytes of a pcap stream (header included) are whole records: where to cut it."""
+    if len(data) < len(PCAP_HEADER):
+        return 0
+    pos = len(PCAP_HEADER)
+    while pos + 16 <= len(data):
+        incl = struct.unpack_from("=IIII", data, pos)[2]
+        if incl > SNAPLEN or pos + 16 + incl > len(data):
+            break
+        pos += 16 + incl
+    return pos
+
+
 class Rolling:
     """A rolling capture on disk: ``path`` and ``path.1``, each at most half of ``size`` bytes.
 
     When ``path`` is full it becomes ``path.1`` (the older half is dropped) and a new
     ``path`` starts, so the newest ``size`` bytes or so are kept. :meth:`saved` joins both.
+
+    The files only ever hold whole records: a write the disk cut short (ENOSPC) is taken
+    back before :meth:`add` raises, and a record an earlier process left half-written (it
+    was killed in the middle) is cut off when the file is taken up again. A failed add
+    costs its frames, not the capture: the next one tries again.
     """
 
     def __init__(self, path: Path, size: int) -> None:
@@ -286,34 +304,62 @@ class Rolling:
         self.older = path.with_name(path.name + ".1")
         self.half = max(size // 2, 64 * 1024)
         private_dir(path.parent)
-        self.file = self._open(resume=True)
+        self.file = -1
+        self.written = 0
+        with contextlib.suppress(OSError):  # a full disk: the first add tries again
+            self.file = self._open(resume=True)
 
     def _open(self, *, resume: bool = False) -> int:
         """A new ``path`` with its header; with ``resume``, the one an earlier run left goes on."""
         if resume:
             with contextlib.suppress(OSError):
-                with open(self.path, "rb") as f:
-                    whole = f.read(len(PCAP_HEADER)) == PCAP_HEADER
+                whole = whole_length(self.path.read_bytes())
                 if whole:
-                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-                    self.written = os.fstat(fd).st_size
+                    fd = os.open(self.path, os.O_WRONLY)
+                    os.ftruncate(fd, whole)  # a record cut by a kill goes
+                    os.lseek(fd, whole, os.SEEK_SET)
+                    self.written = whole
                     return fd
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, PCAP_HEADER)
+        try:
+            self._write_all(fd, PCAP_HEADER)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # no header-less file for a reader
+            raise
         self.written = len(PCAP_HEADER)
         return fd
 
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
     def add(self, records: bytes) -> None:
-        if self.written + len(records) > self.half:
+        """Append whole records, or raise OSError with the file as it was."""
+        if self.file < 0:
+            self.file = self._open(resume=True)
+        if self.written + len(records) > self.half and self.written > len(PCAP_HEADER):
             os.close(self.file)
+            self.file = -1
             os.replace(self.path, self.older)
             self.file = self._open()
-        os.write(self.file, records)
+        try:
+            self._write_all(self.file, records)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.file, self.written)  # take back a part-written record
+                os.lseek(self.file, self.written, os.SEEK_SET)
+            raise
         self.written += len(records)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.file)
+        if self.file >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.file)
+            self.file = -1
 
     @staticmethod
     def saved(path: Path) -> bytes:

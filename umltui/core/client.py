@@ -85,6 +85,7 @@ class Client:
         self.closed = asyncio.Event()
 
     async def connect(self, *, start: bool = True, timeout: float = START_TIMEOUT) -> Client:
+        """Connect (again, after the supervisor went away: ``closed`` is cleared once connected)."""
         path = str(locations.supervisor_socket())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -98,6 +99,8 @@ class Client:
                 raise SupervisorError(str(exc), "unsafe") from None
             try:
                 await loop.create_unix_connection(lambda: _Wire(self), path)
+                self.closed.clear()
+                self.raw = self._events_to_output
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if not start:
@@ -212,19 +215,23 @@ class Client:
             raise SupervisorError(msg.get("error", "failed"), msg.get("kind", "error"))
         return msg.get("result")
 
-    async def subscribe(self, guest: str, console: str, *, history: bool = True, timeout: float = 30.0) -> Any:
+    async def subscribe(
+        self, guest: str, console: str, *, history: bool = True, after: bytes | None = None, timeout: float = 30.0
+    ) -> Any:
         """``subscribe``: with output frames where ``on_output`` was given, else (or from a
-        supervisor of before them, which takes no ``raw``) with ``output`` events."""
+        supervisor of before them, which takes no ``raw``) with ``output`` events. ``after``:
+        the last bytes seen of it, to be sent what followed them (see the op)."""
+        args: dict[str, Any] = {"guest": guest, "console": console, "history": history}
+        if after is not None:
+            args["after"] = base64.b64encode(after).decode()
         if self.raw:
             try:
-                return await self.request(
-                    "subscribe", guest=guest, console=console, history=history, raw=True, timeout=timeout
-                )
+                return await self.request("subscribe", **args, raw=True, timeout=timeout)
             except SupervisorError as exc:
                 if exc.kind != "protocol":
                     raise
                 self.raw = False
-        return await self.request("subscribe", guest=guest, console=console, history=history, timeout=timeout)
+        return await self.request("subscribe", **args, timeout=timeout)
 
     def send_input(self, guest: str, console: str, data: bytes) -> None:
         if self._wire is not None and not self.closed.is_set():

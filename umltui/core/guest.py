@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import locations
 from ..locations import open_private
+from . import holder
 from .agent import LINE as AGENT_LINE
 from .agent import Agent, AgentError, ready_report
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
-from .keeper import KeeperClient
+from .inputpace import InputPace
+from .keeper import KeeperClient, keeper_running
 from .mconsole import MconsoleClient, MconsoleError
 from .process import end_session, is_alive, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo
@@ -47,6 +50,7 @@ BOOTING, RUNNING, PAUSED, HUNG, HALTED, CRASHED = (
 NOTIFY_SOCKET, NOTIFY_PANIC, NOTIFY_HANG, NOTIFY_USER = 0, 1, 2, 3
 _NOTIFY = struct.Struct("<IIII")
 SCROLLBACK_BYTES = 1 << 20
+HOLDER_CHECK = 10.0  # seconds between looks at whether a guest's pty holder still holds its ptys
 PANIC_RE = re.compile(rb"Kernel panic - not syncing: ([^\n]*)")
 # The guest's own power-off: Debian's 6.1 UML may fault on its way out after this line,
 # which is still a clean halt.
@@ -67,9 +71,12 @@ class Console:
     subscribers: set[Callable[[str, bytes], None]] = field(default_factory=set)
     size: tuple[int, int] = (80, 24)  # cols, rows
     sized: bool = False  # a client gave its size (else the guest keeps its own default)
-    pending: bytearray = field(default_factory=bytearray)  # keystrokes the pty could not take yet
+    pace: InputPace = field(default_factory=InputPace)  # keystrokes not written yet (see inputpace)
+    pace_timer: asyncio.TimerHandle | None = None  # the write due when the window opens by silence
     log_max: int = DEFAULT_MAX_BYTES
     kept: bool = False  # the keeper reads this pty (and logs it); we only write keys and set sizes
+    handed: bool = True  # (when kept) the keeper has it; else it is to be handed over (the keeper did not answer)
+    held: bool = False  # the guest's pty holder has a descriptor of it (core/holder.py)
     _log: ConsoleLog | None = None
 
     def feed(self, data: bytes, *, log: bool = True) -> None:
@@ -78,6 +85,8 @@ class Console:
         A log that cannot be written (a full disk) costs the log, never the console.
         ``log=False`` for con0, whose log file the kernel writes itself.
         """
+        if self.pace.unanswered:
+            self.pace.printed(len(data), time.monotonic())
         if log:
             if self._log is None:
                 self._log = ConsoleLog(self.log_path, self.log_max)
@@ -91,6 +100,9 @@ class Console:
             send(self.name, data)
 
     def close(self) -> None:
+        if self.pace_timer is not None:
+            self.pace_timer.cancel()
+            self.pace_timer = None
         if self.fd is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self.fd)
@@ -98,6 +110,7 @@ class Console:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+        self.held = False
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -163,6 +176,8 @@ class Guest:
         self._no_winsize = False  # its agent does not know the request (a root from before it)
         self._notify_sock: socket.socket | None = None
         self._pidfd: int | None = None
+        self._holder_pid: int | None = None  # its pty holder, when we started it (our child)
+        self._holder_checked = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._con0_offset = 0
         self._banner_seen = False  # this boot's kernel banner has been read from con0
@@ -293,6 +308,7 @@ class Guest:
             self._spawn(self._on_exit())
             return
         asyncio.get_running_loop().add_reader(self._pidfd, self._pidfd_ready)
+        self._start_holder()
         self._spawn(self._tail_con0())
         self._spawn(self._attach_consoles())
         if self.ready_word and self.state == BOOTING:
@@ -344,6 +360,10 @@ class Guest:
         if self.keeper is not None:
             self.keeper.drop(self.umid)
         self.close(keep_logs=True)
+        for _ in range(40):  # its holder ends with the kernel
+            if self._holder_pid is None or reap(self._holder_pid) is not None or not is_alive(self._holder_pid):
+                break
+            await asyncio.sleep(0.05)
 
     async def _reap(self) -> int | None:
         """The kernel's exit status: the sandbox's (our child, gone a moment after its kernel),
@@ -449,6 +469,37 @@ class Guest:
 
     # -- consoles --------------------------------------------------------------
 
+    def _start_holder(self) -> None:
+        """Start the guest's pty holder unless it runs (an adopted guest's goes on)."""
+        path = locations.holder_socket(self.umid)
+        try:
+            locations.private_dir(path.parent)
+            self._holder_pid = holder.start(str(path), self.pid, str(self.folder / "logs" / "holder.log"))
+        except OSError as exc:
+            log.warning("%s: no pty holder (%s): its consoles hang up if the supervisor and keeper die together",
+                        self.umid, exc)  # fmt: skip
+
+    def _hold(self) -> None:
+        """Give the pty holder the consoles it does not have yet (it may not be listening yet).
+
+        Every :data:`HOLDER_CHECK` seconds it is asked what it holds: a holder that was killed
+        is started again and given every console again.
+        """
+        path = str(locations.holder_socket(self.umid))
+        now = time.monotonic()
+        if now - self._holder_checked > HOLDER_CHECK and self.pid > 0:
+            self._holder_checked = now
+            answer = holder.call(path, "held", timeout=0.2)
+            names = set(answer.split()[1:]) if answer and answer.startswith("ok") else set()
+            for con in self.consoles.values():
+                con.held = con.held and con.name in names
+            if answer is None and not holder.listening(path):
+                log.warning("%s: its pty holder is gone; starting another", self.umid)
+                self._start_holder()
+        for con in self.consoles.values():
+            if con.fd is not None and not con.held and con.name != "con0":
+                con.held = holder.call(path, f"hold {con.name}", (con.fd,)) == "ok"
+
     async def _attach_consoles(self, *, period: float = 0.2) -> None:
         """Ask the mconsole for each console's pty until all are open, for as long as needed.
 
@@ -456,6 +507,7 @@ class Guest:
         after the guest says it is ready. After a reboot they change, and we look again.
         """
         while self.alive:
+            self._hold()
             missing = [c for n, c in self.consoles.items() if n != "con0" and c.fd is None]
             if not missing:
                 await self._pause(1.0)
@@ -495,12 +547,23 @@ class Guest:
             set_winsize(fd, *con.size)
         con.pts, con.fd = pts, fd
         # The keeper reads and logs it from now on, whatever happens to us; without one, we do.
-        con.kept = self.keeper is not None and self.keeper.put(
+        con.kept = con.handed = self.keeper is not None and self.keeper.put(
             self.umid, con.name, pts, fd, con.log_path, con.log_max, self.pid
         )
+        if not con.kept and self.keeper is not None and keeper_running():
+            con.kept = (
+                True  # a keeper lives but did not answer (stopped a while): it gets it later, nobody else reads it
+            )
         if not con.kept:
             asyncio.get_running_loop().add_reader(fd, self._drain, con)
+        self._hold()
         self.on_change(self)
+
+    def hand_over(self) -> None:
+        """Hand the keeper the consoles it did not take when it did not answer."""
+        for con in self.consoles.values():
+            if con.kept and not con.handed and con.fd is not None and con.pts and self.keeper is not None:
+                con.handed = self.keeper.put(self.umid, con.name, con.pts, con.fd, con.log_path, con.log_max, self.pid)
 
     def take_kept_consoles(self) -> None:
         """For an adopted guest: our own descriptors of the ptys the keeper reads for it."""
@@ -512,11 +575,13 @@ class Guest:
                 os.close(fd)
                 continue
             con.pts, con.fd, con.kept = pts, fd, True
+        self._hold()
 
     def read_yourself(self, con: Console) -> None:
         """The keeper is gone: read this console ourselves from now on."""
         if con.fd is not None and con.kept:
-            con.kept = False
+            log.warning("%s %s: no keeper; the supervisor reads the console itself", self.umid, con.name)
+            con.kept, con.handed = False, True
             asyncio.get_running_loop().add_reader(con.fd, self._drain, con)
 
     def keeper_data(self, console: str, data: bytes) -> None:
@@ -524,6 +589,7 @@ class Guest:
         con = self.consoles.get(console)
         if con is not None:
             con.feed(data, log=False)
+            self._answered(con)
             if console == AGENT_LINE:
                 self.agent.feed(data)
 
@@ -554,6 +620,7 @@ class Guest:
                 return
             kick(self._pidfd, len(data))
             con.feed(data)
+            self._answered(con)
             if con.name == AGENT_LINE:
                 self.agent.feed(data)
 
@@ -615,27 +682,47 @@ class Guest:
         con = self.consoles.get(console)
         if con is None or con.fd is None:
             raise MconsoleError(f"{self.umid} {console} is not attached")
-        con.pending += data
-        if len(con.pending) > SCROLLBACK_BYTES:
+        if len(con.pace.pending) + len(data) > SCROLLBACK_BYTES:
             raise MconsoleError(f"{self.umid} {console} takes no input (is the guest stopped?)")
+        con.pace.pending += data
         self._flush(con)
 
     def _flush(self, con: Console) -> None:
-        """Write pending keystrokes; what the pty cannot take now waits for it to drain."""
+        """Write pending keystrokes, as fast as the guest is seen to take them (see inputpace).
+
+        What the window holds back goes when the console answers (:meth:`Console.feed`
+        calls back here) or falls silent; what the pty cannot take waits for it to drain.
+        """
         loop = asyncio.get_running_loop()
+        if con.pace_timer is not None:
+            con.pace_timer.cancel()
+            con.pace_timer = None
         if con.fd is None:
             return
-        try:
-            written = os.write(con.fd, con.pending)
-            del con.pending[:written]
-        except BlockingIOError:
-            pass
-        except OSError:
-            con.pending.clear()
+        pace, now = con.pace, time.monotonic()
+        room = pace.room(now)
+        if pace.pending and room:
+            try:
+                written = os.write(con.fd, pace.pending[:room])
+                del pace.pending[:written]
+                pace.wrote(written, now)
+            except BlockingIOError:
+                pass
+            except OSError:
+                pace.clear()
         with contextlib.suppress(ValueError):
             loop.remove_writer(con.fd)
-        if con.pending:
-            loop.add_writer(con.fd, self._flush, con)
+        if not pace.pending:
+            return
+        if pace.room(now):
+            loop.add_writer(con.fd, self._flush, con)  # the pty is full: when it drains
+        else:
+            con.pace_timer = loop.call_later(pace.wait(now) + 0.001, self._flush, con)
+
+    def _answered(self, con: Console) -> None:
+        """The console printed: more of its waiting input may go."""
+        if con.pace.pending and con.fd is not None and con.pace.room(time.monotonic()):
+            self._flush(con)
 
     def resize(self, console: str, cols: int, rows: int) -> None:
         """The pane's size: on the console's pty, and, through the agent, on the guest's tty.

@@ -368,10 +368,15 @@ def run_keeper() -> int:
         print(f"umltui keeper: {exc}", flush=True)
         return 1
     lock = os.fdopen(locations.open_private(locations.keeper_lock(), os.O_RDWR | os.O_CREAT), "r+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return 0  # another keeper runs
+    deadline = time.monotonic() + 0.5  # a supervisor's keeper_running() holds it for an instant
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return 0  # another keeper runs
+            time.sleep(0.02)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     path = locations.keeper_socket()
     with contextlib.suppress(FileNotFoundError):
@@ -453,11 +458,16 @@ class KeeperClient:
 
     def _warn(self, exc: Exception, quiet: bool) -> None:
         if not self._warned and not quiet:
-            log.warning("the keeper does not answer (%s): the supervisor reads the consoles itself", exc)
+            log.warning("the keeper does not answer (%s)", exc)
             self._warned = True
 
     def alive(self) -> bool:
         return self._call({"op": "ping"}, quiet=True) is not None
+
+    def ping(self) -> dict[str, Any] | None:
+        """The keeper's answer to ``ping`` (its pid, how many ptys it holds), or None."""
+        answer = self._call({"op": "ping"}, quiet=True)
+        return answer[0] if answer is not None else None
 
     def put(self, umid: str, console: str, pts: str, fd: int, log_path: Path, log_max: int, pid: int = 0) -> bool:
         """Hand console ``pts`` of guest ``umid`` (kernel process ``pid``) over; True if the keeper took it."""
@@ -565,9 +575,31 @@ class KeeperStream:
             self._sock = None
 
 
+def keeper_running() -> bool:
+    """Whether the user's keeper process lives, running or stopped: it holds its lock all its life.
+
+    How fast it answers says nothing: a keeper stopped for a while (``kill -STOP``, a slow
+    disk, a loaded machine) still holds and reads every pty once it goes on, so it must never
+    be replaced nor read beside (two readers scramble a console).
+    """
+    try:
+        fd = locations.open_private(locations.keeper_lock(), os.O_RDWR | os.O_CREAT)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def start_keeper(client: KeeperClient, timeout: float = 3.0) -> int | None:
-    """Start the user's keeper (detached) unless one answers; its pid when we started it."""
-    if client.alive():
+    """Start the user's keeper (detached) unless one lives; its pid when we started it."""
+    if keeper_running():
         return None
     pid = spawn_detached([sys.executable, "-m", "umltui", "keeper"], locations.state_dir() / "keeper.log")
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..core.client import Client
+from ..core.client import Client, SupervisorError
 from ..core.process import session_leaders_below
 from ..core.pty import set_winsize
 
@@ -42,6 +42,9 @@ class Connection(Protocol):
     def resize(self, cols: int, rows: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+TAIL = 512  # bytes of a console's output kept to find one's place in a new supervisor's scrollback
 
 
 def _ignore_output(data: bytes) -> None:
@@ -75,6 +78,18 @@ class ConsoleHub:
         con = self.consoles.get((guest, console))
         if con is not None:
             con.deliver(data)
+
+    async def reconnect(self) -> list[str]:
+        """Connect to the supervisor again (a new one, after the last went away) and subscribe
+        every console again from the last bytes each pane got; the consoles that could not be."""
+        await self.client.connect()
+        failed = []
+        for (guest, console), con in list(self.consoles.items()):
+            try:
+                await self.client.subscribe(guest, console, history=False, after=con.tail, timeout=10)
+            except SupervisorError as exc:
+                failed.append(f"{guest} {console}: {exc}")
+        return failed
 
     async def console(self, guest: str, console: str = "con1", *, history: bool = True) -> SupervisorConsole:
         """Subscribe to one console; its scrollback arrives first, then live output."""
@@ -113,11 +128,13 @@ class SupervisorConsole:
         self.on_closed: Callable[[str], None] = _ignore_closed
         self.live = False
         self.replayed = 0  # bytes that came before ``live``: the scrollback
+        self.tail = b""  # the last bytes delivered: where to take up again after a reconnect
 
     def deliver(self, data: bytes) -> None:
         """Bytes from the supervisor for this console."""
         if not self.live:
             self.replayed += len(data)
+        self.tail = data[-TAIL:] if len(data) >= TAIL else (self.tail + data)[-TAIL:]
         self._on_output(data)
 
     @property

@@ -4,6 +4,11 @@ A switch with ``capture: SIZE`` in its lab gets a passive port (:class:`~..captu
 for as long as it runs; its frames go to ``state/captures/LAB-SWITCH.pcap`` and ``.pcap.1``
 (:class:`~..capture.Rolling`), which outlive the lab, so a demo can be examined after the
 fact (``umltui capture LAB/SWITCH --saved``).
+
+A write that fails (a full disk) costs the frames it carried, never the capture: it goes
+on with the next frames once there is room, the clients are told when it stops keeping
+frames and when it keeps them again (with how many were not kept), and ``ping`` lists it
+among the supervisor's problems meanwhile.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..capture import Capture, CaptureError, Rolling, SwitchPort, pcap_records, saved_path
@@ -30,8 +36,10 @@ class _Running:
 class Captures:
     """The rolling captures running, by switch key (``LAB/NAME``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tell: Callable[[str], None] = lambda words: None) -> None:
         self.running: dict[str, _Running] = {}
+        self.tell = tell  # says something to every client
+        self.problems: dict[str, str] = {}  # by switch key: why its frames are not kept now
 
     def start(self, sw: Switch) -> None:
         if sw.key in self.running or not sw.capture:
@@ -50,14 +58,24 @@ class Captures:
 
     async def _drain(self, key: str, capture: Capture, rolling: Rolling) -> None:
         reported = 0
+        lost = 0  # frames not kept since the writes began to fail
         while True:
             frames = capture.frames(0)
             if frames:
                 try:
                     rolling.add(pcap_records(frames))
                 except OSError as exc:
-                    log.error("rolling capture of %s stopped: %s", key, exc)
-                    return
+                    lost += len(frames)
+                    if key not in self.problems:
+                        self.problems[key] = f"rolling capture of {key} keeps no frames: {exc.strerror or exc}"
+                        log.error("%s (it goes on when it can write again)", self.problems[key])
+                        self.tell(self.problems[key])
+                else:
+                    if self.problems.pop(key, None) is not None:
+                        words = f"rolling capture of {key} keeps frames again; {lost} frames were not kept"
+                        log.warning("%s", words)
+                        self.tell(words)
+                    lost = 0
             if capture.dropped > reported:
                 log.warning("rolling capture of %s dropped %d frames it could not write in time", key,
                             capture.dropped - reported)  # fmt: skip
@@ -65,6 +83,7 @@ class Captures:
             await asyncio.sleep(DRAIN_EVERY)
 
     def stop(self, key: str) -> None:
+        self.problems.pop(key, None)
         run = self.running.pop(key, None)
         if run is None:
             return

@@ -20,7 +20,7 @@ from typing import Any
 
 from ... import locations
 from ..guest import Guest
-from ..keeper import KeeperClient, KeeperStream, start_keeper
+from ..keeper import KeeperClient, KeeperStream, keeper_running, start_keeper
 from ..kernel import KernelMissing
 from ..lab import LabError
 from ..mconsole import MconsoleError
@@ -89,7 +89,7 @@ class Supervisor:
     def __init__(self) -> None:
         self.guests: dict[str, Guest] = {}
         self.switches: dict[str, Switch] = {}
-        self.captures = Captures()
+        self.captures = Captures(self.tell_all)
         self.labs: dict[str, LabRecord] = {}
         self.clients: set[ClientConnection] = set()
         self.uml_dir = locations.uml_dir()
@@ -175,6 +175,11 @@ class Supervisor:
         if self.save_problem:
             log.info("state saved again")
             self.save_problem = None
+
+    def tell_all(self, words: str) -> None:
+        """Say something to every client (an ``error`` event not about one guest)."""
+        for client in list(self.clients):
+            client.send({"event": "error", "error": f"supervisor: {words}", "guest": None})
 
     def stop_soon(self) -> None:
         asyncio.get_running_loop().call_later(0.05, self._stop.set)
@@ -263,23 +268,37 @@ class Supervisor:
 
     def _keeper_lost(self) -> None:
         log.warning("the keeper went away: starting another")
-        asyncio.get_running_loop().call_soon(self._check_keeper)
+        self.stream.close()
+        asyncio.get_running_loop().call_later(0.1, self._check_keeper)  # (its lock goes as its process ends)
 
     def _check_keeper(self) -> None:
-        """A keeper that went away is started again and given every console; else we read them."""
+        """A keeper that died is started again and given every console; else we read them.
+
+        A keeper that lives is never replaced nor read beside, however slowly it answers:
+        its lock says it lives (:func:`keeper_running`), not its answer time. While it is
+        stopped, the guests' console output waits in their ptys; nothing is lost.
+        """
         if self._keeper_pid is not None:
             reap(self._keeper_pid)
-        if self.stream.attached and self.keeper.alive():
+        if self.stream.attached:
+            for guest in self.guests.values():
+                guest.hand_over()  # consoles opened while it did not answer
             return
-        self.stream.close()
+        if keeper_running():  # alive, but our stream is gone (it did not answer the attach): again soon
+            if self.stream.attach() is not None:
+                self.stream.start()
+                return self._check_keeper()
+            asyncio.get_running_loop().call_later(1.0, self._check_keeper)
+            return
         self._keeper_pid = start_keeper(self.keeper, timeout=1.0)
         attached = self.stream.attach() is not None
         for guest in self.guests.values():
             for con in guest.consoles.values():
                 if con.fd is None or not con.pts or not con.kept:
                     continue
-                if not (attached and self.keeper.put(guest.umid, con.name, con.pts, con.fd, con.log_path,
-                                                      con.log_max, guest.pid)):  # fmt: skip
+                con.handed = attached and self.keeper.put(guest.umid, con.name, con.pts, con.fd, con.log_path,
+                                                          con.log_max, guest.pid)  # fmt: skip
+                if not con.handed and not keeper_running():
                     guest.read_yourself(con)
         if attached:
             self.stream.start()

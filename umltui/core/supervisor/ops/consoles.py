@@ -24,9 +24,16 @@ async def subscribe(
     console: str = "con1",
     history: bool = True,
     raw: bool = False,
+    after: str | None = None,
 ) -> SubscribeResult:
     """Send this console's scrollback (with ``history``), then every byte it prints, as ``output``
-    events, or with ``raw`` as output frames (``protocol.output_frame``)."""
+    events, or with ``raw`` as output frames (``protocol.output_frame``).
+
+    ``after`` (base64): the last bytes a client saw of this console before it lost its
+    supervisor. What the scrollback holds after them is sent first, so a client that
+    reconnects to a new supervisor misses nothing printed meanwhile (nothing, when they are
+    not found: the pane then shows a gap rather than a repeat).
+    """
     g = sup.find_guest(guest)
     con = g.consoles.get(console) if console != AGENT_LINE else None
     if con is None:
@@ -41,7 +48,15 @@ async def subscribe(
         client.send_bytes(output_frame(umid, name, data))
 
     send = send_frame if raw else send_event
-    if history and con.scrollback:
+    if after is not None:
+        try:
+            seen = base64.b64decode(after, validate=True)
+        except ValueError as exc:
+            raise ProtocolError(f"subscribe: after is not base64 ({exc})") from None
+        at = con.scrollback.rfind(seen) if seen else -1
+        if at >= 0 and at + len(seen) < len(con.scrollback):
+            send(console, bytes(con.scrollback[at + len(seen) :]))
+    elif history and con.scrollback:
         send(console, bytes(con.scrollback[-SCROLLBACK_BYTES:]))
     con.subscribers.add(send)
     client.subscriptions.append((g, console, send))

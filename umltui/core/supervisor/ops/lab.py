@@ -189,8 +189,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
         for sw in restarted:
             warnings += await replug(sup, sw)
         for wave in boot_waves(lab, {g.umid for g in to_boot}):
-            booted = [await _boot(sup, lab, gspec, kernels[gspec.umid], roots[gspec.umid]) for gspec in wave]
-            made.guests += booted
+            booted = [await _boot(sup, lab, gspec, kernels[gspec.umid], roots[gspec.umid], made) for gspec in wave]
             await _wait_booted(booted, timeout)
     except (
         OpError,
@@ -218,7 +217,9 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     }
 
 
-async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root: _Root) -> Guest:
+async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root: _Root, made: _Made) -> Guest:
+    """Start one guest; it is in ``made`` from the moment the supervisor knows it, so a failure
+    at any later step (its socket, its process: EAGAIN under a pids limit) is rolled back."""
     kernel = picked.path
     folder = locations.guest_dir(spec.umid)
     ready_word = READY_WORD if root.ours else None
@@ -274,6 +275,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
     guest.netns, guest.mem, guest.root, guest.grants = lab.netns, spec.mem, spec.root.kind, grants
     guest.kernel, guest.legacy_nics = picked.release, picked.legacy_nics
     sup.guests[spec.umid] = guest
+    made.guests.append(guest)
     # The kernel makes UMID/mconsole as its umask says: whoever reaches it can halt the
     # guest or plug a host file into it, so the directories holding them are ours alone.
     locations.private_dir(sup.uml_dir)
@@ -369,17 +371,34 @@ async def _wait_booted(guests: list[Guest], timeout: float) -> None:
         raise OpError(f"{g.umid} failed to boot: {g.reason or g.state}; last kernel output: {g.last_words()}", "boot")
     # Consoles get their ptys when their gettys open them, just after "ready".
     consoles_deadline = min(deadline, loop.time() + CONSOLE_TIMEOUT)
-    while loop.time() < consoles_deadline:
-        if all(c.pts for g in guests if g.ready_word for n, c in g.consoles.items() if n != "con0"):
-            break
+    while True:
+        missing = [f"{g.umid} {n}" for g in guests if g.ready_word for n, c in g.consoles.items()
+                   if n != "con0" and not c.pts]  # fmt: skip
+        if not missing:
+            return
+        if loop.time() >= consoles_deadline:
+            raise OpError(f"{', '.join(missing)}: no console pty within {CONSOLE_TIMEOUT:g}s "
+                          f"(the guest could not start its gettys?); last kernel output: "
+                          f"{guests[0].last_words()}", "boot")  # fmt: skip
         await asyncio.sleep(0.05)
 
 
 async def _rollback(sup: Supervisor, made: _Made, record: LabRecord) -> None:
-    await asyncio.gather(*(halt_guest(g, clean=False) for g in made.guests), return_exceptions=True)
+    """Undo what one ``up`` made: every guest it registered, started or not, goes.
+
+    A guest whose process never started (pid 0) is not halted (there is nothing to ask)
+    but ended at once; only a process that would not stop even after SIGKILL stays listed.
+    """
+    never = [g for g in made.guests if g.pid <= 0 and g.outer <= 0]
+    for g in never:
+        g.set_state(GuestState.CRASHED, "never started: the up that made it failed")
+    started = [g for g in made.guests if g not in never]
+    await asyncio.gather(*(halt_guest(g, clean=False) for g in started), return_exceptions=True)
     for g in made.guests:
-        if g.state != GuestState.CRASHED:
-            sup.guests.pop(g.umid, None)
+        if g in never or not is_alive(g.pid):
+            if sup.guests.get(g.umid) is g:
+                sup.guests.pop(g.umid)
+            g.close()
     for sw in made.switches:
         sup.captures.stop(sw.key)
         await network.kill_switch(sw.pid, sw.ctl)

@@ -16,7 +16,11 @@ PROTOCOL_VERSION = 2  # 2: output frames (``subscribe`` with ``raw``)
 
 
 async def ping(sup: Supervisor, client: ClientConnection) -> PingResult:
-    return {"pid": os.getpid(), "version": PROTOCOL_VERSION, "problems": [p for p in [sup.save_problem] if p]}
+    return {
+        "pid": os.getpid(),
+        "version": PROTOCOL_VERSION,
+        "problems": [p for p in [sup.save_problem, *sup.captures.problems.values()] if p],
+    }
 
 
 async def ls(sup: Supervisor, client: ClientConnection) -> list[GuestInfo]:
