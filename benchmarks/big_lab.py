@@ -59,14 +59,16 @@ def write_lab(folder: Path, routers: int) -> None:
         frr = folder / f"r{i}" / "etc" / "frr"
         frr.mkdir(parents=True)
         (frr / "daemons").write_text(DAEMONS)
+        # The interfaces' timers before `router ospf` (FRR's own order): the other way round, its
+        # `network` line starts OSPF on them with the default 40 s wait before they are set.
         (frr / "frr.conf").write_text(
             f"hostname r{i}\n"
+            "interface eth0\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n"
+            "interface eth1\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n"
             "router ospf\n"
             f" ospf router-id 10.0.0.{i}\n"
             " network 10.0.0.0/8 area 0\n"
             " timers throttle spf 0 50 500\n"
-            "interface eth0\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n"
-            "interface eth1\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n"
         )
     for h in (1, 2):
         conf.append(f"h{h}[0]=edge{h}")
@@ -104,7 +106,10 @@ async def run(folder: Path, routers: int, idle: float) -> dict[str, Any]:
             print(f"warning: {w}", file=sys.stderr)
         h1 = f"{lab}-h1"
         await client.request("subscribe", guest=h1, console="con1", history=False)
-        client.send_input(h1, "con1", b"until ping -c1 -W1 10.2.2.10 >/dev/null; do :; done; echo CONV-$((6*7))\r")
+        # An unreachable network fails at once: without the pause, h1 would spin ping, a core's worth.
+        client.send_input(
+            h1, "con1", b"until ping -c1 -W1 10.2.2.10 >/dev/null; do sleep 0.2; done; echo CONV-$((6*7))\r"
+        )
         await wait_for(h1, rb"CONV-42", 300)
         converged_s = time.monotonic() - t0
         r1 = f"{lab}-r1"
