@@ -7,6 +7,12 @@ The script writes, as Netkit-JH does,
 (``_test/scripts/MACHINE.test``, or Netkit 2's and Kathará's ``_test/MACHINE.test``) and
 ``MACHINE.default`` (interfaces, routes, listening ports, processes).
 
+``MACHINE.default`` has Netkit-JH's four sections, made comparable from one boot to the
+next as Kathará's builtin test made them: listening ports without process ids and file
+numbers, sorted; processes without kernel threads (their names change as they work) and
+without those on a terminal (a console's shell may or may not be up yet), sorted. Both are
+read into files before they are filtered, so the filters are not in the lists.
+
 As in Netkit, no test runs before every machine has started: each guest waits (up to
 :data:`BARRIER_SECONDS`) until every machine of the lab has run its startup, then sleeps
 ``_test/results/.delay`` seconds if the host wrote one (``ltest --delay``).
@@ -53,12 +59,16 @@ run() {{ if [ -x "$1" ]; then "$1"; else bash "$1"; fi; }}
 if [ -f "$s/{name}.test" ]; then run "$s/{name}.test" > "$r/{name}.user"
 elif [ -f "/hostlab/_test/{name}.test" ]; then run "/hostlab/_test/{name}.test" > "$r/{name}.user"
 fi
+t=$(mktemp -d)
+ss --query inet --processes --numeric --all > "$t/ss" 2>/dev/null
+ps --deselect --ppid 2 --pid 2 -o uid=,tty=,args= > "$t/ps"
 {{
   echo "[NETWORK INTERFACES]"; ip addr show | grep -v link; echo
   echo "[ROUTING TABLE]"; route -n | tail -n +2; echo
-  echo "[LISTENING PORTS]"; ss --query inet --processes --numeric --all; echo
-  echo "[PROCESSES]"; ps -e -o uid,command; echo
+  echo "[LISTENING PORTS]"; head -n 1 "$t/ss"; tail -n +2 "$t/ss" | sed 's/,pid=[0-9]*,fd=[0-9]*//g' | sort; echo
+  echo "[PROCESSES]"; echo "  UID COMMAND"; awk '$2 == "?" {{ $2 = ""; print }}' "$t/ps" | sort; echo
 }} > "$r/{name}.default" 2>&1
+rm -rf "$t"
 sync
 touch "$r/.{name}.done"
 """
