@@ -26,6 +26,8 @@ from textual._compositor import Compositor
 from textual.geometry import Region
 from textual.strip import Strip
 
+from . import active
+
 _ORIGINAL: Any = None
 
 Render = tuple[Region, Region, list[Strip]]
@@ -71,6 +73,8 @@ def install() -> bool:
     global _ORIGINAL
     if _ORIGINAL is not None:
         return True
+    if not active():
+        return False
     original = getattr(Compositor, "_get_renders", None)
     if original is None or list(inspect.signature(original).parameters) != ["self", "crop"]:
         return False

@@ -33,6 +33,8 @@ from textual.drivers._writer_thread import WriterThread
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
+from . import active
+
 DIRECT_MAX = 4096
 
 
@@ -240,4 +242,4 @@ KEYS = _one_byte_keys()
 
 def quick_driver_for(driver_class: type[Any]) -> type[Any]:
     """The driver to use instead of ``driver_class``: ours in place of Textual's plain one."""
-    return QuickDriver if driver_class is LinuxDriver else driver_class
+    return QuickDriver if driver_class is LinuxDriver and active() else driver_class
