@@ -34,7 +34,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 WHAT_TO_DO = """
 What to do: run the tests that compare the fast paths with Textual's own paths against this
 Textual (tests/unit/test_painter.py, test_compositor_crop.py, test_quick_driver_input.py,
-test_quick_writer.py, test_fastpath.py; tests/guests/test_app.py, test_app_tmux.py,
+test_quick_writer.py; tests/guests/test_app.py, test_app_tmux.py,
 test_snapshots.py) with UMLTUI_FASTPATH=on. If they pass, widen TEXTUAL_CHECKED in
 umltui/fastpath/__init__.py and the textual pin in pyproject.toml to match; if not, fix the
 module of umltui/fastpath that failed (each says what private thing it touches), or install a

@@ -9,6 +9,10 @@ Python never does, and :meth:`QuietCollector.tick` does it instead, once the key
 stopped for ``QUIET`` seconds (at most every ``GAP`` seconds, and after ``FORCE_AFTER``
 seconds even while keys come, so garbage in cycles cannot pile up). The young
 generations are collected as ever: they are small.
+
+Private things it touches: none of Textual's. It is here because it bends a runtime's
+defaults for the key path as the rest of this package does (the interpreter's collection
+thresholds, ``gc.freeze``), and is not a widget.
 """
 
 from __future__ import annotations

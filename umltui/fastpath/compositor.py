@@ -14,6 +14,9 @@ first widget (front to back) that renders it, so a widget entirely behind others
 contributes nothing. ``tests/unit/test_compositor_crop.py`` compares the two renders on a
 layout like the app's, with overlays, for many regions. If Textual's compositor changes
 shape, ``install`` leaves it alone.
+
+Private things it touches: ``textual._compositor.Compositor``, whose ``_get_renders`` it
+replaces (checked for its signature and for ``visible_widgets`` and ``_render_chops`` first).
 """
 
 from __future__ import annotations

@@ -24,6 +24,13 @@ content, line width, what is in front, the filters' background) is worked out on
 layout and style (a :class:`Plan`), and the pane's echo marks its rows from that plan
 instead of through ``refresh`` (``TerminalView._paint_rows``).
 ``tests/unit/test_painter.py`` checks the cells against Textual's own repaint.
+
+Private things it touches: ``textual._compositor.ChopsUpdate`` and ``App._display`` (to write
+the rows), the screen's ``_compositor`` (its visible map, ``_full_map_invalidated``), its
+``_layout_required``, ``_scroll_required``, ``_repaint_required``, ``_dirty_widgets`` and
+``_on_timer_update``, the app's ``_batch_count``, ``_running`` and ``_driver``, and the widget's
+``_repaint_regions`` and ``_styles_cache``: to know that nothing else is pending on the
+screen, and to leave Textual's own bookkeeping as its repaint would have.
 """
 
 from __future__ import annotations
