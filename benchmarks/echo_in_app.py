@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from world import private_world  # noqa: E402
 
-from umltui.widgets.terminal import TerminalView, freeze_startup_objects  # noqa: E402
+from umltui.fastpath.collector import freeze_startup_objects  # noqa: E402
+from umltui.widgets.terminal import TerminalView  # noqa: E402
 
 FLOOD = os.environb.get(b"FLOOD", b"while true; do yes 'flood flood flood flood' | head -n 2000; dmesg; done\r")
 

@@ -8,20 +8,17 @@ leaves the guests running. Keys go to the focused console; app commands take a p
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import traceback
 from collections.abc import Iterable
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.markup import escape
-from textual.message import Message
-from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -29,6 +26,10 @@ from textual.widgets import Footer
 from .config import Config, load_config
 from .core.client import SupervisorError
 from .core.protocol import GuestInfo, GuestState, SwitchInfo, guest_order
+from .fastpath import compositor, warning
+from .fastpath.collector import QuietCollector, freeze_startup_objects
+from .fastpath.driver import quick_driver_for
+from .fastpath.keys import ConsoleKeysApp
 from .screens.dialogs import (
     ACTION_HELP,
     ConfirmScreen,
@@ -42,18 +43,15 @@ from .screens.network import NetworkScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import ConsoleHub
 from .themes import DEFAULT_THEME, load_themes
-from .widgets import compositor
-from .widgets.collector import QuietCollector
 from .widgets.consoles import ConsoleArea, ConsolePane
-from .widgets.driver import quick_driver_for
 from .widgets.guests import GuestTree
 from .widgets.mconsole_panel import Confirm, MconsolePanel
-from .widgets.terminal import TerminalView, freeze_startup_objects
+from .widgets.terminal import TerminalView
 
 RECONNECT_EVERY = 1.0  # seconds between tries to reach a supervisor after the last went away
 
 
-class UmlApp(App[str | None]):
+class UmlApp(ConsoleKeysApp[str | None]):
     TITLE = "umltui"
     CSS = """
     Screen { layout: vertical; }
@@ -74,25 +72,18 @@ class UmlApp(App[str | None]):
     def __init__(self, config: Config | None = None, *, focus_guest: str | None = None) -> None:
         self.config = config or load_config()
         super().__init__()
-        compositor.install()  # a row's repaint renders that row (see widgets/compositor.py)
-        self.driver_class = quick_driver_for(self.driver_class)  # an echo is written at once (widgets/driver.py)
+        compositor.install()  # a row's repaint renders that row (see fastpath/compositor.py)
+        self.driver_class = quick_driver_for(self.driver_class)  # an echo is written at once (fastpath/driver.py)
         self.collector = QuietCollector()
-        for key in ("ctrl+q", "ctrl+c", "f20"):  # every key but the prefix goes to the guest
-            self._bindings.key_to_bindings.pop(key, None)
-        self._bindings.bind(
-            self.config.prefix, "prefix", "prefix", priority=True, show=True, key_display=self.config.prefix
-        )
+        self.unbind("ctrl+q", "ctrl+c", "f20")  # every key but the prefix goes to the guest
+        self.bind_key(self.config.prefix, "prefix", priority=True, key_display=self.config.prefix)
         zoom_key = self.config.keymap.get("zoom", "z")
-        self._bindings.bind("f24", "unzoom", "unzoom", show=True, key_display=f"{self.config.prefix} {zoom_key}")
+        self.bind_key("f24", "unzoom", key_display=f"{self.config.prefix} {zoom_key}")
         self.hub = ConsoleHub(self._on_supervisor_event, self._supervisor_event_failed)
         self.guests: dict[str, GuestInfo] = {}
         self.switches: list[SwitchInfo] = []
         self.focus_guest = focus_guest
         self.prefix_keys = PrefixKeys()
-        self._keys: collections.deque[events.Key] = collections.deque()  # keys waiting for the one before
-        self._key_pump: asyncio.Task[None] | None = None
-        self._dispatching = 0  # messages the app is handling now (one may await while a key comes)
-        self._keys_taken = 0  # keys ``take_key`` typed in (for the tests)
         self._tree_timer: Any = None
         self.area = ConsoleArea(
             self.hub,
@@ -146,9 +137,11 @@ class UmlApp(App[str | None]):
         self.theme = wanted
         self._fit_sides()
         self.watch(self.screen, "focused", self._focus_moved, init=False)
+        if (slower := warning()) is not None:  # a Textual the fast paths were not checked against
+            self.notify(slower, severity="warning", timeout=10)
         if not self.is_headless:  # (tests run many apps in one process: nothing of theirs is frozen)
             self.call_after_refresh(freeze_startup_objects)
-            self.collector.start()  # full sweeps while no key comes (widgets/collector.py)
+            self.collector.start()  # full sweeps while no key comes (fastpath/collector.py)
             self.set_interval(0.5, self.collector.tick)
         self.connect()
 
@@ -319,172 +312,27 @@ class UmlApp(App[str | None]):
 
     # -- the prefix and its commands ------------------------------------------------------------------
 
+    # What the key path (``fastpath/keys.py``) asks of the app.
+    console_type = TerminalView
+
+    @property
+    def prefix_key(self) -> str:
+        return self.config.prefix
+
+    def choosing_prefix(self) -> bool:
+        return self.prefix_keys.screen is not None
+
+    def prefix_takes(self, key: events.Key) -> bool:
+        return self.prefix_keys.take(key)
+
+    def key_typed(self) -> None:
+        self.collector.typed()
+
+    def front_console(self) -> TerminalView | None:
+        return self.area.current
+
     def action_prefix(self) -> None:
         self.prefix_keys.start(self, PrefixScreen(self.config.prefix, self.config.keymap), self._after_prefix)
-
-    def take_key(self, key: events.Key) -> bool:
-        """A key from the terminal, typed into the focused console on the turn of the loop that
-        brought it (the driver's ``send_message``); False to let it go the usual way, through
-        the app's message queue (see ``type_now``)."""
-        return not key.is_forwarded and self.type_now(key.key, key.character)
-
-    def type_now(self, key: str, character: str | None) -> bool:
-        """A key (Textual's name, its character) typed into the focused console now, on the
-        turn of the loop that read it from the terminal; False to let it go the usual way,
-        as a key event through the app's message queue.
-
-        Only where the usual way would do the same at once: nothing queued before it (no
-        message, no key waiting, no message being handled), the focused console on the current
-        screen, and no priority binding for it (the prefix). The trip through the queue was
-        about half a millisecond of an echo on these hosts; the driver calls this for a
-        one-byte key before it makes the key's event, which is then not needed.
-        """
-        if self._dispatching or self._message_queue.qsize() or not self._screen_stack:
-            return False
-        view = self._console_for_keys()
-        if view is None or not self._console_takes(view, key) or self._may_be_priority(view, key):
-            return False
-        self.collector.typed()
-        self._keys_taken += 1
-        self._into_console(view, key, character)
-        return True
-
-    async def _dispatch_message(self, message: Message) -> None:
-        self._dispatching += 1  # (for ``take_key``: a key must not overtake this one)
-        try:
-            await super()._dispatch_message(message)
-        finally:
-            self._dispatching -= 1
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded:
-            if not self.screen_stack:
-                return  # the app is ending (its screens are gone): nowhere to type it
-            self.collector.typed()
-            view = self._console_for_keys()
-            if view is not None and await self._typed_into(view, event):
-                return  # a key for the focused console, nothing before it: no pump needed
-            self._keys.append(event)
-            if self._key_pump is None or self._key_pump.done():
-                self._key_pump = asyncio.create_task(self._pump_keys())
-            return
-        await super().on_event(event)
-
-    async def _pump_keys(self) -> None:
-        """Hand keys on one at a time, each once the one before it has landed.
-
-        Textual posts a key to the focused widget's queue and checks the bindings (Tab's
-        focus_next among them) only when the key has bubbled back to the app: keys of a
-        burst (a paste, SSH, tmux send-keys, a fast typist) would all be posted to the
-        widget that had the focus at the first, and ``name<Tab>eth1`` would land in one
-        field. So each key is followed up its way (the widget, its ancestors, the app,
-        where its binding runs); only then the next goes.
-        """
-        while self._keys:
-            key = self._keys.popleft()
-            if self.prefix_keys.take(key):  # from the prefix until its command has run, keys wait for it
-                continue
-            target = self.focused or self.screen
-            if isinstance(target, TerminalView) and await self._typed_into(target, key):
-                continue
-            await super().on_event(key)
-            if not key.is_forwarded:
-                continue  # a priority binding (the prefix) took it
-            chain: list[MessagePump] = []
-            node: MessagePump | None = target
-            while node is not None and node is not self:
-                chain.append(node)
-                node = node._parent
-            await self._settled(chain)
-
-    async def _typed_into(self, view: TerminalView, key: events.Key) -> bool:
-        """A key for the focused console, sent to its guest here and now; False if it is not one.
-
-        What Textual does with a key, less its trip through the pane's message queue: the
-        priority bindings first (the prefix), then the pane takes every other key (its own
-        ``on_key`` stops them all, so no other binding could have them). That trip, and the
-        wait for it to land, was a good part of an echo's time.
-        """
-        if not self._console_takes(view, key.key):
-            return False
-        if not await self._check_bindings(key.key, priority=True):
-            self._into_console(view, key.key, key.character)
-        return True
-
-    def _console_for_keys(self) -> TerminalView | None:
-        """The focused console, if a key may go straight to it: no key waiting for the one
-        before it, and no prefix command being chosen."""
-        if self._keys or (self._key_pump is not None and not self._key_pump.done()):
-            return None
-        focused = self.focused
-        return focused if isinstance(focused, TerminalView) and self.prefix_keys.screen is None else None
-
-    def _may_be_priority(self, view: TerminalView, key: str) -> bool:
-        """A priority binding may take ``key`` (the prefix does). Without a keymap, the nodes'
-        own bindings are a superset of the screen's binding chain (which drops the keys that
-        a widget consumes), and much quicker to look at than that chain, built afresh each time."""
-        if self._keymap:
-            chain = self.screen._binding_chain
-            return any(b.priority for _, bindings in chain for b in bindings.key_to_bindings.get(key, ()))
-        nodes = view.chain or view.ancestors_with_self
-        return any(b.priority for node in nodes for b in node._bindings.key_to_bindings.get(key, ()))
-
-    def _console_takes(self, view: TerminalView, key: str) -> bool:
-        """The focused console is the one to type ``key`` into, bindings aside."""
-        screen = self.screen
-        home = view.home or view.screen
-        return home is screen and screen.maximized is None and key not in view.passthrough
-
-    def _into_console(self, view: TerminalView, key: str, character: str | None) -> None:
-        if not self.app_focus:
-            self.app_focus = True  # as Textual does on a key
-        with contextlib.suppress(Exception):
-            self.screen._clear_tooltip()
-        view.type_key(key, character)
-
-    async def _settled(self, chain: list[MessagePump]) -> None:
-        """Until a key handed to ``chain`` (the widget, its ancestors) has run its course: each
-        hop, the messages it posted, a screen it closed, the callback given that screen's
-        answer, a screen that callback opened. At most eight rounds; none starts after a
-        second.
-
-        Every hop is waited for, whether the key went on or not (Textual's stop flag does not
-        say: it is set on the way to the app too), and the app after them, where the bindings
-        are checked. Enter in a search field posts Submitted to the field only when its
-        binding has run there; the field's screen closes on it and the callback opens
-        scrollback mode. A key behind Enter in the same burst must find scrollback mode open,
-        not the search field about to close, nor the console between the two screens (CI
-        lost ``q`` so once).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 1.0
-        state = (list(self.screen_stack), self.focused)
-        for _ in range(8):
-            for node in dict.fromkeys([*chain, self, *self.screen_stack]):
-                await self._landed(node)
-            if self._next_callbacks:  # a closed screen's callback, and its pop, run on the app
-                await self._landed(self)
-            # Whether to go round again: not for the first screen, nor the widgets under it
-            # but the key's own, nor the app's queue. A console printing keeps them busy
-            # (typing into a field in a flood would wait a second for each key).
-            nodes = [chain[0], *self.screen_stack[1:]] if chain else self.screen_stack[1:]
-            busy = self._next_callbacks or any(n._message_queue.qsize() or n._next_callbacks for n in nodes)
-            now = (list(self.screen_stack), self.focused)
-            if (not busy and now == state) or loop.time() > deadline:
-                return
-            state = now
-
-    async def _landed(self, node: MessagePump) -> None:
-        """Until ``node`` has handled what was posted to it before now (at most half a second)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def land() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        if node.call_later(land):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done, 0.5)
 
     async def _after_prefix(self, choice: PrefixChoice) -> None:
         before = self.area.current
@@ -524,30 +372,6 @@ class UmlApp(App[str | None]):
             )
         else:
             await self.run_action(action)
-
-    def _deliver(self, keys: list[tuple[str, str | None]], *, literal: bool = False) -> None:
-        """Keys for whatever the command left in front: the focused console, or a screen it opened.
-
-        From a prefix on (a second command in the same burst), they go round again as keys
-        (the prefix's own literal is sent with ``literal``). They go ahead of any key still
-        waiting: those came after them. (They were posted to the app's queue once, behind
-        the burst's keys not yet read from it: a busy machine then typed ``m echo ...`` into
-        the console before the ``ctrl+b`` that came first, and that prefix took a later key.)
-        """
-        if not keys:
-            return
-        pane = self.area.current
-        in_front = self.screen is self.screen_stack[0] and pane is not None and self.focused is pane
-        if literal or (in_front and not self._keys and all(k != self.config.prefix for k, _ in keys)):
-            if in_front and pane is not None:
-                from .terminal.keys import encode_key
-
-                app_cursor = pane.terminal.screen.app_cursor_keys
-                pane.send(b"".join(encode_key(k, c, app_cursor=app_cursor) or b"" for k, c in keys))
-            return
-        self._keys.extendleft(reversed([events.Key(k, c) for k, c in keys]))
-        if self._key_pump is None or self._key_pump.done():
-            self._key_pump = asyncio.create_task(self._pump_keys())
 
     async def action_console(self, n: int) -> None:
         if self.area.guest is None:

@@ -30,11 +30,12 @@ from .core import hostfpu
 from .core.kernel import KernelMissing, kernel_path
 from .core.rootfs import RootfsError, ensure_template
 from .core.sandbox import Grants, SandboxMissing, confine, require_bwrap
+from .fastpath.collector import freeze_startup_objects
 from .screens.dialogs import PrefixChoice, PrefixKeys, PrefixScreen
 from .screens.scrollback import ScrollbackScreen, search_in_scrollback
 from .terminal.connection import PtyConnection
 from .terminal.keys import encode_key
-from .widgets.terminal import TerminalView, freeze_startup_objects
+from .widgets.terminal import TerminalView
 
 PREFIX = "ctrl+b"
 COMMANDS = "[ scrollback · / search · s send the size · q quit · ctrl+b sends ctrl+b"

@@ -14,10 +14,10 @@ from textual.widgets import Button, Input, Select
 
 from umltui.app import UmlApp, make_app
 from umltui.config import Config
+from umltui.fastpath.driver import QuickDriver
 from umltui.screens.dialogs import ConfirmScreen, HelpScreen
 from umltui.screens.network import NetworkScreen, draw_topology
 from umltui.widgets.consoles import ConsolePane
-from umltui.widgets.driver import QuickDriver
 
 pytestmark = [requires_uml, pytest.mark.uml]
 SIZE = (160, 48)

@@ -1,4 +1,4 @@
-"""Full garbage-collector sweeps wait until the keys stop (widgets/collector.py)."""
+"""Full garbage-collector sweeps wait until the keys stop (fastpath/collector.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from umltui.widgets import collector
-from umltui.widgets.collector import QuietCollector
+from umltui.fastpath import collector
+from umltui.fastpath.collector import QuietCollector
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The cropped partial repaint (umltui/widgets/compositor.py) paints what Textual's own does."""
+"""The cropped partial repaint (umltui/fastpath/compositor.py) paints what Textual's own does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.geometry import Region
 from textual.screen import ModalScreen
 from textual.widgets import Button, Collapsible, Footer, Input, Label, RichLog, Static, Tab, Tabs, Tree
 
-from umltui.widgets import compositor
+from umltui.fastpath import compositor
 from umltui.widgets.terminal import TerminalView
 
 

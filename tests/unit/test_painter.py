@@ -1,4 +1,4 @@
-"""An echo painted straight to the terminal (umltui/widgets/painter.py) leaves the same cells as
+"""An echo painted straight to the terminal (umltui/fastpath/painter.py) leaves the same cells as
 Textual's own repaint, and leaves to Textual what it cannot paint."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from textual.widget import Widget
 from textual.widgets import Footer, Label, Static, Tree
 from textual.widgets._toast import Toast
 
+from umltui.fastpath.painter import screen_for
 from umltui.widgets.consoles import ConsolePane
-from umltui.widgets.painter import screen_for
 
 SIZE = (120, 36)
 

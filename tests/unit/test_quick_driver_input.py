@@ -16,13 +16,13 @@ from ptyprocess import PtyProcess
 from textual import events
 from textual._xterm_parser import XTermParser
 
-from umltui.widgets.driver import KEYS, typed_key
+from umltui.fastpath.driver import KEYS, typed_key
 
 APP = """
 import json, sys
 from textual.app import App
 from textual.widgets import Static
-from umltui.widgets.driver import QuickDriver
+from umltui.fastpath.driver import QuickDriver
 
 OUT = sys.argv[1]
 class KeyApp(App):

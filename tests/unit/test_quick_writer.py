@@ -8,7 +8,7 @@ import time
 
 from textual.drivers.linux_driver import LinuxDriver
 
-from umltui.widgets.driver import DIRECT_MAX, QuickDriver, QuickWriter, quick_driver_for
+from umltui.fastpath.driver import DIRECT_MAX, QuickDriver, QuickWriter, quick_driver_for
 
 
 class SlowTerminal(io.StringIO):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import gc
 import re
 import time
 from collections import OrderedDict, deque
@@ -30,10 +29,10 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..fastpath.painter import EchoPainter
 from ..terminal.connection import Connection
 from ..terminal.keys import bracket_paste, encode_key
 from ..terminal.model import DEFAULT_HISTORY, Attrs, Cell, Line, Terminal
-from .painter import EchoPainter
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -84,19 +83,6 @@ def _spans(rows: list[int]) -> list[tuple[int, int]]:
         else:
             spans.append((y, 1))
     return spans
-
-
-def freeze_startup_objects() -> None:
-    """Take what exists once the app is up out of the garbage collector's full sweeps.
-
-    A flooding console makes many objects that live a while (lines in the scrollback), so
-    full collections come every few seconds, and each one walks every object Textual made
-    at start-up: 20 to 80 ms, a stalled keystroke echo each time. Call this once, after
-    the first screen is composed; the collector then walks only what came later (a few
-    ms). What it freezes is never freed, which is what start-up objects are for anyway.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 KEY_DRAIN = 65536  # queued output a key waits to have parsed (and its queries answered) before it goes
@@ -410,23 +396,6 @@ class TerminalView(ScrollView, can_focus=True):
                 wait = frame
             self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
 
-    def _paint_now(self) -> None:
-        """Put the rows ``_flush`` marked on the terminal now, as the screen's next frame would.
-
-        Textual paints a refresh after three turns of its loop (the widget's idle turn posts an
-        update to its screen, the screen's idle turn wakes its update timer, the timer's task
-        paints): about half a millisecond an echo waits for nothing. Here the pane is put on
-        its screen's list of dirty widgets and the screen's own update runs at once; the
-        update Textual still posts later finds nothing left to paint.
-        """
-        screen = self.screen
-        dirty = getattr(screen, "_dirty_widgets", None)
-        update = getattr(screen, "_on_timer_update", None)
-        if dirty is None or update is None or screen is not self.app.screen or self not in screen._compositor:
-            return
-        dirty.add(self)
-        update()
-
     def _flush_if_dirty(self) -> None:
         self._refresh_timer = None
         if self.terminal.screen.dirty or self.terminal.screen.scrolled != self._scrolled:
@@ -498,25 +467,12 @@ class TerminalView(ScrollView, can_focus=True):
     def _paint(self) -> None:
         """What ``refresh`` marked, on the terminal now: by the painter, else by the screen's update."""
         if not self.painter.paint():
-            self._paint_now()
+            self.painter.update_screen_now()
 
     def _paint_rows(self, spans: list[Region], offset: Offset) -> bool:
         """Rows of the pane (``spans``, in its content), painted now by the painter alone;
-        False (and they are left to ``refresh``) where it cannot.
-
-        What ``refresh`` does that an echo needs: the rows marked for repainting, and in
-        Textual's styles cache, whose copy of them is stale now. Not the rest (its caches of
-        layout, size and style, and a prompt to the pane's queue that brings an update of
-        the screen with nothing left in it), which a temporary probe in the echo benchmark
-        showed to be one of the larger steps of an echo.
-        """
-        regions = [span.translate(offset) for span in spans]
-        self._repaint_regions.update(regions)
-        self._styles_cache.set_dirty(*regions)
-        if self.painter.paint():
-            return True
-        self._repaint_regions.difference_update(regions)  # to ``refresh``, as if never marked
-        return False
+        False (and they are left to ``refresh``) where it cannot (``EchoPainter.paint_rows``)."""
+        return self.painter.paint_rows([span.translate(offset) for span in spans])
 
     def check_silence(self) -> None:
         if not self._silent and self.last_output and time.monotonic() - self.last_output > self.silence_after:

@@ -2,13 +2,17 @@
 
 A full sweep walks every object the collector tracks. With flooding consoles that is
 every line of every pane's scrollback (start-up objects are frozen:
-:func:`~.terminal.freeze_startup_objects`): measured in the app with sixteen guests
+:func:`freeze_startup_objects`): measured in the app with sixteen guests
 flooding (``benchmarks/many_guests.py``), 30 to 270 ms, and a keystroke whose echo came
 meanwhile waited that long. Python starts one when enough objects have survived; so here
 Python never does, and :meth:`QuietCollector.tick` does it instead, once the keys have
 stopped for ``QUIET`` seconds (at most every ``GAP`` seconds, and after ``FORCE_AFTER``
 seconds even while keys come, so garbage in cycles cannot pile up). The young
 generations are collected as ever: they are small.
+
+Private things it touches: none of Textual's. It is here because it bends a runtime's
+defaults for the key path as the rest of this package does (the interpreter's collection
+thresholds, ``gc.freeze``), and is not a widget.
 """
 
 from __future__ import annotations
@@ -62,3 +66,16 @@ class QuietCollector:
         self.last_full = time.monotonic()
         self.full_sweeps += 1
         return True
+
+
+def freeze_startup_objects() -> None:
+    """Take what exists once the app is up out of the garbage collector's full sweeps.
+
+    A flooding console makes many objects that live a while (lines in the scrollback), so
+    full collections come every few seconds, and each one walks every object Textual made
+    at start-up: 20 to 80 ms, a stalled keystroke echo each time. Call this once, after
+    the first screen is composed; the collector then walks only what came later (a few
+    ms). What it freezes is never freed, which is what start-up objects are for anyway.
+    """
+    gc.collect()
+    gc.freeze()

@@ -12,6 +12,13 @@ is kept and a big repaint to a slow terminal still does not stall the app.
 
 The way in had the same two hops the other way round (Textual's input thread reads and
 parses, then wakes the loop); ``QuickDriver`` reads on the loop itself.
+
+Private things it touches: ``textual.drivers._writer_thread.WriterThread`` (subclassed: its
+``_queue`` and ``_file``), ``LinuxDriver``'s ``_writer_thread``, ``_file``, ``_loop``, ``_app``,
+``_parser``, ``_decoder`` and ``_debug``, ``App._handle_exception``, and Textual's key parser
+(``textual._xterm_parser.XTermParser``, its ``_awaiting``, ``_tokens``, ``_gen`` and
+``_timeout_time``; ``textual._parser.Read1``; ``textual._time.get_time``), to read and parse
+keys on the app's loop as Textual's input thread would.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
+
+from . import active
 
 DIRECT_MAX = 4096
 
@@ -240,4 +249,4 @@ KEYS = _one_byte_keys()
 
 def quick_driver_for(driver_class: type[Any]) -> type[Any]:
     """The driver to use instead of ``driver_class``: ours in place of Textual's plain one."""
-    return QuickDriver if driver_class is LinuxDriver else driver_class
+    return QuickDriver if driver_class is LinuxDriver and active() else driver_class

@@ -14,6 +14,9 @@ first widget (front to back) that renders it, so a widget entirely behind others
 contributes nothing. ``tests/unit/test_compositor_crop.py`` compares the two renders on a
 layout like the app's, with overlays, for many regions. If Textual's compositor changes
 shape, ``install`` leaves it alone.
+
+Private things it touches: ``textual._compositor.Compositor``, whose ``_get_renders`` it
+replaces (checked for its signature and for ``visible_widgets`` and ``_render_chops`` first).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 from textual._compositor import Compositor
 from textual.geometry import Region
 from textual.strip import Strip
+
+from . import active
 
 _ORIGINAL: Any = None
 
@@ -71,6 +76,8 @@ def install() -> bool:
     global _ORIGINAL
     if _ORIGINAL is not None:
         return True
+    if not active():
+        return False
     original = getattr(Compositor, "_get_renders", None)
     if original is None or list(inspect.signature(original).parameters) != ["self", "crop"]:
         return False

@@ -24,6 +24,13 @@ content, line width, what is in front, the filters' background) is worked out on
 layout and style (a :class:`Plan`), and the pane's echo marks its rows from that plan
 instead of through ``refresh`` (``TerminalView._paint_rows``).
 ``tests/unit/test_painter.py`` checks the cells against Textual's own repaint.
+
+Private things it touches: ``textual._compositor.ChopsUpdate`` and ``App._display`` (to write
+the rows), the screen's ``_compositor`` (its visible map, ``_full_map_invalidated``), its
+``_layout_required``, ``_scroll_required``, ``_repaint_required``, ``_dirty_widgets`` and
+``_on_timer_update``, the app's ``_batch_count``, ``_running`` and ``_driver``, and the widget's
+``_repaint_regions`` and ``_styles_cache``: to know that nothing else is pending on the
+screen, and to leave Textual's own bookkeeping as its repaint would have.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from textual._compositor import ChopsUpdate
 from textual.color import Color
 from textual.geometry import Offset, Region
+
+from . import active
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -129,6 +138,7 @@ class EchoPainter:
         self.widget = widget
         self._plan: Plan | None = None
         self._screen: Screen[Any] | None = None
+        self.active = active()  # else Textual paints every echo (see ``umltui.fastpath``)
         self.painted = 0  # echoes painted here (for the tests)
         self.plans = 0  # plans made (for the tests)
 
@@ -167,7 +177,7 @@ class EchoPainter:
         """The widget's line width, content height and content offset from its plan, while the
         plan still holds (the same layout and styles); else None."""
         plan, screen = self._plan, self._screen
-        if plan is None or screen is None or screen._compositor._visible_widgets is not plan.visible:
+        if not self.active or plan is None or screen is None or screen._compositor._visible_widgets is not plan.visible:
             return None
         if getattr(self.widget, "styles_version", 0) != plan.version:
             return None
@@ -226,6 +236,8 @@ class EchoPainter:
     def paint(self) -> bool:
         """Paint the widget's pending repaint regions now, straight to the terminal; False (and
         nothing done) where Textual's own repaint must do it."""
+        if not self.active:
+            return False
         app = self.widget.app
         screen = self._screen_for()
         if screen is None or app.is_headless or app._driver is None:
@@ -236,6 +248,46 @@ class EchoPainter:
         app._display(screen, update)
         self.painted += 1
         return True
+
+    def paint_rows(self, regions: list[Region]) -> bool:
+        """Rows of the widget (``regions``, in its own coordinates) marked and painted now;
+        False (and nothing left marked) where Textual's own repaint must do it.
+
+        What ``refresh`` does that an echo needs: the rows marked for repainting, and in
+        Textual's styles cache, whose copy of them is stale now. Not the rest (its caches of
+        layout, size and style, and a prompt to the widget's queue that brings an update of
+        the screen with nothing left in it), which a temporary probe in the echo benchmark
+        showed to be one of the larger steps of an echo.
+        """
+        if not self.active:
+            return False
+        widget = self.widget
+        widget._repaint_regions.update(regions)
+        widget._styles_cache.set_dirty(*regions)
+        if self.paint():
+            return True
+        widget._repaint_regions.difference_update(regions)  # to ``refresh``, as if never marked
+        return False
+
+    def update_screen_now(self) -> None:
+        """Put what the widget's ``refresh`` marked on the terminal now, as the screen's next frame would.
+
+        Textual paints a refresh after three turns of its loop (the widget's idle turn posts an
+        update to its screen, the screen's idle turn wakes its update timer, the timer's task
+        paints): about half a millisecond an echo waits for nothing. Here the widget is put on
+        its screen's list of dirty widgets and the screen's own update runs at once; the
+        update Textual still posts later finds nothing left to paint.
+        """
+        if not self.active:
+            return
+        widget = self.widget
+        screen = widget.screen
+        dirty = getattr(screen, "_dirty_widgets", None)
+        update = getattr(screen, "_on_timer_update", None)
+        if dirty is None or update is None or screen is not widget.app.screen or widget not in screen._compositor:
+            return
+        dirty.add(widget)
+        update()
 
     def _screen_for(self) -> Screen[Any] | None:
         """``screen_for``, with the widget's screen kept from the last plan (a widget does not
