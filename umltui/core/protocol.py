@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -248,6 +250,36 @@ def frame_head(line: bytes) -> tuple[int, str, str]:
     if not size.isdigit():
         raise ValueError(f"not an output frame: {line[:80]!r}")
     return int(size), console, guest
+
+
+def accepts(annotation: Any, value: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (str, bool, int, float, a Literal, list[X],
+    dict[str, X], X | None, Any)."""
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(accepts(a, value) for a in args)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if annotation is type(None):
+        return value is None
+    if origin is list:
+        (item,) = args or (Any,)
+        return isinstance(value, list) and all(accepts(item, v) for v in value)
+    if origin is dict:
+        _, item = args or (str, Any)
+        return isinstance(value, dict) and all(isinstance(k, str) and accepts(item, v) for k, v in value.items())
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    raise TypeError(f"annotation {annotation!r} is not one the wire can carry")
 
 
 def decode(line: bytes) -> dict[str, Any]:
