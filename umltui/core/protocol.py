@@ -252,33 +252,31 @@ def frame_head(line: bytes) -> tuple[int, str, str]:
     return int(size), console, guest
 
 
+_SCALARS: dict[Any, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    type(None): lambda v: v is None,
+    Any: lambda v: True,
+}
+
+
 def accepts(annotation: Any, value: Any) -> bool:
-    """Whether a JSON value fits a field's annotation (str, bool, int, float, a Literal, list[X],
-    dict[str, X], X | None, Any)."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
+    """Whether a JSON value fits a field's annotation (str, bool, int, float, None, Any, a
+    Literal, list[X], dict[str, X], X | Y)."""
+    scalar = _SCALARS.get(annotation)
+    if scalar is not None:
+        return bool(scalar(value))
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         return any(accepts(a, value) for a in args)
     if origin is typing.Literal:
         return any(value == a and type(value) is type(a) for a in args)
-    if annotation is type(None):
-        return value is None
     if origin is list:
-        (item,) = args or (Any,)
-        return isinstance(value, list) and all(accepts(item, v) for v in value)
+        return isinstance(value, list) and all(accepts(args[0], v) for v in value)
     if origin is dict:
-        _, item = args or (str, Any)
-        return isinstance(value, dict) and all(isinstance(k, str) and accepts(item, v) for k, v in value.items())
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
+        return isinstance(value, dict) and all(isinstance(k, str) and accepts(args[1], v) for k, v in value.items())
     raise TypeError(f"annotation {annotation!r} is not one the wire can carry")
 
 

@@ -392,9 +392,27 @@ class TerminalView(ScrollView, can_focus=True):
         """At most once a frame: new rows into view, dirty rows repainted; with ``paint``, on the
         terminal now (an echo)."""
         self.ingest.painted(time.monotonic())
+        rows, scrolled = self._take_damage()
+        if not self.display and self.is_mounted:
+            # Hidden: nobody sees its size or place, and a new virtual size lays out the whole
+            # screen (a layout reactive): with a console flooding behind another tab, a layout
+            # every slice, which under load held the loop tens of ms. Done when it is shown.
+            self._scrolled_hidden += scrolled
+            return
+        scrolled += self._scrolled_hidden
+        self._scrolled_hidden = 0
         screen = self.terminal.screen
-        history = len(screen.history)
-        total = history + screen.lines
+        geometry = self.painter.geometry() if paint else None
+        height = geometry[1] if geometry is not None else self.size.height
+        if not scrolled and len(screen.history) + screen.lines == self.virtual_size.height and height:
+            self._repaint_rows(rows, geometry, paint)
+        else:
+            self._into_view(scrolled, paint)
+
+    def _take_damage(self) -> tuple[set[int], int]:
+        """The screen rows to repaint (the model's dirty ones, the cursor's old and new) and how
+        far the model scrolled, since the last flush; the strip cache told which rows changed."""
+        screen = self.terminal.screen
         scrolled = screen.scrolled - self._scrolled
         self._scrolled = screen.scrolled
         self._version += 1
@@ -409,32 +427,31 @@ class TerminalView(ScrollView, can_focus=True):
             for y in rows:
                 self._row_version[y] = self._version
         screen.dirty.clear()
-        if not self.display and self.is_mounted:
-            # Hidden: nobody sees its size or place, and a new virtual size lays out the whole
-            # screen (a layout reactive): with a console flooding behind another tab, a layout
-            # every slice, which under load held the loop tens of ms. Done when it is shown.
-            self._scrolled_hidden += scrolled
+        return rows, scrolled
+
+    def _repaint_rows(self, rows: set[int], geometry: tuple[int, int, Offset] | None, paint: bool) -> None:
+        """Nothing moved: repaint only the rows that changed (an echo is one row, not the pane),
+        and not the scrollbar beside them."""
+        screen = self.terminal.screen
+        if geometry is not None:
+            line_width, _, offset = geometry
+        else:
+            line_width, offset = self.scrollable_content_region.width, None
+        top = len(screen.history) - self.scroll_offset.y
+        changed = sorted(y for y in rows if 0 <= y < screen.lines)
+        spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
+        if not spans or (offset is not None and self._paint_rows(spans, offset)):
             return
-        scrolled += self._scrolled_hidden
-        self._scrolled_hidden = 0
-        geometry = self.painter.geometry() if paint else None
-        height = geometry[1] if geometry is not None else self.size.height
-        if not scrolled and total == self.virtual_size.height and height:
-            # Nothing moved: repaint only the rows that changed (an echo is one row, not the
-            # pane), and not the scrollbar beside them.
-            if geometry is not None:
-                line_width, _, offset = geometry
-            else:
-                line_width, offset = self.scrollable_content_region.width, None
-            top = history - self.scroll_offset.y
-            changed = sorted(y for y in rows if 0 <= y < screen.lines)
-            spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
-            if not spans or (offset is not None and self._paint_rows(spans, offset)):
-                return
-            self.refresh(*spans)
-            if paint:
-                self._paint()
-            return
+        self.refresh(*spans)
+        if paint:
+            self._paint()
+
+    def _into_view(self, scrolled: int, paint: bool) -> None:
+        """New rows (or a scroll): the pane's size, its place (following, or holding the
+        reader's), and all of it repainted."""
+        screen = self.terminal.screen
+        history = len(screen.history)
+        total = history + screen.lines
         self.virtual_size = Size(self.size.width, total)
         if self.following:
             self.scroll_to(y=max(0, total - self.size.height), animate=False, immediate=True)
