@@ -121,7 +121,7 @@ class World:
             return None
 
     def keeper_pid(self) -> int | None:
-        from umltui.core.keeper import KeeperClient
+        from umltui.core.keeper.client import KeeperClient
 
         answer = KeeperClient().ping()
         return int(answer["pid"]) if answer else None

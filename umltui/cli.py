@@ -399,7 +399,7 @@ def cmd_supervisor(args: argparse.Namespace) -> int:
 
 
 def cmd_keeper(args: argparse.Namespace) -> int:
-    from .core.keeper import run_keeper
+    from .core.keeper.server import run_keeper
 
     return run_keeper()
 

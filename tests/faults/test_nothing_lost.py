@@ -234,7 +234,7 @@ def test_switch_killed_with_sigkill_is_shown_dead_reaped_and_started_again_by_up
 
 def test_keeper_killed_is_replaced_and_the_consoles_go_on(env: Env) -> None:
     up(env)
-    from umltui.core.keeper import KeeperClient
+    from umltui.core.keeper.client import KeeperClient
 
     answer = KeeperClient()._call({"op": "ping"})
     assert answer is not None
@@ -286,7 +286,7 @@ def test_a_64k_paste_through_the_cli_arrives_whole_and_the_console_still_hears(e
 def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_scrambled(env: Env) -> None:
     """A keeper stopped for longer than the supervisor's call timeout was taken for dead: the
     supervisor read every pty beside it, for good, and con2.log came out of order."""
-    from umltui.core.keeper import KeeperClient
+    from umltui.core.keeper.client import KeeperClient
 
     up(env)
     keeper = KeeperClient()._call({"op": "ping"})
@@ -466,7 +466,7 @@ async def test_the_app_reconnects_to_a_new_supervisor_by_itself_says_so_and_miss
 def test_supervisor_and_keeper_killed_together_mid_flood_hang_up_nothing_and_lose_nothing(env: Env) -> None:
     """Both killed at once (kill -9 of the two, the OOM killer): every console hung up (sleep
     7777 died, gettys respawned) and part of a flood was lost from the log and the client."""
-    from umltui.core.keeper import KeeperClient
+    from umltui.core.keeper.client import KeeperClient
 
     up(env)
 

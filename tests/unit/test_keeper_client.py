@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from umltui.core.keeper import KeeperClient
+from umltui.core.keeper.client import KeeperClient
 
 
 def test_a_keeper_that_never_answers_is_not_waited_on_twice(tmp_path: Path) -> None:

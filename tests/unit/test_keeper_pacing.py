@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from umltui.core.keeper import Keeper, unpack
+from umltui.core.keeper.server import Keeper
+from umltui.core.keeper.wire import unpack
 
 PIECE = b"seq 12345 flood line\r\n"  # about what a shell loop prints per write
 

@@ -131,7 +131,7 @@ async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_ski
     """A flooding console nobody looks at must not take the app's time: it is parsed a slice
     every 0.1 s while hidden, all at once when shown, and what it falls too far behind is
     skipped with a note (its log has it)."""
-    from umltui.widgets import terminal
+    from umltui.terminal import ingest as terminal
 
     view = TerminalView(history=100)
     async with One(view).run_test(size=(60, 10)) as pilot:
@@ -142,16 +142,16 @@ async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_ski
         try:
             view.feed(b"x" * (terminal.SLICE * 20) + b"\r\nlast line\r\n")
             await pilot.pause(0.05)
-            assert view._queued > terminal.SLICE * 15  # not parsed at once
+            assert view.ingest.queued > terminal.SLICE * 15  # not parsed at once
             await pilot.pause(0.3)
-            assert 0 < view._queued < terminal.SLICE * 20  # a slice or so every 0.1 s
+            assert 0 < view.ingest.queued < terminal.SLICE * 20  # a slice or so every 0.1 s
             view.display = True
-            await until(lambda: view._queued == 0, 5)  # shown: all of it, now
+            await until(lambda: view.ingest.queued == 0, 5)  # shown: all of it, now
             assert any("last line" in line for line in view.screen_text())
             view.display = False
             await pilot.pause()
             view.feed(b"y" * (terminal.HIDDEN_BACKLOG + 1))
-            assert view._queued < 200  # the backlog is gone: just the note is left
+            assert view.ingest.queued < 200  # the backlog is gone: just the note is left
         finally:
             terminal.HIDDEN_BUDGET = budget
         view.display = True
@@ -164,7 +164,8 @@ async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> Non
     ``HIDDEN_WAIT_MAX``."""
     import time
 
-    from umltui.widgets import terminal
+    from umltui.terminal import ingest as terminal
+    from umltui.terminal.ingest import Ingest
 
     view, typist = TerminalView(history=100), TerminalView()
     async with One(view).run_test(size=(60, 10)) as pilot:
@@ -172,22 +173,22 @@ async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> Non
         view.display = False
         await pilot.pause()
         view.feed(b"first\r\n")
-        await until(lambda: view._queued == 0, 2)  # no keys yet: parsed in a slice
+        await until(lambda: view.ingest.queued == 0, 2)  # no keys yet: parsed in a slice
         view.feed(b"while typing\r\n")
         for _ in range(8):  # a key every 0.1 s for 0.8 s
             typist.send(b"k")
             await pilot.pause(0.1)
-        assert view._queued > 0  # waited while the keys came
-        await until(lambda: view._queued == 0, 3)  # and parsed once they stopped
-        assert time.monotonic() - TerminalView.typed_at >= terminal.HIDDEN_WAIT * 0.9
+        assert view.ingest.queued > 0  # waited while the keys came
+        await until(lambda: view.ingest.queued == 0, 3)  # and parsed once they stopped
+        assert time.monotonic() - Ingest.typed_at >= terminal.HIDDEN_WAIT * 0.9
         longest, terminal.HIDDEN_WAIT_MAX = terminal.HIDDEN_WAIT_MAX, 0.3
         try:
             view.feed(b"during a long burst\r\n")
             start = time.monotonic()
-            while view._queued and time.monotonic() - start < 3:
+            while view.ingest.queued and time.monotonic() - start < 3:
                 typist.send(b"k")
                 await pilot.pause(0.05)
-            assert view._queued == 0  # keys never stopped, but it had its slice
+            assert view.ingest.queued == 0  # keys never stopped, but it had its slice
         finally:
             terminal.HIDDEN_WAIT_MAX = longest
     view.display = True
@@ -225,7 +226,7 @@ async def test_a_hidden_pane_growing_its_scrollback_lays_nothing_out_until_shown
             for n in range(5):  # five slices (0.1 s apart), each with more scrollback
                 view.feed(b"".join(b"hidden %d.%d\r\n" % (n, i) for i in range(20)))
                 await pilot.pause(0.15)
-            await until(lambda: view._queued == 0, "the hidden pane's slices", timeout=3)
+            await until(lambda: view.ingest.queued == 0, "the hidden pane's slices", timeout=3)
             assert layouts == 0
         finally:
             Screen._refresh_layout = real  # type: ignore[method-assign]

@@ -29,7 +29,7 @@ from .agent import LINE as AGENT_LINE
 from .agent import Agent, AgentError, ready_report
 from .consolelog import DEFAULT_MAX_BYTES, ConsoleLog, max_bytes_setting
 from .inputpace import InputPace
-from .keeper import KeeperClient, keeper_running
+from .keeper.client import KeeperClient, keeper_running
 from .mconsole import MconsoleClient, MconsoleError
 from .process import end_session, is_alive, reap
 from .protocol import ALIVE_STATES, DiskInfo, GuestInfo, GuestState, NicInfo

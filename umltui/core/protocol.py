@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -248,6 +250,34 @@ def frame_head(line: bytes) -> tuple[int, str, str]:
     if not size.isdigit():
         raise ValueError(f"not an output frame: {line[:80]!r}")
     return int(size), console, guest
+
+
+_SCALARS: dict[Any, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    type(None): lambda v: v is None,
+    Any: lambda v: True,
+}
+
+
+def accepts(annotation: Any, value: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (str, bool, int, float, None, Any, a
+    Literal, list[X], dict[str, X], X | Y)."""
+    scalar = _SCALARS.get(annotation)
+    if scalar is not None:
+        return bool(scalar(value))
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(accepts(a, value) for a in args)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(accepts(args[0], v) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and accepts(args[1], v) for k, v in value.items())
+    raise TypeError(f"annotation {annotation!r} is not one the wire can carry")
 
 
 def decode(line: bytes) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Output flows one way: the connection's bytes go into an inbox; an ingest callback feeds
 them to the model within a time budget (so one flooding console cannot starve the
-others or the keyboard); a refresh at most once a frame repaints only the rows the
-model marked dirty; ``render_line`` builds ``Strip``s from the model and caches them.
+others or the keyboard; :class:`~umltui.terminal.ingest.Ingest` decides when); a refresh
+at most once a frame repaints only the rows the model marked dirty; ``render_line``
+builds ``Strip``s from the model and caches them.
 Nothing is parsed in ``render_line``.
 
 Every key goes to the guest as xterm would send it, except the keys in
@@ -16,7 +17,7 @@ import asyncio
 import contextvars
 import re
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +32,7 @@ from textual.strip import Strip
 
 from ..fastpath.painter import EchoPainter
 from ..terminal.connection import Connection
+from ..terminal.ingest import HIDDEN_PERIOD, Ingest
 from ..terminal.keys import bracket_paste, encode_key
 from ..terminal.model import DEFAULT_HISTORY, Attrs, Cell, Line, Terminal
 
@@ -38,16 +40,7 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
     from textual.screen import Screen
 
-INGEST_BUDGET = 0.008  # seconds of parsing per turn of the event loop, per pane
-FRAME = 1 / 60
-ECHO_MAX = 512  # bytes of output after a quiet spell parsed at once (``feed``): an echo, a prompt
-SLICE = 2048  # bytes parsed between looks at the clock (about 1 ms)
 SILENCE_AFTER = 10.0
-HIDDEN_PERIOD = 0.1  # a hidden pane parses a slice this often...
-HIDDEN_BUDGET = 0.002  # ...of at most this long (2 % of the app's time each)
-HIDDEN_WAIT = 1.0  # ...but not until this long after the last key typed into any pane
-HIDDEN_WAIT_MAX = 10.0  # (and at least a slice this often, whatever the keys)
-HIDDEN_BACKLOG = 8 << 20  # bytes a hidden pane may fall behind before it skips them
 _REVERSE = Style(reverse=True)
 
 _NAMED = {
@@ -83,9 +76,6 @@ def _spans(rows: list[int]) -> list[tuple[int, int]]:
         else:
             spans.append((y, 1))
     return spans
-
-
-KEY_DRAIN = 65536  # queued output a key waits to have parsed (and its queries answered) before it goes
 
 
 @dataclass
@@ -151,8 +141,6 @@ class TerminalView(ScrollView, can_focus=True):
     class Closed(_PaneMessage):
         reason: str
 
-    typed_at: ClassVar[float] = 0.0  # when a key was last typed into any pane (``send``)
-
     following: var[bool] = var(True)
     """Showing the live bottom (new output scrolls it); off while reading history."""
 
@@ -170,10 +158,8 @@ class TerminalView(ScrollView, can_focus=True):
         self.terminal = Terminal(80, 24, history)
         self.passthrough = passthrough
         self.connection: Connection | None = None
-        self._inbox: deque[bytes] = deque()
-        self._queued = 0  # bytes in the inbox
+        self.ingest = Ingest(self._parse)  # the inbox, and when it is parsed and painted
         self._ingest_handle: Any = None
-        self._hidden_slice_at = 0.0  # when this pane, hidden, last parsed a slice
         self._refresh_timer: Any = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
         self._row_version: dict[int, int] = {}
@@ -187,18 +173,13 @@ class TerminalView(ScrollView, can_focus=True):
         self._history_len = 0  # and its history length then
         self._scrolled_hidden = 0  # rows the model scrolled while the pane was hidden, not yet shown
         self._cursor_drawn = (0, 0)  # where the cursor was at the last repaint (row, column)
-        self._last_flush = 0.0
-        self._bytes_at_flush = 0
         self.new_output_below = False
-        self.last_output = 0.0
         self._silent = True
         self.silence_after = SILENCE_AFTER
         self.search_pattern: re.Pattern[str] | None = None
         self.current_match: tuple[int, int, int] | None = None  # (line, start, end)
         self._selection: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._selecting = False
-        self.bytes_in = 0
-        self._fed = 0  # bytes parsed since the connection was attached (its replay first)
         self._early_keys: list[bytes] = []
         self._app_context: contextvars.Context | None = None
         self.painter = EchoPainter(self)  # an echo's rows, straight to the terminal
@@ -214,7 +195,7 @@ class TerminalView(ScrollView, can_focus=True):
         if self.connection is not None:
             self.connection.close()
         self.connection = connection
-        self._fed = -sum(len(d) for d in self._inbox)  # what is still queued came before it
+        self.ingest.attached()
         self.terminal.screen.replies.clear()
         connection.on_output = self.feed
         connection.on_closed = self._connection_closed
@@ -238,23 +219,29 @@ class TerminalView(ScrollView, can_focus=True):
 
     # -- output in ---------------------------------------------------------------------
 
+    @property
+    def bytes_in(self) -> int:
+        """Bytes of output ever fed to this pane."""
+        return self.ingest.bytes_in
+
+    @property
+    def last_output(self) -> float:
+        """When output last came (monotonic; 0 for never)."""
+        return self.ingest.last_output
+
     def feed(self, data: bytes) -> None:
         """Queue output; it is parsed soon, in slices, and shown at the next frame."""
         if not data:
             return
-        self._inbox.append(data)
-        self._queued += len(data)
-        self.bytes_in += len(data)
-        now = time.monotonic()
-        quiet = now - self.last_output > FRAME / 4
-        self.last_output = now
-        if self._queued > HIDDEN_BACKLOG and not self.display:
-            self._skip_backlog()
+        echo = self.ingest.put(data, time.monotonic())
+        if self.ingest.too_far_behind and not self.display:
+            self.ingest.skip_backlog()
+            echo = False
         if self._ingest_handle is None:
             loop = self._running_loop()
             if loop is None:  # not in a running app: parse now
                 self._ingest()
-            elif quiet and len(self._inbox) == 1 and len(data) <= ECHO_MAX and self.has_focus and self.display:
+            elif echo and self.has_focus and self.display:
                 self._ingest_now(loop)
             else:  # in the app's context, whoever's task delivered the bytes
                 self._schedule_ingest(loop)
@@ -276,30 +263,11 @@ class TerminalView(ScrollView, can_focus=True):
         if self.display:
             self._ingest_handle = loop.call_soon(self._ingest, context=self._app_context)
         else:
-            self._ingest_handle = loop.call_later(HIDDEN_PERIOD, self._ingest, HIDDEN_BUDGET, context=self._app_context)
-
-    def _typing_elsewhere(self, now: float) -> bool:
-        """Keys are being typed (into any pane), and this hidden pane has had a slice lately.
-
-        A slice of a flooding hidden pane is up to a few milliseconds of the app's loop; a
-        key read or an echo that comes meanwhile waits for it. While keys come, hidden panes
-        wait (their output queues; nobody sees them), at most ``HIDDEN_WAIT_MAX``.
-        """
-        return now - TerminalView.typed_at < HIDDEN_WAIT and now - self._hidden_slice_at < HIDDEN_WAIT_MAX
-
-    def _skip_backlog(self) -> None:
-        """A hidden pane fell too far behind: drop what it has not parsed, and say so in it."""
-        skipped = self._queued
-        note = f"\r\n\x1b[0m[umltui: {skipped / 1e6:.1f} MB of output skipped while hidden; its log has it all]\r\n"
-        data = note.encode()
-        self._inbox.clear()
-        self._inbox.append(data)
-        self._queued = len(data)
-        self._fed += skipped - len(data)  # the skipped bytes count as read; the note is not the guest's
+            self._ingest_handle = loop.call_later(HIDDEN_PERIOD, self._ingest_hidden, context=self._app_context)
 
     def on_show(self) -> None:
         self._flush()  # its size and place, left alone while it was hidden
-        if self._inbox and self._ingest_handle is not None:  # hidden until now: catch up at once
+        if self.ingest.inbox and self._ingest_handle is not None:  # hidden until now: catch up at once
             self._ingest_handle.cancel()
             self._ingest_handle = None
             loop = self._running_loop()
@@ -316,45 +284,40 @@ class TerminalView(ScrollView, can_focus=True):
 
     _ingesting = False  # in ``_ingest``
 
-    def _ingest(self, budget: float | None = None) -> None:
+    def _ingest_hidden(self) -> None:
+        self._ingest(hidden=True)
+
+    def _ingest(self, budget: float | None = None, *, hidden: bool = False) -> None:
+        """Parse a slice of the inbox (within ``budget`` seconds, else the pane's own), show it,
+        and come back a turn later for the rest."""
         self._ingesting = True
         try:
-            self._ingest_slice(budget)
+            self._ingest_slice(budget, hidden)
         finally:
             self._ingesting = False
 
-    def _ingest_slice(self, budget: float | None) -> None:
-        if self._ingest_handle is not None and budget is not None:
+    def _ingest_slice(self, budget: float | None, hidden: bool) -> None:
+        if self._ingest_handle is not None and (budget is not None or hidden):
             self._ingest_handle.cancel()
         self._ingest_handle = None
-        if budget == HIDDEN_BUDGET and not self.display:
-            now = time.monotonic()
+        if hidden and not self.display:
             loop = self._running_loop()
-            if loop is not None and self._typing_elsewhere(now):
+            if loop is not None and not self.ingest.hidden_may_parse(time.monotonic()):
                 self._schedule_ingest(loop)  # a hidden pane's slice would hold up a key's echo: later
                 return
-            self._hidden_slice_at = now
         if budget is None:
-            budget = INGEST_BUDGET if self.has_focus else INGEST_BUDGET / 3
-        deadline = time.perf_counter() + budget
-        feed = self.terminal.feed
-        inbox = self._inbox
-        while inbox:
-            chunk = inbox.popleft()
-            if len(chunk) > SLICE:  # keep slices small so the budget holds
-                inbox.appendleft(chunk[SLICE:])
-                chunk = chunk[:SLICE]
-            feed(chunk)
-            self._fed += len(chunk)
-            self._queued -= len(chunk)
-            if self.terminal.screen.replies:
-                self._answer()
-            if time.perf_counter() > deadline:
-                break
-        loop = self._running_loop() if inbox else None
+            budget = self.ingest.budget(hidden=hidden, focused=self.has_focus)
+        more = self.ingest.run(budget)
+        loop = self._running_loop() if more else None
         if loop is not None:
             self._schedule_ingest(loop)
         self._after_output()
+
+    def _parse(self, chunk: bytes) -> None:
+        """One slice of output into the model; the answers to any queries it held, out."""
+        self.terminal.feed(chunk)
+        if self.terminal.screen.replies:
+            self._answer()
 
     def _answer(self) -> None:
         """Send the guest the answers to its queries (DSR, DA, size), where they were live output.
@@ -363,7 +326,7 @@ class TerminalView(ScrollView, can_focus=True):
         never land inside a key's bytes, and keys typed before the query was read stay before it.
         """
         replies = self.terminal.screen.take_replies()
-        if self.connection is not None and self._fed > getattr(self.connection, "replayed", 0):
+        if self.connection is not None and self.ingest.fed > getattr(self.connection, "replayed", 0):
             self.connection.write(replies.encode())
 
     def _after_output(self) -> None:
@@ -384,17 +347,10 @@ class TerminalView(ScrollView, can_focus=True):
             self._flush()
             return
         if self._refresh_timer is None:
-            # Leading edge: a lone echo is shown at once; a stream is shown once a frame
-            # (a pane without focus, at a quarter of that, so it cannot crowd out the keys).
-            frame = FRAME if self.has_focus else FRAME * 4
-            now = time.monotonic()
-            wait = self._last_flush + frame - now
-            small = self.bytes_in - self._bytes_at_flush < 512  # an echo, a prompt
-            echo = small and self.has_focus and now - self._last_flush > FRAME / 4
-            if wait <= 0 or echo:
+            now, echo, wait = self.ingest.paint_plan(time.monotonic(), focused=self.has_focus)
+            if now:
                 self._flush(paint=echo)
-                wait = frame
-            self._refresh_timer = self.set_timer(max(wait, frame), self._flush_if_dirty)
+            self._refresh_timer = self.set_timer(wait, self._flush_if_dirty)
 
     def _flush_if_dirty(self) -> None:
         self._refresh_timer = None
@@ -404,11 +360,28 @@ class TerminalView(ScrollView, can_focus=True):
     def _flush(self, *, paint: bool = False) -> None:
         """At most once a frame: new rows into view, dirty rows repainted; with ``paint``, on the
         terminal now (an echo)."""
-        self._last_flush = time.monotonic()
-        self._bytes_at_flush = self.bytes_in
+        self.ingest.painted(time.monotonic())
+        rows, scrolled = self._take_damage()
+        if not self.display and self.is_mounted:
+            # Hidden: nobody sees its size or place, and a new virtual size lays out the whole
+            # screen (a layout reactive): with a console flooding behind another tab, a layout
+            # every slice, which under load held the loop tens of ms. Done when it is shown.
+            self._scrolled_hidden += scrolled
+            return
+        scrolled += self._scrolled_hidden
+        self._scrolled_hidden = 0
         screen = self.terminal.screen
-        history = len(screen.history)
-        total = history + screen.lines
+        geometry = self.painter.geometry() if paint else None
+        height = geometry[1] if geometry is not None else self.size.height
+        if not scrolled and len(screen.history) + screen.lines == self.virtual_size.height and height:
+            self._repaint_rows(rows, geometry, paint)
+        else:
+            self._into_view(scrolled, paint)
+
+    def _take_damage(self) -> tuple[set[int], int]:
+        """The screen rows to repaint (the model's dirty ones, the cursor's old and new) and how
+        far the model scrolled, since the last flush; the strip cache told which rows changed."""
+        screen = self.terminal.screen
         scrolled = screen.scrolled - self._scrolled
         self._scrolled = screen.scrolled
         self._version += 1
@@ -423,32 +396,31 @@ class TerminalView(ScrollView, can_focus=True):
             for y in rows:
                 self._row_version[y] = self._version
         screen.dirty.clear()
-        if not self.display and self.is_mounted:
-            # Hidden: nobody sees its size or place, and a new virtual size lays out the whole
-            # screen (a layout reactive): with a console flooding behind another tab, a layout
-            # every slice, which under load held the loop tens of ms. Done when it is shown.
-            self._scrolled_hidden += scrolled
+        return rows, scrolled
+
+    def _repaint_rows(self, rows: set[int], geometry: tuple[int, int, Offset] | None, paint: bool) -> None:
+        """Nothing moved: repaint only the rows that changed (an echo is one row, not the pane),
+        and not the scrollbar beside them."""
+        screen = self.terminal.screen
+        if geometry is not None:
+            line_width, _, offset = geometry
+        else:
+            line_width, offset = self.scrollable_content_region.width, None
+        top = len(screen.history) - self.scroll_offset.y
+        changed = sorted(y for y in rows if 0 <= y < screen.lines)
+        spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
+        if not spans or (offset is not None and self._paint_rows(spans, offset)):
             return
-        scrolled += self._scrolled_hidden
-        self._scrolled_hidden = 0
-        geometry = self.painter.geometry() if paint else None
-        height = geometry[1] if geometry is not None else self.size.height
-        if not scrolled and total == self.virtual_size.height and height:
-            # Nothing moved: repaint only the rows that changed (an echo is one row, not the
-            # pane), and not the scrollbar beside them.
-            if geometry is not None:
-                line_width, _, offset = geometry
-            else:
-                line_width, offset = self.scrollable_content_region.width, None
-            top = history - self.scroll_offset.y
-            changed = sorted(y for y in rows if 0 <= y < screen.lines)
-            spans = [Region(0, top + start, line_width, count) for start, count in _spans(changed)]
-            if not spans or (offset is not None and self._paint_rows(spans, offset)):
-                return
-            self.refresh(*spans)
-            if paint:
-                self._paint()
-            return
+        self.refresh(*spans)
+        if paint:
+            self._paint()
+
+    def _into_view(self, scrolled: int, paint: bool) -> None:
+        """New rows (or a scroll): the pane's size, its place (following, or holding the
+        reader's), and all of it repainted."""
+        screen = self.terminal.screen
+        history = len(screen.history)
+        total = history + screen.lines
         self.virtual_size = Size(self.size.width, total)
         if self.following:
             self.scroll_to(y=max(0, total - self.size.height), animate=False, immediate=True)
@@ -525,12 +497,9 @@ class TerminalView(ScrollView, can_focus=True):
 
     def send(self, data: bytes) -> None:
         """Send bytes to the guest as typed, and go back to the live bottom."""
-        TerminalView.typed_at = time.monotonic()
+        Ingest.typed(time.monotonic())
         if self.connection is not None and data:
-            if self._inbox and self._queued <= KEY_DRAIN:
-                # Output that came before this key is parsed first, so the answers to its
-                # queries (a prompt's cursor-position request) go out before the key, as they
-                # would from a terminal that had already read them.
+            if self.ingest.drain_before_key():
                 self._ingest(budget=1.0)
             self.connection.write(data)
         elif data:

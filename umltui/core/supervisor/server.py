@@ -20,7 +20,7 @@ from typing import Any
 
 from ... import locations
 from ..guest import Guest
-from ..keeper import KeeperClient, KeeperStream, keeper_running, start_keeper
+from ..keeper.client import KeeperClient, KeeperStream, keeper_running, start_keeper
 from ..kernel import KernelMissing
 from ..lab import LabError
 from ..mconsole import MconsoleError
