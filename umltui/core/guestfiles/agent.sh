@@ -36,6 +36,7 @@ while true; do
         elif [ "$found" = "$new" ] || ip link set "$found" name "$new" 2>/dev/null; then echo "$id ok"
         else echo "$id err cannot rename $found to $new"; fi;;
       nic-up)
+        # shellcheck source=/dev/null  # (written by umltui for this boot: rootfs.py's _nic_script)
         if [ -f "/etc/umltui/nic/$name" ]; then . "/etc/umltui/nic/$name"; else ip link set "$name" up; fi
         if ip link show "$name" up 2>/dev/null | grep -q "$name"; then echo "$id ok"
         else echo "$id err $name is not up"; fi;;

@@ -9,6 +9,7 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 hostname -F /etc/hostname
 ip link set lo up
+# shellcheck source=/dev/null  # (this boot's, written by umltui on the host: rootfs.py's _boot_script)
 . /etc/umltui/boot
 if [ -s /etc/umltui/sysctl ]; then
   while IFS= read -r setting; do

@@ -4,9 +4,12 @@
 # mounts, kernel settings. Before the network's units; the startup comes later.
 if ! mountpoint -q /run/umltui; then
   dir=""
-  for word in $(cat /proc/cmdline); do
+  read -r cmdline < /proc/cmdline
+  set -f  # its words, as the kernel splits them, never taken for file patterns
+  for word in $cmdline; do
     case "$word" in umltui.boot=*) dir="${word#umltui.boot=}";; esac
   done
+  set +f
   [ -n "$dir" ] || exit 0
   mkdir -p /run/umltui
   mount -r -t hostfs none /run/umltui -o "$dir" || { echo "umltui: cannot mount $dir over hostfs"; exit 1; }
@@ -14,6 +17,7 @@ fi
 [ -f /run/umltui/hostname ] && cp /run/umltui/hostname /etc/hostname && hostname -F /etc/hostname
 [ -f /run/umltui/hosts ] && cp /run/umltui/hosts /etc/hosts
 ip link set lo up
+# shellcheck source=/dev/null  # (this boot's, written by umltui on the host: rootfs.py's _boot_script)
 . /run/umltui/boot
 if [ -s /run/umltui/sysctl ]; then
   while IFS= read -r setting; do

@@ -3,12 +3,15 @@
 # command line; conN is ttyN), root logged in at once with umltui.login=auto.
 out="$1"
 consoles=0; login=prompt
-for word in $(cat /proc/cmdline); do
+read -r cmdline < /proc/cmdline
+set -f  # its words, as the kernel splits them, never taken for file patterns
+for word in $cmdline; do
   case "$word" in
     umltui.consoles=*) consoles="${word#umltui.consoles=}";;
     umltui.login=*) login="${word#umltui.login=}";;
   esac
 done
+set +f
 case "$consoles" in [1-6]) ;; *) consoles=0;; esac
 mkdir -p "$out/getty.target.wants" "$out/umltui-getty@.service.d"
 n=1

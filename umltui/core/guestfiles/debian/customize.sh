@@ -7,6 +7,7 @@ set -eu
 root="$1"
 # shellcheck source=/dev/null
 . "$2"
+: "${modules:?}" "${version:?}" "${overlay:?}" "${nodes:?}" "${image:?}" "${size:?}" "${unshare:?}" "${dormant?}"
 echo "umltui-stage: customize"
 mkdir -p "$root/usr/lib/modules"
 cp -R --no-preserve=ownership "$modules" "$root/usr/lib/modules/$version"
@@ -18,7 +19,7 @@ ln -sf /etc/systemd/system/umltui-agent.service "$sys/multi-user.target.wants/um
 ln -sf /etc/systemd/system/umltui-startup.service "$sys/multi-user.target.wants/umltui-startup.service"
 # The services of the packages a lab asked for start when its startup says (as in Netkit's
 # and Kathará's images): `systemctl start frr`, `/etc/init.d/bind9 start`.
-for pkg in $dormant; do
+for pkg in $dormant; do  # (a list of words: Debian package names)
   chroot "$root" dpkg-query -L "$pkg" 2>/dev/null | while IFS= read -r unit; do
     case "$unit" in
       /lib/systemd/system/*.service|/usr/lib/systemd/system/*.service) rm -f "$sys"/*.wants/"${unit##*/}" ;;

@@ -9,9 +9,12 @@ mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 # systemd keeps what it finds mounted: this boot's settings stay at /run/umltui.
 mount -t tmpfs -o nosuid,nodev,mode=0755,size=20% tmpfs /run
 dir=""
-for word in $(cat /proc/cmdline); do
+read -r cmdline < /proc/cmdline
+set -f  # its words, as the kernel splits them, never taken for file patterns
+for word in $cmdline; do
   case "$word" in umltui.boot=*) dir="${word#umltui.boot=}";; esac
 done
+set +f
 if [ -n "$dir" ] && mkdir -p /run/umltui && mount -r -t hostfs none /run/umltui -o "$dir"; then
   frr_given=no
   if [ -s /run/umltui/files ]; then

@@ -4,7 +4,7 @@
 # background (it waits for the lab's other machines, which may boot after this one).
 status=""
 if [ -s /run/umltui/startup ]; then
-  shell=sh
+  shell="sh"
   [ -x /bin/bash ] && shell=/bin/bash
   (cd /root && HOME=/root "$shell" /run/umltui/startup) < /dev/null > /var/log/startup.log 2>&1
   status=$?
