@@ -155,7 +155,7 @@ class Guest:
         self.grants: Grants | None = None  # what its sandbox holds; None: a guest from before sandboxes
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
         self.startup_status: int | None = None  # the lab's startup script's exit status, as its boot reported it
-        self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
+        self.cpu: int | None = None  # the host CPU it is kept on (supervisor/cpu.py); None: any
         self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
         self.started_at = time.time()
         self.halting = False

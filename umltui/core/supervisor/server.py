@@ -29,11 +29,10 @@ from ..process import reap
 from ..protocol import ErrorKind, ProtocolError, decode, encode
 from . import state
 from .captures import Captures
+from .cpu import CpuPolicy
 from .errors import OpError
-from .favour import Favour
 from .ops import OPERATIONS
 from .ops.net import SWITCH_LOG_MAX, switch_log
-from .placement import Placement
 
 log = logging.getLogger("umltui.supervisor")
 
@@ -103,8 +102,7 @@ class Supervisor:
         self.save_problem: str | None = None  # why the last save failed, while it keeps failing
         self._stop = asyncio.Event()
         self._idle_since = time.monotonic()
-        self.favour = Favour(self._guest_sessions)
-        self.placement = Placement(lambda: list(self.guests.values()))
+        self.cpu = CpuPolicy(lambda: list(self.guests.values()))
 
     # -- what handlers use ---------------------------------------------------------------
 
@@ -212,8 +210,7 @@ class Supervisor:
         self._keeper_pid = start_keeper(self.keeper)
         positions = self.stream.attach() or {}  # the keeper holds its logs where they are until start()
         await state.adopt(self, positions)
-        self.favour.release_all()  # a supervisor before this one may have ended while keys came
-        self.placement.keep_all()  # (the same)
+        self.cpu.adopt()  # a supervisor before this one may have ended while keys came
         self.stream.start()
         server = await asyncio.start_unix_server(self._client, path=str(sock_path), limit=REQUEST_LINE_LIMIT)
         os.chmod(sock_path, 0o600)
@@ -226,8 +223,7 @@ class Supervisor:
             await self._stop.wait()
         finally:
             idle.cancel()
-            self.favour.release()
-            self.placement.keep_all()
+            self.cpu.release()
             self.captures.stop_all()
             server.close()
             for client in list(self.clients):
@@ -241,10 +237,6 @@ class Supervisor:
             self.keeper.close()
             with contextlib.suppress(FileNotFoundError):
                 sock_path.unlink()
-
-    def _guest_sessions(self) -> list[tuple[str, int]]:
-        """(umid, session) of every live guest: each runs in a session of its own."""
-        return [(g.umid, g.pid) for g in self.guests.values() if g.alive and g.pid > 0]
 
     def _busy(self) -> bool:
         return bool(
@@ -318,8 +310,7 @@ class Supervisor:
         while True:
             await asyncio.sleep(1.0)
             ticks += 1
-            self.favour.tick()
-            self.placement.tick()
+            self.cpu.tick()
             if ticks % 5 == 0:
                 self._check_keeper()
                 self._trim_switch_logs()

@@ -81,8 +81,7 @@ def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, cons
         raise OpError(f"{console} is umltui's line to the guest's agent, not a console", "usage")
     target = sup.find_guest(guest)
     target.write(console, raw)
-    sup.favour.typed(target.umid)
-    sup.placement.typed(target)
+    sup.cpu.typed(target)
 
 
 def resize(sup: Supervisor, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:

@@ -27,7 +27,7 @@ from ...kernels.errors import KernelError
 from ...kernels.pick import Picked, pick
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
-from ...process import cmdline, descendants, is_alive, least_used_cpu, spawn_detached
+from ...process import cmdline, descendants, is_alive, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
 from ...sandbox import SandboxMissing, grants_for, require_bwrap
@@ -284,7 +284,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
         shutil.rmtree(stale, ignore_errors=True)
     con0 = guest.begin_boot_log()
     guest.open_notify()
-    guest.cpu = cpu_for(sup, guest)
+    guest.cpu = sup.cpu.cpu_for(guest)
     guest.outer = spawn_detached(plan.argv, con0, cpu=guest.cpu)
     guest.watch(await _kernel_of(guest.outer, kernel))
     sup.guest_changed(guest)
@@ -334,22 +334,6 @@ async def _kernel_of(outer: int, kernel: str, timeout: float = 5.0) -> int:
             break
         await asyncio.sleep(0.005)
     return outer  # it ended at once (its log says why), or no sandbox: follow it
-
-
-def cpu_for(sup: Supervisor, guest: Guest) -> int | None:
-    """The host CPU to keep a new guest on: the one with the fewest of the running guests;
-    None to leave it free (``UMLTUI_PIN_GUESTS=0``, or one CPU to run on).
-
-    A UML kernel is one CPU, run as host processes that take turns: its kernel and, under
-    ptrace, the process of whichever of its processes runs. Every system call a guest
-    process makes passes the turn from one to the other and back, and the host wakes the
-    one whose turn it is on an idle CPU if it has one: two wake-ups across CPUs per system
-    call. Kept on one CPU, the turns stay there (see the README, Performance, for what it
-    changed). While keys come for it, a guest may run anywhere (``..placement``).
-    """
-    if os.environ.get("UMLTUI_PIN_GUESTS", "1") == "0":
-        return None
-    return least_used_cpu(g.cpu for g in sup.guests.values() if g is not guest and g.alive)
 
 
 async def _wait_booted(guests: list[Guest], timeout: float) -> None:
