@@ -20,10 +20,10 @@ from typing import Any
 
 import pyte
 from pyte import modes as mo
-from pyte.screens import Char, Cursor, Margins
+from pyte.screens import Char, Margins
 from wcwidth import wcwidth
 
-from .attrs import BG, BLANK, DIM, HIDDEN, Attrs
+from .attrs import BG, BLANK, DIM, HIDDEN, Attrs, AttrsCursor
 from .parser import ParsedLine, parameters
 from .rows import Line, wrap
 
@@ -50,17 +50,6 @@ def _unpair(chars: list[str], start: int, end: int) -> None:
         chars[start - 1] = " "
     if end < len(chars) and chars[end] == "":
         chars[end] = " "
-
-
-class AttrsCursor(Cursor):
-    """pyte's cursor, carrying our :data:`~.attrs.Attrs` rather than a pyte ``Char``."""
-
-    __slots__ = ()
-    attrs: Attrs  # type: ignore[assignment]
-
-    def __init__(self, x: int, y: int, attrs: Attrs = BLANK) -> None:
-        super().__init__(x, y)
-        self.attrs = attrs
 
 
 class TerminalScreen(pyte.Screen):

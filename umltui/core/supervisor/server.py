@@ -26,9 +26,10 @@ from ..lab import LabError
 from ..mconsole import MconsoleError
 from ..network import LabRecord, Switch
 from ..process import reap
-from ..protocol import ErrorKind, ProtocolError, decode, encode
+from ..protocol import ErrorKind, ProtocolError, decode
 from . import state
 from .captures import Captures
+from .context import ClientConnection
 from .cpu import CpuPolicy
 from .errors import OpError
 from .ops import OPERATIONS
@@ -37,34 +38,7 @@ from .ops.net import SWITCH_LOG_MAX, switch_log
 log = logging.getLogger("umltui.supervisor")
 
 IDLE_EXIT = float(os.environ.get("UMLTUI_SUPERVISOR_IDLE", "30"))
-CLIENT_BUFFER_LIMIT = 64 << 20  # a client that reads nothing must not eat our memory
 REQUEST_LINE_LIMIT = 16 << 20
-
-
-class ClientConnection:
-    """One connected client: its socket, its console subscriptions, whether it watches changes."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.subscriptions: list[tuple[Guest, str, Any]] = []  # (guest, console, the sender given to it)
-        self.watching = False
-
-    def send(self, obj: Any) -> None:
-        self.send_bytes(encode(obj))
-
-    def send_bytes(self, data: bytes) -> None:
-        """One whole message (a line, or an output frame) as it goes on the wire."""
-        if self.writer.is_closing():
-            return
-        if self.writer.transport.get_write_buffer_size() > CLIENT_BUFFER_LIMIT:
-            self.writer.close()
-            return
-        self.writer.write(data)
-
-    def drop_subscriptions(self) -> None:
-        for guest, console, send in self.subscriptions:
-            guest.consoles[console].subscribers.discard(send)
-        self.subscriptions.clear()
 
 
 def _error_kind(exc: Exception) -> ErrorKind | None:
