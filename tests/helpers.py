@@ -79,7 +79,7 @@ class Console:
 
 
 async def until(
-    check: Callable[[], bool], what: str = "", *, timeout: float = 20.0, extra: Callable[[], str] = lambda: ""
+    check: Callable[[], object], what: str = "", *, timeout: float = 20.0, extra: Callable[[], object] = lambda: ""
 ) -> None:
     """Wait for ``check()`` to hold; on timeout fail saying what, with ``extra()`` for context."""
     deadline = time.monotonic() + timeout

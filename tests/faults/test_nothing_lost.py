@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -386,7 +387,7 @@ MANY = "name: many\nguests:\n" + "".join(f"  g{i}: {{}}\n" for i in range(1, 5))
 
 
 @pytest.fixture
-def pids_cgroup(env: Env):
+def pids_cgroup(env: Env) -> Iterator[Path]:
     """A pids cgroup (v1) of the test's own; emptied into the root one and removed afterwards."""
     root = Path("/sys/fs/cgroup/pids")
     if os.geteuid() != 0 or not (root / "cgroup.procs").exists():

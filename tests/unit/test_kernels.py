@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -237,8 +238,8 @@ def test_parsing_apt() -> None:
 
 def test_missing_tools_say_which_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UMLTUI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fetch.shutil, "which", lambda tool: None)
-    monkeypatch.setattr(fetch.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(KernelFetchError, match=r"apt-get is missing: install Debian's apt \(apt-get install apt\)"):
         fetch.get(host=AVX512, mirror="file:///nonexistent/debian")
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from umltui.core import hostfpu
-from umltui.core.cmdline import mac_for, plan_boot
+from umltui.core.cmdline import plan_boot
 from umltui.core.guest import Guest
-from umltui.core.lab import parse_lab
+from umltui.core.lab import mac_for, parse_lab
 from umltui.core.mconsole import (
     DeviceChange,
     apply_device_change,
