@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/umltui demo
 
-# ruff (lint and format), mypy (strict over umltui/), the import contracts (layers), and the
+# ruff (lint and format), mypy (strict, over umltui/ tests/ tools/ benchmarks/), the import contracts, and the
 # files put into guests: shellcheck over their scripts, systemd-analyze verify over their units.
 # .pre-commit-config.yaml runs the same.
 lint: setup
