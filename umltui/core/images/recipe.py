@@ -122,23 +122,38 @@ def host_mirror(sources: Path = Path("/etc/apt")) -> str:
     """
     if override := os.environ.get("UMLTUI_DEBIAN_MIRROR"):
         return override
+    for text in _apt_sources(sources):
+        if found := _deb822_mirror(text) or _one_line_mirror(text):
+            return found
+    return FALLBACK_MIRROR
+
+
+def _apt_sources(sources: Path) -> list[str]:
+    """The texts of apt's source lists, ``sources.list`` first; unreadable ones left out."""
     texts: list[str] = []
     for path in [sources / "sources.list", *sorted((sources / "sources.list.d").glob("*"))]:
         if path.suffix in (".list", ".sources") or path.name == "sources.list":
             with contextlib.suppress(OSError):
                 texts.append(path.read_text())
-    for text in texts:
-        # deb822: "URIs: http://.../debian" in a stanza whose Types has deb
-        for stanza in re.split(r"\n\s*\n", text):
-            if re.search(r"^Types:.*\bdeb\b", stanza, re.M) and not re.search(r"^Enabled:\s*no", stanza, re.M | re.I):
-                for uri in re.findall(r"^URIs:\s*(.+)$", stanza, re.M):
-                    for u in uri.split():
-                        if _is_debian_archive(u):
-                            return str(u).rstrip("/")
-        for m in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+\S+", text, re.M):
-            if _is_debian_archive(m.group(1)):
-                return str(m.group(1)).rstrip("/")
-    return FALLBACK_MIRROR
+    return texts
+
+
+def _deb822_mirror(text: str) -> str | None:
+    """deb822: "URIs: http://.../debian" in an enabled stanza whose Types has deb."""
+    for stanza in re.split(r"\n\s*\n", text):
+        if re.search(r"^Types:.*\bdeb\b", stanza, re.M) and not re.search(r"^Enabled:\s*no", stanza, re.M | re.I):
+            uris = (u for line in re.findall(r"^URIs:\s*(.+)$", stanza, re.M) for u in line.split())
+            if found := next((u for u in uris if _is_debian_archive(u)), None):
+                return str(found).rstrip("/")
+    return None
+
+
+def _one_line_mirror(text: str) -> str | None:
+    """The one-line format: "deb [options] URI SUITE ..."."""
+    for m in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+\S+", text, re.M):
+        if _is_debian_archive(m.group(1)):
+            return str(m.group(1)).rstrip("/")
+    return None
 
 
 def _is_debian_archive(uri: str) -> bool:
