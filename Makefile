@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := user-mode-linux uml-utilities bubblewrap patchelf vdeplug busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell
+DEBS := user-mode-linux uml-utilities bubblewrap patchelf vdeplug busybox-static e2fsprogs iproute2 tmux mmdebstrap tcpdump chromium-headless-shell shellcheck systemd
 # Which file each package leaves behind, so a second `make setup` finds nothing to do.
-DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_moo /usr/bin/bwrap /usr/bin/patchelf /usr/bin/vde_plug /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell
+DEB_FILES := /usr/bin/linux.uml /usr/bin/uml_moo /usr/bin/bwrap /usr/bin/patchelf /usr/bin/vde_plug /bin/busybox /sbin/mke2fs /sbin/ip /usr/bin/tmux /usr/bin/mmdebstrap /usr/bin/tcpdump /usr/bin/chromium-headless-shell /usr/bin/shellcheck /usr/bin/systemd-analyze
 
 # What the benchmarks use beyond that (console_cost.py compares with screen -L), the same way.
 BENCH_DEBS := screen
@@ -35,12 +35,15 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/umltui demo
 
-# ruff (lint and format), mypy strict over umltui/, and the import contracts (layers).
+# ruff (lint and format), mypy (strict, over umltui/ tests/ tools/ benchmarks/), the import contracts, and the
+# files put into guests: shellcheck over their scripts, systemd-analyze verify over their units.
+# .pre-commit-config.yaml runs the same.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m tools.lint_guest_files
 
 # Installs what the benchmarks need, then says how to run each (figures: docs/performance.md).
 bench: setup

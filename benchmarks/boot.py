@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROMPT = re.compile(rb"root@a:\S*# ")
 LABS = {"busybox": "demo.yaml", "debian": "demo-debian.yaml"}
@@ -37,7 +38,7 @@ async def one_run(root: str) -> dict[str, float]:
     buffer = bytearray()
     lab = "demo" if root == "busybox" else "demo-debian"
 
-    def on_event(msg: dict) -> None:
+    def on_event(msg: dict[str, Any]) -> None:
         if msg.get("event") == "output" and msg.get("console") == "con1":
             buffer.extend(base64.b64decode(msg["data"]))
             if PROMPT.search(buffer):

@@ -89,7 +89,7 @@ def flood(ttys: str, seconds: float, after: float = 0.0) -> None:
 def quiet() -> float:
     """Seconds after the command that starts a flood is typed until the guest is no longer
     one being typed into (the supervisor lets such a guest run on every CPU for a while)."""
-    from umltui.core.supervisor.placement import FREE_FOR
+    from umltui.core.supervisor.cpu import FREE_FOR
 
     return FREE_FOR + 1.5  # (it looks each second)
 

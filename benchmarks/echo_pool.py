@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -35,7 +36,7 @@ def main() -> None:
         for name, times in json.loads(path.read_text()).items():
             pool.setdefault(name, []).extend(times)
     seconds = {name: [t / 1000 for t in times] for name, times in pool.items()}
-    figures = {
+    figures: dict[str, Any] = {
         "runs": len(args.raw),
         "keys": {name: len(times) for name, times in pool.items()},
         "p50_ms": {name: round(statistics.median(times), 2) for name, times in pool.items()},

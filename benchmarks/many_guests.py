@@ -152,7 +152,7 @@ def measure(root: Path, guests: int, seconds: float, idle: float, keys: int, spa
         asyncio.run(type_into_all(guests, line, first=1 if spare else 0))
         # The floods under way a while before the keys, as when a user types into one guest
         # while the others work: the supervisor favours a guest for 3 s after its last key
-        # (core/supervisor/favour.py), and typing the floods in counts as keys.
+        # (core/supervisor/cpu.py), and typing the floods in counts as keys.
         drain(app.fd, 4.0)
         before, t0 = usage(pids), time.monotonic()
         times = time_in_turn({"app": functools.partial(time_key, app), "floor": floor.time_key}, keys)

@@ -68,10 +68,11 @@ class Env:
     def run_json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json", check=True).stdout)
 
-    def ls(self) -> list[dict]:
-        return json.loads(self.run("ls", "--json", check=True).stdout)
+    def ls(self) -> list[dict[str, Any]]:
+        guests: list[dict[str, Any]] = json.loads(self.run("ls", "--json", check=True).stdout)
+        return guests
 
-    def guest(self, umid: str) -> dict:
+    def guest(self, umid: str) -> dict[str, Any]:
         return next(g for g in self.ls() if g["umid"] == umid)
 
     def write_lab(self, name: str, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""Talking to a real guest's console through the real supervisor, with timeouts."""
+"""Talking to a real guest's console through the real supervisor, with timeouts; reading a pcap back."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import asyncio
 import base64
 import contextlib
 import re
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from textual.app import App, ComposeResult
 
+from umltui.core.capture import PCAP_HEADER
 from umltui.core.client import Client
 from umltui.widgets.terminal import TerminalView
 
@@ -77,7 +79,7 @@ class Console:
 
 
 async def until(
-    check: Callable[[], bool], what: str = "", *, timeout: float = 20.0, extra: Callable[[], str] = lambda: ""
+    check: Callable[[], object], what: str = "", *, timeout: float = 20.0, extra: Callable[[], object] = lambda: ""
 ) -> None:
     """Wait for ``check()`` to hold; on timeout fail saying what, with ``extra()`` for context."""
     deadline = time.monotonic() + timeout
@@ -99,3 +101,17 @@ class OneView(App[None]):
 
     def on_mount(self) -> None:
         self.view.focus()
+
+
+def read_pcap(data: bytes) -> Iterator[tuple[float, bytes]]:
+    """The records of a pcap stream as umltui writes it (core/capture.py): (time, frame) each."""
+    if len(data) < len(PCAP_HEADER):
+        return
+    pos = len(PCAP_HEADER)
+    while pos + 16 <= len(data):
+        sec, usec, incl, _orig = struct.unpack_from("=IIII", data, pos)
+        pos += 16
+        if pos + incl > len(data):
+            return
+        yield sec + usec / 1_000_000, data[pos : pos + incl]
+        pos += incl

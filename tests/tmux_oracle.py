@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Capture:
     history: list[str]  # the scrollback, oldest first, trailing blanks removed
     cursor: tuple[int, int]  # (x, y)
     styled: list[str] | None = None  # the screen with its attributes (capture-pane -e -N), when asked
+    cells: list[list[tuple[str, Any]]] | None = None  # the same as cells: the model's own captures only
 
 
 class Tmux:

@@ -17,6 +17,7 @@ import sys
 import termios
 import threading
 import tty
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _fail(exc: SupervisorError) -> int:
     return 2 if exc.kind in USER_ERROR_KINDS else 1
 
 
-def consoles_text(consoles: dict[str, str | None], short: int = 0) -> str:
+def consoles_text(consoles: Mapping[str, str | None], short: int = 0) -> str:
     """``con1=pts/4 con2=pts/5``; shorter for a narrow terminal: ``short=1``, runs of consoles on
     neighbouring ptys as one (``con1-6=pts/4-9``); ``short=2``, the consoles only (``con1-6``)."""
     pairs = [(k, v.rsplit("/dev/", 1)[-1]) for k, v in consoles.items() if v]  # (--json: paths)

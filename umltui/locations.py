@@ -117,10 +117,6 @@ def guest_dir(umid: str) -> Path:
     return state_dir() / "guests" / umid
 
 
-def log_dir(umid: str) -> Path:
-    return guest_dir(umid) / "logs"
-
-
 def check_private(path: Path) -> None:
     """Refuse ``path`` unless it is a directory (not a link) owned by us, closed to group and others.
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Env, requires_uml
@@ -55,7 +56,7 @@ def test_lab_path_leaving_its_folder_is_refused_before_anything_starts(env: Env)
     assert env.ls() == []
 
 
-async def _raw(lines: list[bytes]) -> list[dict]:
+async def _raw(lines: list[bytes]) -> list[dict[str, Any]]:
     """Send raw lines on one connection to the real supervisor; every answer or event that came."""
     reader, writer = await asyncio.open_unix_connection(str(locations.supervisor_socket()), limit=1 << 20)
     for line in lines:

@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from conftest import Env, requires_uml
@@ -238,7 +240,7 @@ def test_keeper_killed_is_replaced_and_the_consoles_go_on(env: Env) -> None:
 
     answer = KeeperClient()._call({"op": "ping"})
     assert answer is not None
-    os.kill(answer[0]["pid"], signal.SIGKILL)
+    os.kill(cast(dict[str, Any], answer[0])["pid"], signal.SIGKILL)
 
     async def typed() -> str:
         async with Console("one-a") as con:
@@ -291,7 +293,7 @@ def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_s
     up(env)
     keeper = KeeperClient()._call({"op": "ping"})
     assert keeper is not None
-    pid = keeper[0]["pid"]
+    pid = cast(dict[str, Any], keeper[0])["pid"]
     n = 30000
     start_flood("one-a", n)
     os.kill(pid, signal.SIGSTOP)
@@ -307,8 +309,8 @@ def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_s
     got = numbers(log.read_bytes())
     assert got == list(range(n)), f"{len(got)} lines; first wrong at {next(i for i, v in enumerate(got) if v != i)}"
     answer = KeeperClient()._call({"op": "ping"})
-    assert answer is not None and answer[0]["pid"] == pid  # the same keeper, never replaced
-    assert answer[0]["held"] >= 6
+    assert answer is not None and cast(dict[str, Any], answer[0])["pid"] == pid  # the same keeper, never replaced
+    assert cast(dict[str, Any], answer[0])["held"] >= 6
     supervisor_log = Path(env.vars["UMLTUI_STATE_DIR"], "supervisor.log").read_text()
     assert "reads the console itself" not in supervisor_log
     history = env.run("console", "one-a", "con2", "--linger", "0.5", input="").stdout.encode()
@@ -386,7 +388,7 @@ MANY = "name: many\nguests:\n" + "".join(f"  g{i}: {{}}\n" for i in range(1, 5))
 
 
 @pytest.fixture
-def pids_cgroup(env: Env):
+def pids_cgroup(env: Env) -> Iterator[Path]:
     """A pids cgroup (v1) of the test's own; emptied into the root one and removed afterwards."""
     root = Path("/sys/fs/cgroup/pids")
     if os.geteuid() != 0 or not (root / "cgroup.procs").exists():
@@ -483,7 +485,7 @@ def test_supervisor_and_keeper_killed_together_mid_flood_hang_up_nothing_and_los
         time.sleep(0.5)
         answer = KeeperClient()._call({"op": "ping"})
         assert answer is not None
-        keeper, supervisor = answer[0]["pid"], env.supervisor_pid()
+        keeper, supervisor = cast(dict[str, Any], answer[0])["pid"], env.supervisor_pid()
         assert supervisor
         os.kill(keeper, signal.SIGKILL)
         os.kill(supervisor, signal.SIGKILL)

@@ -10,7 +10,7 @@ import pytest
 from conftest import Env, requires_uml
 from helpers import until
 from textual import events
-from textual.widgets import Button, Input, Select
+from textual.widgets import Button, Collapsible, Input, Select
 
 from umltui.app import UmlApp, make_app
 from umltui.config import Config
@@ -153,7 +153,7 @@ async def test_mconsole_panel_sysrq_stop_go_and_disk_hotplug(env: Env, tmp_path:
         # hot-plug a disk through the form: a bad value is refused before sending
         panel.query_one("#disk-dev", Input).value = "sda1"
         panel.query_one("#disk-image", Input).value = str(image)
-        panel.query_one("#mc-disks").collapsed = False
+        panel.query_one("#mc-disks", Collapsible).collapsed = False
         await pilot.pause(0.2)
         panel.query_one("#disk-add", Button).press()
         await until(lambda: "sda1" in answers(), "the form's refusal", extra=answers)
@@ -247,6 +247,7 @@ async def test_detach_then_attach_brings_history_back(env: Env) -> None:
     async with again.run_test(size=SIZE):
         await until(lambda: again.area.current is not None, "the pane")
         p = again.area.current
+        assert p is not None
         await until(lambda: any("remember-42" in p.line_text(i) for i in range(p.line_count)), "the history")
 
 
@@ -273,6 +274,7 @@ async def test_guest_halted_and_booted_again_reattaches_and_crash_is_shown(env: 
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.area.current is not None and app.area.current.connection is not None, "b's pane")
         pane = app.area.current
+        assert pane is not None
         await asyncio.to_thread(env.run, "halt", "demo-b", check=True)
         await until(lambda: app.guests["demo-b"]["state"] == "halted", "halted shown")
 
@@ -585,8 +587,12 @@ async def test_a_search_and_the_keys_behind_its_enter_in_one_burst(env: Env) -> 
         await until(lambda: "mark-1\n" in text(app.area.current) + "\n", "the line to find")
         for i in range(30):
             burst(app, ["ctrl+b", "slash", *"mark", "enter", "q", *keys_of(f"echo found-$(({i}+1000))")])
+
+            def found(i: int = i) -> bool:
+                return f"found-{i + 1000}" in text(app.area.current)
+
             await until(
-                lambda i=i: f"found-{i + 1000}" in text(app.area.current),
+                found,
                 f"round {i}: the search, then back, then the command",
                 extra=lambda: f"{app.screen_stack} {app.focused}\n{text(app.area.current)}",
                 timeout=10,

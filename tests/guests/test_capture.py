@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Env, requires_uml
@@ -127,7 +128,7 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
 ) -> None:
     from rich.text import Text
     from test_app import SIZE, prefix, started, type_line
-    from textual.widgets import Input, Log
+    from textual.widgets import DataTable, Input, Log
 
     from umltui.app import make_app
     from umltui.config import Config
@@ -142,8 +143,8 @@ async def test_the_packets_pane_live_with_a_filter_pause_and_save(
         await prefix(pilot, "w")
         net = app.screen
         assert isinstance(net, NetworkScreen)
-        await until(lambda: bool(net.net.get("nics")) and net.query_one("DataTable").row_count > 0, "the NICs")
-        table = net.query_one("DataTable")
+        await until(lambda: bool(net.net.get("nics")) and net.query_one(DataTable).row_count > 0, "the NICs")
+        table: DataTable[Any] = net.query_one("DataTable", DataTable)
         # Cells are text, not markup: a MAC such as 02:19:1e:ab:dd:5c showed an emoji for ":ab:".
         assert all(isinstance(cell, Text) for cell in table.get_row_at(0)), table.get_row_at(0)
         table.focus()

@@ -12,7 +12,7 @@ from conftest import Env, requires_uml
 from helpers import Console
 
 from umltui.core.process import session_processes
-from umltui.core.supervisor.placement import FREE_FOR
+from umltui.core.supervisor.cpu import FREE_FOR
 
 pytestmark = [requires_uml, pytest.mark.uml]
 

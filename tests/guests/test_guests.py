@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Env, requires_uml
@@ -39,7 +40,7 @@ guests:
 """
 
 
-def up(env: Env, lab: str, name: str = "lab") -> dict:
+def up(env: Env, lab: str, name: str = "lab") -> dict[str, Any]:
     path = env.write_lab(name, lab)
     proc = env.run("up", str(path), "--detach", timeout=120)
     assert proc.returncode == 0, proc.stderr

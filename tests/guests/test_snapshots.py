@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, requires_uml
 from helpers import until
-from textual.widgets import Input
+from textual.widgets import Collapsible, Input
 
 from umltui.app import UmlApp, make_app
 from umltui.config import Config
@@ -57,6 +57,7 @@ async def test_snapshots(env: Env, size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         await until(lambda: app.area.current is not None and app.area.current.connection is not None)
         pane = app.area.current
+        assert pane is not None
         pane.send(b"clear\r")
         await until(lambda: [r for r in pane.screen_text() if r] == ["root@a:/root#"])
         await pilot.pause(0.5)
@@ -65,8 +66,8 @@ async def test_snapshots(env: Env, size: tuple[int, int]) -> None:
         # The panel from the keyboard: prefix m gives it the keys (docked at 160, over the console at 80).
         await pilot.press("ctrl+b", "m")
         await until(lambda: app.panel.display and app.panel.has_focus_within, "the panel with the keys")
-        app.panel.query_one("#mc-disks").collapsed = False
-        app.panel.query_one("#mc-nics").collapsed = False
+        app.panel.query_one("#mc-disks", Collapsible).collapsed = False
+        app.panel.query_one("#mc-nics", Collapsible).collapsed = False
         # The panel's scrollbar thumb lands a fraction of a cell apart from run to run.
         app.panel.styles.scrollbar_size_vertical = 0
         await pilot.pause(0.3)

@@ -8,6 +8,7 @@ import pytest
 from conftest import Env, requires_uml
 from helpers import until
 
+from umltui.terminal.connection import PtyConnection
 from umltui.terminal_demo import TerminalDemo, guest_command
 
 
@@ -24,7 +25,7 @@ async def test_demo_boots_a_guest_on_its_pty_resizes_it_and_ends_it(env: Env) ->
             return "\n".join(view.screen_text())
 
         await until(lambda: "demo:/root#" in text(), timeout=60, what="the guest's shell", extra=text)
-        assert view.connection is not None
+        assert isinstance(view.connection, PtyConnection)
         pid = view.connection.process.pid
         screen = view.terminal.screen
         view.send(b"stty size\r")

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import read_pcap
 
-from umltui.core.capture import PCAP_HEADER, CaptureError, Rolling, find_segment, pcap_record, read_pcap
+from umltui.core.capture import PCAP_HEADER, CaptureError, Rolling, find_segment, pcap_record
 from umltui.core.lab import CAPTURE_DEFAULT, LabErrors, parse_lab
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,7 +41,7 @@ def test_python_no_longer_sweeps_everything_by_itself(quiet: QuietCollector) -> 
 
 def test_a_sweep_waits_for_the_keys_to_stop(quiet: QuietCollector, monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(collector.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     quiet.last_full = now[0] - collector.GAP - 1
     make_due(quiet)
     quiet.typed()
@@ -54,7 +55,7 @@ def test_a_sweep_waits_for_the_keys_to_stop(quiet: QuietCollector, monkeypatch: 
 
 def test_keys_that_never_stop_still_get_a_sweep(quiet: QuietCollector, monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(collector.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     quiet.last_full = now[0]
     make_due(quiet)
     for _ in range(int(collector.FORCE_AFTER / collector.GAP) * 2):

@@ -99,7 +99,7 @@ def _reaches_into_textual(files: list[Path], own: set[str]) -> list[str]:
                 modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names if _private(a.name)]
             for module in modules:
                 if module.split(".")[0] == "textual" and any(_private(p) for p in module.split(".")[1:]):
-                    found.append(f"{where}:{node.lineno}: imports {module}")
+                    found.append(f"{where}:{getattr(node, 'lineno', 0)}: imports {module}")
             name = None
             if isinstance(node, ast.Attribute):
                 name = node.attr
@@ -113,7 +113,7 @@ def _reaches_into_textual(files: list[Path], own: set[str]) -> list[str]:
             ):
                 name = node.args[1].value
             if name is not None and _private(name) and name in textuals and name not in own | PYTHONS:
-                found.append(f"{where}:{node.lineno}: .{name}")
+                found.append(f"{where}:{getattr(node, 'lineno', 0)}: .{name}")
     return found
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from umltui.core.process import can_set_foreground
-from umltui.core.supervisor import favour
-from umltui.core.supervisor.favour import Favour
+from umltui.core.supervisor import cpu as favour
+from umltui.core.supervisor.cpu import Favour
 
 pytestmark = pytest.mark.skipif(not can_set_foreground(), reason="needs root or CAP_SYS_NICE to bring a process back")
 

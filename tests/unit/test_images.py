@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from umltui.core import images
+from umltui.core import guestfiles, images
 from umltui.core.cmdline import plan_boot
+from umltui.core.images import builder, cache, contents
 from umltui.core.lab import LabError, parse_lab
 from umltui.core.rootfs import boot_files
 
@@ -171,11 +172,11 @@ def test_a_foreign_image_gets_no_boot_settings() -> None:
     ],
 )
 def test_failed_builds_say_why(lines: list[str], words: str) -> None:
-    assert words in images._explain_failure(lines, "http://127.0.0.1:9/debian")
+    assert words in builder._explain_failure(lines, "http://127.0.0.1:9/debian")
 
 
 def test_no_modules_says_which_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(images, "MODULES_ROOT", tmp_path / "none")
+    monkeypatch.setattr(images.recipe, "MODULES_ROOT", tmp_path / "none")
     with pytest.raises(images.ImageError, match="apt-get install user-mode-linux"):
         images.modules_version()
 
@@ -189,10 +190,56 @@ def test_the_cache_lists_images_and_marks_stale_ones(tmp_path: Path, monkeypatch
         meta = images.Image(key, "debian-bookworm", "bookworm", [], "2G", "6.1.176", images.RECIPE_VERSION, 0.0)
         meta.folder.mkdir(parents=True)
         meta.path.write_bytes(b"")
-        images._write_meta(meta.folder, meta)
+        cache.write_meta(meta.folder, meta)
     listed = {i.key: i.stale for i in images.list_images()}
     assert listed == {current: False, "0123456789abcdef": True}
     assert images.find_image(recipe) is not None and images.find_image(recipe).key == current  # type: ignore[union-attr]
     with pytest.raises(images.ImageError, match="names 2 images"):
         images.lookup("debian-bookworm")
     assert images.lookup("0123").key == "0123456789abcdef"
+
+
+def test_the_key_changes_with_any_guest_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file umltui puts into an image is part of its key: an image built before a
+    change to one of them is never taken for a current one."""
+    before = images.Recipe.make().key("7.2.7")
+    shipped = guestfiles.text
+    used = [name for name, _mode in contents._PLACES.values()] + [contents.HOOK, contents.DEV_NODES]
+    assert sorted(set(used)) == [n for n in guestfiles.names() if not n.startswith("busybox/")]
+    for name in used:
+        monkeypatch.setattr(guestfiles, "text", lambda n, name=name: shipped(n) + ("# changed\n" if n == name else ""))
+        assert images.Recipe.make().key("7.2.7") != before, name
+    monkeypatch.setattr(guestfiles, "text", shipped)
+    assert images.Recipe.make().key("7.2.7") == before
+
+
+def test_guest_files_fill_only_the_placeholders_named() -> None:
+    startup = guestfiles.render("debian/startup.sh", READY_WORD="umltui-ready")
+    assert "@" not in startup.replace("$@", "") and 'echo "umltui-ready${status:+' in startup
+    with pytest.raises(KeyError, match="READY_WORD"):
+        guestfiles.render("debian/startup.sh")
+    with pytest.raises(KeyError, match="TYPO"):
+        guestfiles.render("debian/startup.sh", READY_WORD="x", TYPO=1)
+    unit = dict(contents.overlay_files())["etc/systemd/system/umltui-startup.service"][0]
+    assert "TimeoutStopSec=10\n" in unit
+
+
+def test_the_customize_hook_gets_its_settings_quoted(tmp_path: Path) -> None:
+    hook = contents.write_hook(
+        tmp_path,
+        overlay=tmp_path / "a b",
+        modules_dir=tmp_path / "mods/7.2.7",
+        version="7.2.7",
+        image=tmp_path / "root.img",
+        size="2G",
+        dormant=("frr", "bad;name"),
+    )
+    assert hook == f'sh {tmp_path}/customize.sh "$1" {tmp_path}/customize.env'
+    settings = subprocess.run(
+        ["sh", "-c", '. "$1"; printf "%s|" "$overlay" "$dormant" "$unshare"', "sh", str(tmp_path / "customize.env")],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    assert settings == f"{tmp_path}/a b|frr|no|"

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import tty
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ class Rig:
 
     def packets(self) -> list[bytes]:
         """The console's bytes in each data packet streamed so far."""
-        got = []
+        got: list[bytes] = []
         while True:
             try:
                 packet = self.supervisor.recv(1 << 20)
@@ -69,7 +70,7 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path):
+def rig(tmp_path: Path) -> Iterator[Rig]:
     r = Rig(tmp_path)
     yield r
     r.close()

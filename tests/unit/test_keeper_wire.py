@@ -68,14 +68,15 @@ def test_a_request_is_checked_against_its_type() -> None:
     assert wire.check_request(put) == put
     assert wire.check_request({**put, "pid": 7, "later": "a field a newer supervisor sends"})  # ignored
     assert wire.check_request({"op": "drop", "umid": "g", "console": None})
-    for bad, why in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"op": "nope"}, "unknown request 'nope'"),
         ({"umid": "g"}, "unknown request None"),
         ({"op": "take"}, "missing field 'umid'"),
         ({**put, "pid": True}, "pid must be"),
         ({**put, "log_max": "100"}, "log_max must be"),
         ({"op": "drop", "umid": ["g"]}, "umid must be"),
-    ]:
+    ]
+    for bad, why in cases:
         with pytest.raises(wire.WireError, match=why):
             wire.check_request(bad)
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from umltui.core import hostfpu
-from umltui.core.cmdline import mac_for, plan_boot
+from umltui.core.cmdline import plan_boot
 from umltui.core.guest import Guest
-from umltui.core.lab import parse_lab
+from umltui.core.lab import mac_for, parse_lab
 from umltui.core.mconsole import (
     DeviceChange,
     apply_device_change,
@@ -300,7 +300,7 @@ async def test_a_boot_banner_read_late_is_not_a_reboot(tmp_path: Path) -> None:
         f.write(b"reboot: Restarting system\nLinux version 6.1.0 (debian)\n")
     guest._read_con0()
     assert (guest.state, guest.reason) == (GuestState.BOOTING, "rebooting")
-    guest.close(keep_logs=True)
+    guest.close()
     await asyncio.sleep(0)
 
 

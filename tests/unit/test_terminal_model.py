@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +73,7 @@ PIECES = st.sampled_from(
 )
 
 
-def render(term: Terminal) -> list[list[tuple[object, ...]]]:
+def render(term: Terminal) -> list[list[tuple[Any, ...]]]:
     """Every cell, characters and attributes."""
     screen = term.screen
     return [[tuple(screen.buffer[y][x]) for x in range(screen.columns)] for y in range(screen.lines)]

@@ -154,7 +154,7 @@ def model(data: bytes, columns: int = COLUMNS, lines: int = LINES, split: int = 
     for i in range(0, len(data), step):
         term.feed(data[i : i + step])
     s = term.screen
-    return Capture(s.rows_text(), s.history_text(), (s.cursor_column, s.cursor.y), cells_of(term))  # type: ignore[arg-type]
+    return Capture(s.rows_text(), s.history_text(), (s.cursor_column, s.cursor.y), cells=cells_of(term))
 
 
 def tmux_cells(styled: list[str], columns: int, lines: int) -> Cells:
@@ -176,12 +176,12 @@ def written(row: str) -> int:
 
 
 def same_attributes(got: Capture, want: Capture, columns: int, lines: int, data: bytes = b"") -> None:
-    assert want.styled is not None
-    theirs, ours = tmux_cells(want.styled, columns, lines), got.styled
+    assert want.styled is not None and got.cells is not None
+    theirs, ours = tmux_cells(want.styled, columns, lines), got.cells
     widths = [written(row) for row in want.styled[:lines]] + [0] * lines
     diff = [
         f"row {y} col {x}: model {a!r}, tmux {b!r}"
-        for y, (row_a, row_b) in enumerate(zip(ours, theirs, strict=True))  # type: ignore[arg-type]
+        for y, (row_a, row_b) in enumerate(zip(ours, theirs, strict=True))
         for x, (a, b) in enumerate(zip(row_a, row_b, strict=True))
         if x < widths[y] and a != b
     ]

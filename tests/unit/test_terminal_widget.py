@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from helpers import OneView as One
 from helpers import until
+from rich.style import Style
+from textual.strip import Strip
 
 from umltui.terminal.connection import PtyConnection
 from umltui.widgets.terminal import TerminalView
@@ -17,9 +19,12 @@ async def test_canned_sequences_render_with_styles() -> None:
         await pilot.pause(0.1)
         strip = view.render_line(0)
         segments = [(s.text, s.style) for s in strip if s.text.strip()]
-        assert segments[0][0] == "red" and segments[0][1].color.name == "red"
-        assert segments[1][0] == "rev" and segments[1][1].reverse
-        assert segments[2][1].bold and segments[2][1].color.triplet.hex == "#ff8700"
+        red, rev, orange = (style for _text, style in segments[:3])
+        assert red is not None and red.color is not None and rev is not None and orange is not None
+        assert orange.color is not None and orange.color.triplet is not None
+        assert segments[0][0] == "red" and red.color.name == "red"
+        assert segments[1][0] == "rev" and rev.reverse
+        assert orange.bold and orange.color.triplet.hex == "#ff8700"
         assert "中!" in segments[3][0]
         assert strip.cell_length == view.scrollable_content_region.width
         assert view.screen_text()[0] == "red rev o 中!"
@@ -119,7 +124,7 @@ async def test_a_row_painted_in_one_pass_is_the_row_the_general_way_paints() -> 
                     slow = slow.apply_style(base).adjust_cell_length(width, base)
                     assert fast.cell_length == slow.cell_length == width
 
-                    def cells(strip):  # type: ignore[no-untyped-def]
+                    def cells(strip: Strip) -> list[tuple[str, Style | None]]:
                         return [(ch, seg.style) for seg in strip for ch in seg.text]
 
                     assert cells(fast) == cells(slow), (index, width, cursor_x)
@@ -146,7 +151,7 @@ async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_ski
             await pilot.pause(0.3)
             assert 0 < view.ingest.queued < terminal.SLICE * 20  # a slice or so every 0.1 s
             view.display = True
-            await until(lambda: view.ingest.queued == 0, 5)  # shown: all of it, now
+            await until(lambda: view.ingest.queued == 0, timeout=5)  # shown: all of it, now
             assert any("last line" in line for line in view.screen_text())
             view.display = False
             await pilot.pause()
@@ -155,7 +160,7 @@ async def test_a_hidden_pane_parses_in_slow_slices_catches_up_when_shown_and_ski
         finally:
             terminal.HIDDEN_BUDGET = budget
         view.display = True
-        await until(lambda: any("skipped while hidden" in line for line in view.screen_text()), 5)
+        await until(lambda: any("skipped while hidden" in line for line in view.screen_text()), timeout=5)
 
 
 async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> None:
@@ -173,13 +178,13 @@ async def test_a_hidden_pane_waits_while_keys_are_typed_then_catches_up() -> Non
         view.display = False
         await pilot.pause()
         view.feed(b"first\r\n")
-        await until(lambda: view.ingest.queued == 0, 2)  # no keys yet: parsed in a slice
+        await until(lambda: view.ingest.queued == 0, timeout=2)  # no keys yet: parsed in a slice
         view.feed(b"while typing\r\n")
         for _ in range(8):  # a key every 0.1 s for 0.8 s
             typist.send(b"k")
             await pilot.pause(0.1)
         assert view.ingest.queued > 0  # waited while the keys came
-        await until(lambda: view.ingest.queued == 0, 3)  # and parsed once they stopped
+        await until(lambda: view.ingest.queued == 0, timeout=3)  # and parsed once they stopped
         assert time.monotonic() - Ingest.typed_at >= terminal.HIDDEN_WAIT * 0.9
         longest, terminal.HIDDEN_WAIT_MAX = terminal.HIDDEN_WAIT_MAX, 0.3
         try:
@@ -221,7 +226,7 @@ async def test_a_hidden_pane_growing_its_scrollback_lays_nothing_out_until_shown
             layouts += 1
             real(screen, *args, **kwargs)  # type: ignore[arg-type]
 
-        Screen._refresh_layout = counted  # type: ignore[method-assign]
+        Screen._refresh_layout = counted  # type: ignore[method-assign,assignment]
         try:
             for n in range(5):  # five slices (0.1 s apart), each with more scrollback
                 view.feed(b"".join(b"hidden %d.%d\r\n" % (n, i) for i in range(20)))

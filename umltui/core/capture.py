@@ -29,13 +29,12 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..locations import private_dir, state_dir
 
-FRAME_MAX = 65536  # VDE's stream carries a frame's length in two bytes
 SNAPLEN = 65535
 LINKTYPE_ETHERNET = 1
 PCAP_HEADER = struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
@@ -258,20 +257,6 @@ def check_filter(filter_words: list[str]) -> None:
     )
     if out.returncode:
         raise CaptureError(f"bad filter {' '.join(filter_words)!r}: {out.stderr.strip().splitlines()[-1]}")
-
-
-def read_pcap(data: bytes) -> Iterator[tuple[float, bytes]]:
-    """The records of a pcap stream written as above (the tests read back what was written with it)."""
-    if len(data) < len(PCAP_HEADER):
-        return
-    pos = len(PCAP_HEADER)
-    while pos + 16 <= len(data):
-        sec, usec, incl, _orig = struct.unpack_from("=IIII", data, pos)
-        pos += 16
-        if pos + incl > len(data):
-            return
-        yield sec + usec / 1_000_000, data[pos : pos + incl]
-        pos += incl
 
 
 def whole_length(data: bytes) -> int:

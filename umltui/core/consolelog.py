@@ -49,7 +49,6 @@ class ConsoleLog:
         self.path = path
         self.max_bytes = max_bytes
         self.missed = 0  # bytes not logged since the last successful write
-        self.missed_ever = 0
         self._reason = ""
         self._fd: int | None = None
         self._size = 0
@@ -81,7 +80,6 @@ class ConsoleLog:
             if not self.missed:
                 log.warning("%s: cannot write the log (%s); the console goes on without it", self.path, exc.strerror)
             self.missed += len(data)
-            self.missed_ever += len(data)
             self._reason = exc.strerror or str(exc)
             self.close()  # opened afresh next time: the disk may have room again
 

@@ -1,9 +1,13 @@
 """One running guest as the supervisor sees it: process, consoles, notify socket, state.
 
-Console ptys (``con=pts``) are opened on their slave side, put in raw mode and read all
-the time; every byte goes to the console's log file and to a bounded scrollback, then
-to the subscribed clients. The kernel's own console (con0) is written by the kernel to a
-log file, which is tailed. Nothing here blocks the event loop; nothing imports Textual.
+Console ptys (``con=pts``) are opened here on their slave side (raw mode) when the kernel
+names them, then handed to the keeper (:mod:`.keeper`), which reads and logs them whatever
+happens to the supervisor, and to the guest's pty holder (:mod:`.holder`), which only holds
+them open so that no supervisor's end hangs them up. What the keeper reads comes back here
+(:meth:`Console.feed`): into a bounded scrollback, then to the subscribed clients. Keys and
+window sizes go straight to the pty from here. Without a keeper, this reads the pty
+itself. The kernel's own console (con0) is written by the kernel to a log file, which is
+tailed. Nothing here blocks the event loop; nothing imports Textual.
 """
 
 from __future__ import annotations
@@ -155,8 +159,7 @@ class Guest:
         self.grants: Grants | None = None  # what its sandbox holds; None: a guest from before sandboxes
         self.notes: list[str] = []  # the last things the guest wrote to /proc/mconsole
         self.startup_status: int | None = None  # the lab's startup script's exit status, as its boot reported it
-        self.cpu: int | None = None  # the host CPU it is kept on (supervisor/placement.py); None: any
-        self.exit_panic: str | None = None  # a panic after a clean power-off: noted, not a crash
+        self.cpu: int | None = None  # the host CPU it is kept on (supervisor/cpu.py); None: any
         self.started_at = time.time()
         self.halting = False
         # Its replies come to a socket of ours in its UML folder: the one its sandbox holds.
@@ -359,7 +362,7 @@ class Guest:
             self.set_state(CRASHED, self._exit_reason(status))
         if self.keeper is not None:
             self.keeper.drop(self.umid)
-        self.close(keep_logs=True)
+        self.close()
         for _ in range(40):  # its holder ends with the kernel
             if self._holder_pid is None or reap(self._holder_pid) is not None or not is_alive(self._holder_pid):
                 break
@@ -410,7 +413,7 @@ class Guest:
         except OSError:
             return b""
 
-    def close(self, *, keep_logs: bool = True) -> None:
+    def close(self) -> None:
         loop = asyncio.get_running_loop()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -450,9 +453,7 @@ class Guest:
         if kind == NOTIFY_SOCKET:
             self._spawn(self._attach_consoles())
         elif kind == NOTIFY_PANIC:
-            if self.halting:
-                self.exit_panic = text
-            else:
+            if not self.halting:  # (a panic after a clean power-off is no crash: logged above only)
                 self.set_state(CRASHED, f"kernel panic: {text}")
         elif kind == NOTIFY_HANG:
             self.set_state(HUNG, "the guest stopped answering (hang notification)")

@@ -104,14 +104,6 @@ class MconsoleUnreachable(MconsoleError):
     """No mconsole answered: the guest is gone, stopped answering, or never started one."""
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One whole answer of the guest, all parts joined."""
-
-    text: str
-    error: bool
-
-
 class MconsoleClient:
     """Talks to one guest's mconsole socket.
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from pyte.screens import Cursor
+
 Attrs = tuple[str, str, bool, bool, bool, bool, bool, bool, bool, bool]
 """``(fg, bg, bold, italics, underscore, strikethrough, reverse, blink, dim, hidden)``.
 
@@ -50,3 +52,14 @@ class Cell(NamedTuple):
     def attrs(self) -> Attrs:
         return (self.fg, self.bg, self.bold, self.italics, self.underscore, self.strikethrough, self.reverse,
                 self.blink, self.dim, self.hidden)  # fmt: skip
+
+
+class AttrsCursor(Cursor):
+    """pyte's cursor, carrying our :data:`~.attrs.Attrs` rather than a pyte ``Char``."""
+
+    __slots__ = ()
+    attrs: Attrs  # type: ignore[assignment]
+
+    def __init__(self, x: int, y: int, attrs: Attrs = BLANK) -> None:
+        super().__init__(x, y)
+        self.attrs = attrs

@@ -21,14 +21,12 @@ which is why ``pyproject.toml`` pins pyte to the release range this was tested w
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, cast
+from typing import Any, Protocol, cast
 
 import pyte
 
+from .attrs import Attrs, AttrsCursor
 from .utf8 import Utf8Decoder
-
-if TYPE_CHECKING:
-    from .screen import TerminalScreen
 
 MAX_SEQUENCE = 4096  # characters an escape sequence (an OSC title, say) may run to
 
@@ -102,13 +100,32 @@ CSI_TABLE = {
 }
 
 
+class LineScreen(Protocol):
+    """What the parser drives beyond pyte's own screen methods: :class:`~.screen.TerminalScreen`
+    (named here, not imported, so the screen may import the parser's line type)."""
+
+    columns: int
+    cursor: AttrsCursor
+    last_char: str  # the last graphic character drawn, for REP
+
+    @property
+    def accepts_lines(self) -> bool: ...
+    def draw(self, data: str) -> None: ...
+    def carriage_return(self) -> None: ...
+    def linefeed(self) -> None: ...
+    def debug(self, *args: Any, **kwargs: Any) -> None: ...
+    def put_lines(self, block: list[ParsedLine]) -> None: ...
+    def sgr(self, attrs: Attrs, raw: str) -> Attrs: ...
+    def report_secondary_attributes(self, mode: int = 0) -> None: ...
+
+
 class FastByteStream(pyte.ByteStream):
     """pyte's ByteStream, with whole lines and the common tokens handled without its per-byte parser."""
 
     csi = CSI_TABLE
     escape = {**pyte.ByteStream.escape, "E": "next_line"}  # NEL is CR LF (pyte: LF alone)
 
-    def __init__(self, screen: TerminalScreen) -> None:
+    def __init__(self, screen: LineScreen) -> None:
         super().__init__(screen)
         self._csi_methods = {final: getattr(screen, name) for final, name in self.csi.items()}
         self._esc_methods = {char: getattr(screen, name) for char, name in self.escape.items()}
@@ -125,12 +142,12 @@ class FastByteStream(pyte.ByteStream):
             # of a console being typed into. What ``_feed_text`` would do with it, without
             # first setting up its twenty locals and the token match (cold after a wait, a
             # good part of an echo's parse).
-            cast("TerminalScreen", self.listener).draw(text)
+            cast(LineScreen, self.listener).draw(text)
             return
         self._feed_text(text)
 
     def _feed_text(self, text: str) -> None:
-        screen = cast("TerminalScreen", self.listener)
+        screen = cast(LineScreen, self.listener)
         draw = screen.draw
         crlf_cr, crlf_lf = screen.carriage_return, screen.linefeed
         csi = self._csi_methods

@@ -20,10 +20,10 @@ from typing import Any
 
 import pyte
 from pyte import modes as mo
-from pyte.screens import Char, Cursor, Margins
+from pyte.screens import Char, Margins
 from wcwidth import wcwidth
 
-from .attrs import BG, BLANK, DIM, HIDDEN, Attrs
+from .attrs import BG, BLANK, DIM, HIDDEN, Attrs, AttrsCursor
 from .parser import ParsedLine, parameters
 from .rows import Line, wrap
 
@@ -36,7 +36,6 @@ DECCKM = 1 << 5
 ALT_47, ALT_1047, ALT_1049 = 47 << 5, 1047 << 5, 1049 << 5
 BRACKETED_PASTE = 2004 << 5
 MOUSE_MODES = {m << 5 for m in (9, 1000, 1002, 1003)}
-MOUSE_SGR = 1006 << 5
 _ALT_MODES = {ALT_47, ALT_1047, ALT_1049}
 
 
@@ -50,17 +49,6 @@ def _unpair(chars: list[str], start: int, end: int) -> None:
         chars[start - 1] = " "
     if end < len(chars) and chars[end] == "":
         chars[end] = " "
-
-
-class AttrsCursor(Cursor):
-    """pyte's cursor, carrying our :data:`~.attrs.Attrs` rather than a pyte ``Char``."""
-
-    __slots__ = ()
-    attrs: Attrs  # type: ignore[assignment]
-
-    def __init__(self, x: int, y: int, attrs: Attrs = BLANK) -> None:
-        super().__init__(x, y)
-        self.attrs = attrs
 
 
 class TerminalScreen(pyte.Screen):

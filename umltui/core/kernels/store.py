@@ -67,12 +67,6 @@ def find(version: str) -> KernelRecord | None:
         return None
 
 
-def owner(path: str) -> KernelRecord | None:
-    """The cached kernel whose binary ``path`` is, if it is one of ours."""
-    real = os.path.realpath(path)
-    return next((r for r in cached() if os.path.realpath(r.kernel) == real), None)
-
-
 def lock() -> contextlib.AbstractContextManager[None]:
     """One writer at a time, across processes: a second ``kernel get`` then finds the kernel cached."""
     return locations.exclusive(kernels_dir() / ".lock")

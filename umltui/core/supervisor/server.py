@@ -26,46 +26,19 @@ from ..lab import LabError
 from ..mconsole import MconsoleError
 from ..network import LabRecord, Switch
 from ..process import reap
-from ..protocol import ErrorKind, ProtocolError, decode, encode
+from ..protocol import ErrorKind, ProtocolError, decode
 from . import state
 from .captures import Captures
+from .context import ClientConnection
+from .cpu import CpuPolicy
 from .errors import OpError
-from .favour import Favour
 from .ops import OPERATIONS
 from .ops.net import SWITCH_LOG_MAX, switch_log
-from .placement import Placement
 
 log = logging.getLogger("umltui.supervisor")
 
 IDLE_EXIT = float(os.environ.get("UMLTUI_SUPERVISOR_IDLE", "30"))
-CLIENT_BUFFER_LIMIT = 64 << 20  # a client that reads nothing must not eat our memory
 REQUEST_LINE_LIMIT = 16 << 20
-
-
-class ClientConnection:
-    """One connected client: its socket, its console subscriptions, whether it watches changes."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.subscriptions: list[tuple[Guest, str, Any]] = []  # (guest, console, the sender given to it)
-        self.watching = False
-
-    def send(self, obj: Any) -> None:
-        self.send_bytes(encode(obj))
-
-    def send_bytes(self, data: bytes) -> None:
-        """One whole message (a line, or an output frame) as it goes on the wire."""
-        if self.writer.is_closing():
-            return
-        if self.writer.transport.get_write_buffer_size() > CLIENT_BUFFER_LIMIT:
-            self.writer.close()
-            return
-        self.writer.write(data)
-
-    def drop_subscriptions(self) -> None:
-        for guest, console, send in self.subscriptions:
-            guest.consoles[console].subscribers.discard(send)
-        self.subscriptions.clear()
 
 
 def _error_kind(exc: Exception) -> ErrorKind | None:
@@ -103,8 +76,7 @@ class Supervisor:
         self.save_problem: str | None = None  # why the last save failed, while it keeps failing
         self._stop = asyncio.Event()
         self._idle_since = time.monotonic()
-        self.favour = Favour(self._guest_sessions)
-        self.placement = Placement(lambda: list(self.guests.values()))
+        self.cpu = CpuPolicy(lambda: list(self.guests.values()))
 
     # -- what handlers use ---------------------------------------------------------------
 
@@ -212,8 +184,7 @@ class Supervisor:
         self._keeper_pid = start_keeper(self.keeper)
         positions = self.stream.attach() or {}  # the keeper holds its logs where they are until start()
         await state.adopt(self, positions)
-        self.favour.release_all()  # a supervisor before this one may have ended while keys came
-        self.placement.keep_all()  # (the same)
+        self.cpu.adopt()  # a supervisor before this one may have ended while keys came
         self.stream.start()
         server = await asyncio.start_unix_server(self._client, path=str(sock_path), limit=REQUEST_LINE_LIMIT)
         os.chmod(sock_path, 0o600)
@@ -226,8 +197,7 @@ class Supervisor:
             await self._stop.wait()
         finally:
             idle.cancel()
-            self.favour.release()
-            self.placement.keep_all()
+            self.cpu.release()
             self.captures.stop_all()
             server.close()
             for client in list(self.clients):
@@ -241,10 +211,6 @@ class Supervisor:
             self.keeper.close()
             with contextlib.suppress(FileNotFoundError):
                 sock_path.unlink()
-
-    def _guest_sessions(self) -> list[tuple[str, int]]:
-        """(umid, session) of every live guest: each runs in a session of its own."""
-        return [(g.umid, g.pid) for g in self.guests.values() if g.alive and g.pid > 0]
 
     def _busy(self) -> bool:
         return bool(
@@ -318,8 +284,7 @@ class Supervisor:
         while True:
             await asyncio.sleep(1.0)
             ticks += 1
-            self.favour.tick()
-            self.placement.tick()
+            self.cpu.tick()
             if ticks % 5 == 0:
                 self._check_keeper()
                 self._trim_switch_logs()

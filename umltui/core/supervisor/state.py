@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ... import locations
 from ..guest import Guest
@@ -23,9 +23,7 @@ from ..mconsole import MconsoleError, MconsoleUnreachable
 from ..network import VDE_PLUG, LabRecord, Switch
 from ..process import cmdline, end_session, find_processes, is_alive, process_matches
 from ..protocol import GuestState
-
-if TYPE_CHECKING:
-    from .server import Supervisor
+from .context import Context
 
 log = logging.getLogger("umltui.supervisor")
 
@@ -33,7 +31,7 @@ log = logging.getLogger("umltui.supervisor")
 LEGACY_UML_DIR = Path(os.environ.get("UMLTUI_UML_DIR") or Path.home() / ".uml")
 
 
-def snapshot(sup: Supervisor) -> dict[str, Any]:
+def snapshot(sup: Context) -> dict[str, Any]:
     return {
         "guests": [g.to_state() for g in sup.guests.values()],
         "switches": [s.to_state() for s in sup.switches.values()],
@@ -41,7 +39,7 @@ def snapshot(sup: Supervisor) -> dict[str, Any]:
     }
 
 
-def save(path: Path, sup: Supervisor) -> None:
+def save(path: Path, sup: Context) -> None:
     """Write the state file atomically (temporary file, fsync, rename)."""
     tmp = path.with_suffix(".tmp")
     with os.fdopen(locations.open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as f:
@@ -60,7 +58,7 @@ def load(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-async def adopt(sup: Supervisor, positions: dict[str, int] | None = None) -> None:
+async def adopt(sup: Context, positions: dict[str, int] | None = None) -> None:
     """Take over what an earlier supervisor left running, then save what was found.
 
     ``positions`` (``UMID/conN`` to bytes) say how far the keeper has logged each console
@@ -137,7 +135,7 @@ async def probe_paused(guest: Guest) -> None:
         guest.set_state(GuestState.RUNNING)
 
 
-def end_orphan_switches(sup: Supervisor) -> None:
+def end_orphan_switches(sup: Context) -> None:
     """Stop switches of ours (their socket is in our switch directory) that no record names.
 
     A supervisor killed between starting a switch and saving it leaves one; the next

@@ -27,13 +27,11 @@ import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...protocol import ProtocolError
+from ..context import ClientConnection, Context
 from . import consoles, halt, lab, mconsole, net, session
-
-if TYPE_CHECKING:
-    from ..server import ClientConnection, Supervisor
 
 _ENVELOPE = ("op", "id")
 
@@ -110,11 +108,11 @@ class Operation:
                 )
         return args
 
-    async def call(self, sup: Supervisor, client: ClientConnection, request: dict[str, Any]) -> Any:
+    async def call(self, sup: Context, client: ClientConnection, request: dict[str, Any]) -> Any:
         result = self.handler(sup, client, **self.arguments(request))
         return await result if isinstance(result, Awaitable) else result
 
-    def call_now(self, sup: Supervisor, client: ClientConnection, request: dict[str, Any]) -> None:
+    def call_now(self, sup: Context, client: ClientConnection, request: dict[str, Any]) -> None:
         self.handler(sup, client, **self.arguments(request))
 
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING
 
 from ...agent import LINE as AGENT_LINE
 from ...guest import SCROLLBACK_BYTES
 from ...protocol import ProtocolError, SubscribeResult, output_frame
+from ..context import ClientConnection, Context
 from ..errors import OpError
-
-if TYPE_CHECKING:
-    from ..server import ClientConnection, Supervisor
 
 MAX_SIZE = 4096  # columns or rows a pane can sensibly have (the pty's ioctl takes up to 65535)
 
 
 async def subscribe(
-    sup: Supervisor,
+    sup: Context,
     client: ClientConnection,
     guest: str,
     console: str = "con1",
@@ -63,7 +60,7 @@ async def subscribe(
     return {"guest": umid, "console": console, "pts": con.pts, "state": g.state}
 
 
-async def unsubscribe(sup: Supervisor, client: ClientConnection, guest: str, console: str = "con1") -> bool:
+async def unsubscribe(sup: Context, client: ClientConnection, guest: str, console: str = "con1") -> bool:
     g = sup.find_guest(guest)
     for entry in [s for s in client.subscriptions if s[0] is g and s[1] == console]:
         g.consoles[console].subscribers.discard(entry[2])
@@ -71,7 +68,7 @@ async def unsubscribe(sup: Supervisor, client: ClientConnection, guest: str, con
     return True
 
 
-def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, console: str = "con1") -> None:  # noqa: A001
+def input(sup: Context, client: ClientConnection, guest: str, data: str, console: str = "con1") -> None:  # noqa: A001
     """Keys for a console (base64), written in the order they came."""
     try:
         raw = base64.b64decode(data, validate=True)
@@ -81,11 +78,10 @@ def input(sup: Supervisor, client: ClientConnection, guest: str, data: str, cons
         raise OpError(f"{console} is umltui's line to the guest's agent, not a console", "usage")
     target = sup.find_guest(guest)
     target.write(console, raw)
-    sup.favour.typed(target.umid)
-    sup.placement.typed(target)
+    sup.cpu.typed(target)
 
 
-def resize(sup: Supervisor, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:
+def resize(sup: Context, client: ClientConnection, guest: str, cols: int, rows: int, console: str = "con1") -> None:
     """The size of the pane showing a console, set on its pty."""
     if not (1 <= cols <= MAX_SIZE and 1 <= rows <= MAX_SIZE):
         raise ProtocolError(f"resize: {cols}x{rows} is not a size (1 to {MAX_SIZE} columns and rows)")

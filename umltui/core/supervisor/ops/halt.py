@@ -6,16 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
-from typing import TYPE_CHECKING
 
 from ...guest import Guest
 from ...mconsole import MconsoleError
 from ...process import process_matches
 from ...protocol import GuestInfo, GuestState
 from ...rootfs import SHUTDOWN_SECONDS
-
-if TYPE_CHECKING:
-    from ..server import ClientConnection, Supervisor
+from ..context import ClientConnection, Context
 
 
 async def halt_guest(guest: Guest, *, clean: bool = True, timeout: float = 5.0) -> None:
@@ -59,7 +56,7 @@ async def _wait_end(guest: Guest) -> None:
         await asyncio.sleep(0.05)
 
 
-async def op_halt(sup: Supervisor, client: ClientConnection, guests: list[str], force: bool = False) -> list[GuestInfo]:
+async def op_halt(sup: Context, client: ClientConnection, guests: list[str], force: bool = False) -> list[GuestInfo]:
     """Halt these guests (``force``: skip the clean power-off); their states after it."""
     targets = [sup.find_guest(ref) for ref in guests]
     await asyncio.gather(*(halt_guest(g, clean=not force) for g in targets))

@@ -14,7 +14,6 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .... import locations
 from ... import network
@@ -27,16 +26,14 @@ from ...kernels.errors import KernelError
 from ...kernels.pick import Picked, pick
 from ...lab import GuestSpec, Lab, LabError, load_lab
 from ...network import LabRecord, NetworkError, Switch
-from ...process import cmdline, descendants, is_alive, least_used_cpu, spawn_detached
+from ...process import cmdline, descendants, is_alive, spawn_detached
 from ...protocol import DownResult, GuestState, UpResult
 from ...rootfs import RootfsError, prepare_guest_root, write_boot_files
 from ...sandbox import SandboxMissing, grants_for, require_bwrap
+from ..context import ClientConnection, Context
 from ..errors import OpError
 from .halt import halt_guest
 from .net import replug, start_switch
-
-if TYPE_CHECKING:
-    from ..server import ClientConnection, Supervisor
 
 BOOT_TIMEOUT = float(os.environ.get("UMLTUI_BOOT_TIMEOUT", "60"))
 CONSOLE_TIMEOUT = 10.0
@@ -55,7 +52,7 @@ class _Made:
 
 
 async def up(
-    sup: Supervisor, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT, test: bool = False
+    sup: Context, client: ClientConnection, lab: str, boot_timeout: float = BOOT_TIMEOUT, test: bool = False
 ) -> UpResult:
     """Boot the lab file (or lab folder) ``lab``: what is missing of it, one ``up`` at a time.
 
@@ -87,7 +84,7 @@ async def up(
             del sup.ups[spec.name]
 
 
-async def _cancel_ups(sup: Supervisor, labs: set[str]) -> None:
+async def _cancel_ups(sup: Context, labs: set[str]) -> None:
     """Stop the ``up`` of these labs that are under way, and wait for their rollback."""
     tasks = [t for name, t in sup.ups.items() if name in labs and not t.done()]
     for t in tasks:
@@ -97,7 +94,7 @@ async def _cancel_ups(sup: Supervisor, labs: set[str]) -> None:
         await asyncio.wait(tasks, timeout=60)
 
 
-def _check_umids(sup: Supervisor, lab: Lab) -> None:
+def _check_umids(sup: Context, lab: Lab) -> None:
     for gspec in lab.guests.values():
         other = sup.guests.get(gspec.umid)
         if other and other.alive and other.lab != lab.name:
@@ -155,7 +152,7 @@ def resolve_root(spec: GuestSpec, kernel: Picked | None = None) -> _Root:
     return _Root((spec.root.image, spec.root.cow), ours=ours, preinit=ours and has_preinit(spec.root.image))
 
 
-async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
+async def _up(sup: Context, lab: Lab, timeout: float) -> UpResult:
     _check_umids(sup, lab)
     loop = asyncio.get_running_loop()
     to_boot = [g for g in lab.guests.values() if not ((old := sup.guests.get(g.umid)) and old.alive)]
@@ -217,7 +214,7 @@ async def _up(sup: Supervisor, lab: Lab, timeout: float) -> UpResult:
     }
 
 
-async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root: _Root, made: _Made) -> Guest:
+async def _boot(sup: Context, lab: Lab, spec: GuestSpec, picked: Picked, root: _Root, made: _Made) -> Guest:
     """Start one guest; it is in ``made`` from the moment the supervisor knows it, so a failure
     at any later step (its socket, its process: EAGAIN under a pids limit) is rolled back."""
     kernel = picked.path
@@ -284,7 +281,7 @@ async def _boot(sup: Supervisor, lab: Lab, spec: GuestSpec, picked: Picked, root
         shutil.rmtree(stale, ignore_errors=True)
     con0 = guest.begin_boot_log()
     guest.open_notify()
-    guest.cpu = cpu_for(sup, guest)
+    guest.cpu = sup.cpu.cpu_for(guest)
     guest.outer = spawn_detached(plan.argv, con0, cpu=guest.cpu)
     guest.watch(await _kernel_of(guest.outer, kernel))
     sup.guest_changed(guest)
@@ -336,22 +333,6 @@ async def _kernel_of(outer: int, kernel: str, timeout: float = 5.0) -> int:
     return outer  # it ended at once (its log says why), or no sandbox: follow it
 
 
-def cpu_for(sup: Supervisor, guest: Guest) -> int | None:
-    """The host CPU to keep a new guest on: the one with the fewest of the running guests;
-    None to leave it free (``UMLTUI_PIN_GUESTS=0``, or one CPU to run on).
-
-    A UML kernel is one CPU, run as host processes that take turns: its kernel and, under
-    ptrace, the process of whichever of its processes runs. Every system call a guest
-    process makes passes the turn from one to the other and back, and the host wakes the
-    one whose turn it is on an idle CPU if it has one: two wake-ups across CPUs per system
-    call. Kept on one CPU, the turns stay there (see the README, Performance, for what it
-    changed). While keys come for it, a guest may run anywhere (``..placement``).
-    """
-    if os.environ.get("UMLTUI_PIN_GUESTS", "1") == "0":
-        return None
-    return least_used_cpu(g.cpu for g in sup.guests.values() if g is not guest and g.alive)
-
-
 async def _wait_booted(guests: list[Guest], timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -383,7 +364,7 @@ async def _wait_booted(guests: list[Guest], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _rollback(sup: Supervisor, made: _Made, record: LabRecord) -> None:
+async def _rollback(sup: Context, made: _Made, record: LabRecord) -> None:
     """Undo what one ``up`` made: every guest it registered, started or not, goes.
 
     A guest whose process never started (pid 0) is not halted (there is nothing to ask)
@@ -415,7 +396,7 @@ async def _rollback(sup: Supervisor, made: _Made, record: LabRecord) -> None:
     sup.save()
 
 
-def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) -> tuple[list[Guest], set[str]]:
+def _down_targets(sup: Context, targets: list[str] | None, everything: bool) -> tuple[list[Guest], set[str]]:
     """The guests and labs a ``down`` means."""
     if everything:
         every = list(sup.guests.values())
@@ -442,7 +423,7 @@ def _down_targets(sup: Supervisor, targets: list[str] | None, everything: bool) 
     return guests, labs
 
 
-async def _remove_lab_network(sup: Supervisor, lab: str) -> list[str]:
+async def _remove_lab_network(sup: Context, lab: str) -> list[str]:
     """Stop a lab's switches, delete its taps and its namespace (if ours); the switches stopped."""
     stopped = []
     for key, sw in list(sup.switches.items()):
@@ -461,7 +442,7 @@ async def _remove_lab_network(sup: Supervisor, lab: str) -> list[str]:
 
 
 async def down(
-    sup: Supervisor, client: ClientConnection, targets: list[str] | None = None, all: bool = False, clean: bool = False
+    sup: Context, client: ClientConnection, targets: list[str] | None = None, all: bool = False, clean: bool = False
 ) -> DownResult:
     """Halt guests and forget them; a lab none of whose guests are left loses its network too.
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ....locations import private_dir
+from ...guest import Guest
 from ...mconsole import (
     COMMANDS,
     NIC_RE,
@@ -28,11 +28,8 @@ from ...mconsole import (
     powers_off,
 )
 from ...protocol import GuestState
+from ..context import ClientConnection, Context
 from ..errors import OpError
-
-if TYPE_CHECKING:
-    from ...guest import Guest
-    from ..server import ClientConnection, Supervisor
 
 
 def _bring_in(g: Guest, command: str) -> str:
@@ -103,7 +100,7 @@ def _fits(command: str) -> str:
     return command
 
 
-async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, command: str) -> str:
+async def op_mconsole(sup: Context, client: ClientConnection, guest: str, command: str) -> str:
     """Send ``command``; the guest's answer (its own words on an error, as a ``guest`` error)."""
     g = sup.find_guest(guest)
     verb = command.split(None, 1)[0] if command.strip() else ""
@@ -156,7 +153,7 @@ async def op_mconsole(sup: Supervisor, client: ClientConnection, guest: str, com
     return answer.lstrip("\n")  # (the kernel starts a proc answer with an empty line)
 
 
-def _record(sup: Supervisor, g: Guest, change: DeviceChange) -> None:
+def _record(sup: Context, g: Guest, change: DeviceChange) -> None:
     switch_names = {str(sw.ctl): sw.name for sw in sup.switches.values()}
     g.disks, g.nics = apply_device_change(change, g.disks, g.nics, switch_names)
     sup.guest_changed(g)
@@ -166,7 +163,7 @@ def _recorded(g: Guest, device: str) -> bool:
     return any(device in (n["name"], n.get("device")) for n in g.nics)
 
 
-async def _drop_if_gone(sup: Supervisor, g: Guest, change: DeviceChange, refusal: MconsoleError) -> str:
+async def _drop_if_gone(sup: Context, g: Guest, change: DeviceChange, refusal: MconsoleError) -> str:
     """A ``remove`` of a NIC we list that the guest refused: if the guest has no such device
     (a NIC that was never made, or is gone), the entry is stale; drop it and say so."""
     if await g.mconsole.has_netdev(change.device):

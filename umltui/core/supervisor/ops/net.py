@@ -6,7 +6,6 @@ import ipaddress
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .... import locations
 from ... import network
@@ -16,10 +15,8 @@ from ...lab import mac_for
 from ...mconsole import MconsoleError
 from ...network import Switch
 from ...protocol import GuestState, NetReport, NicInfo, SwitchInfo
+from ..context import ClientConnection, Context
 from ..errors import OpError
-
-if TYPE_CHECKING:
-    from ..server import ClientConnection, Supervisor
 
 log = logging.getLogger("umltui.supervisor")
 SWITCH_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
@@ -33,7 +30,7 @@ def switch_log(lab: str, name: str) -> Path:
     return locations.state_dir() / "switches" / f"{lab}-{name}.log"
 
 
-async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
+async def op_net(sup: Context, client: ClientConnection) -> NetReport:
     """Switches and hubs with the NICs on them, taps and their namespaces, and every NIC."""
     return network.topology(
         (g.to_info() for g in sup.guests.values()), (s.to_info() for s in sup.switches.values()), sup.labs.values()
@@ -41,7 +38,7 @@ async def op_net(sup: Supervisor, client: ClientConnection) -> NetReport:
 
 
 async def start_switch(
-    sup: Supervisor, lab: str, name: str, hub: bool, learning: bool = False, capture: int = 0
+    sup: Context, lab: str, name: str, hub: bool, learning: bool = False, capture: int = 0
 ) -> Switch:
     """Start a switch of a lab and record it (saved with the next save).
 
@@ -58,7 +55,7 @@ async def start_switch(
     return sw
 
 
-async def replug(sup: Supervisor, sw: Switch) -> list[str]:
+async def replug(sup: Context, sw: Switch) -> list[str]:
     """Put the NICs of running guests back on a switch started again; what could not be done.
 
     A NIC's connection to a segment that died is gone, and a new segment knows nothing
@@ -83,7 +80,7 @@ async def replug(sup: Supervisor, sw: Switch) -> list[str]:
     return problems
 
 
-async def switch_add(sup: Supervisor, client: ClientConnection, lab: str, name: str, hub: bool = False) -> SwitchInfo:
+async def switch_add(sup: Context, client: ClientConnection, lab: str, name: str, hub: bool = False) -> SwitchInfo:
     """A new switch (or hub) in a lab, made live: guests' NICs can be plugged into it."""
     if not SWITCH_NAME.fullmatch(name):
         raise OpError(f"bad switch name {name!r}: lower-case letters, digits, - and _", "usage")
@@ -98,7 +95,7 @@ async def switch_add(sup: Supervisor, client: ClientConnection, lab: str, name: 
     return sw.to_info()
 
 
-async def switch_del(sup: Supervisor, client: ClientConnection, lab: str, name: str) -> bool:
+async def switch_del(sup: Context, client: ClientConnection, lab: str, name: str) -> bool:
     """Stop a switch no running guest's NIC is on."""
     key = f"{lab}/{name}"
     sw = sup.switches.get(key)
@@ -122,7 +119,7 @@ async def switch_del(sup: Supervisor, client: ClientConnection, lab: str, name: 
 
 
 async def plug(
-    sup: Supervisor, client: ClientConnection, guest: str, nic: str, switch: str, ip: str | None = None
+    sup: Context, client: ClientConnection, guest: str, nic: str, switch: str, ip: str | None = None
 ) -> NicInfo:
     """Plug a new NIC of a running guest into a switch (or hub) of its lab, live.
 
@@ -170,7 +167,7 @@ async def plug(
     return info
 
 
-async def unplug(sup: Supervisor, client: ClientConnection, guest: str, nic: str) -> bool:
+async def unplug(sup: Context, client: ClientConnection, guest: str, nic: str) -> bool:
     """Take a NIC out of a running guest (the agent brings it down first, which the kernel needs)."""
     g = sup.find_guest(guest)
     if not any(n["name"] == nic for n in g.nics):

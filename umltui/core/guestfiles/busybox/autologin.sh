@@ -1,0 +1,2 @@
+#!/bin/sh
+exec /bin/login -p -f root
