@@ -111,12 +111,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     s = sub.add_parser("ltest", help="Netkit's lab test: boot, run _test/scripts, compare with _test/signature")
     s.add_argument("folder", help="the lab folder (with lab.conf)")
-    s.add_argument("--delay", type=float, default=0, help="seconds each guest waits before its tests (to settle)")
+    s.add_argument(
+        "--delay",
+        type=float,
+        default=0,
+        help="seconds each guest waits before its tests (to settle; default: %(default)s)",
+    )
     s.add_argument(
         "--verify",
         choices=("user", "builtin", "both"),
         default="user",
-        help="compare the lab's own tests (.user, .shared), the built-in one (.default), or both",
+        help="compare the lab's own tests (.user, .shared; a machine with none is compared by its built-in "
+        "result), the built-in one (.default), or both (default: %(default)s)",
     )
-    s.add_argument("--timeout", type=float, default=300.0, help="seconds for the boot and the tests of every guest")
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds for the boot and the tests of every guest (default: %(default)s)",
+    )
     s.set_defaults(func=cmd_ltest)

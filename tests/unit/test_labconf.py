@@ -274,7 +274,11 @@ def test_ltest_compares_as_netkit_2_did(tmp_path: Path) -> None:
     (results / "a.default").write_text("something else\n")
     same = compare(lab_dir, ["a", "b"])
     assert (same.status, same.created) == (0, False) and "a: user same" in same.lines
-    assert "b: the signature has no user result: not compared" in same.lines
+    # b has no test of its own: its built-in result is compared instead (not passed for nothing)
+    assert "b: default same" in same.lines
+    (results / "b.default").write_text("[NETWORK INTERFACES]\n  inet 10.0.0.9/24\n")
+    assert compare(lab_dir, ["a", "b"]).status == 1
+    (results / "b.default").write_text("[NETWORK INTERFACES]\n")
     assert compare(lab_dir, ["a", "b"], "builtin").status == 1 and compare(lab_dir, ["a", "b"], "both").status == 1
     (results / "a.user").write_text("ping FAILED\n")
     differs = compare(lab_dir, ["a", "b"])

@@ -114,6 +114,15 @@ class Verdict:
 VERIFY = {"user": ("user", "shared"), "builtin": ("default",), "both": KINDS}
 
 
+def _kinds(signature: Path, name: str, verify: str) -> tuple[str, ...]:
+    """What is compared for one machine: ``verify``'s kinds; for ``user``, a machine whose
+    signature has no test of the lab's own is compared by its built-in result (as Netkit 2
+    did), so a lab without tests is not passed for comparing nothing."""
+    if verify == "user" and not any((signature / f"{name}.{k}").exists() for k in VERIFY["user"]):
+        return VERIFY["builtin"]
+    return VERIFY[verify]
+
+
 def compare(folder: Path, machines: list[str], verify: str = "user") -> Verdict:
     """Compare the results with ``_test/signature/``, or make it from them if there is none."""
     test = folder / "_test"
@@ -133,7 +142,7 @@ def compare(folder: Path, machines: list[str], verify: str = "user") -> Verdict:
         verdict.created = True
         verdict.lines.append(f"no signature: the results are the signature now ({signature})")
         return verdict
-    for n, kind in ((n, kind) for n in machines for kind in VERIFY[verify]):
+    for n, kind in ((m, k) for m in machines for k in _kinds(signature, m, verify)):
         want, got = signature / f"{n}.{kind}", results / f"{n}.{kind}"
         if not want.exists():
             if kind != "shared":
