@@ -285,6 +285,29 @@ def test_a_64k_paste_through_the_cli_arrives_whole_and_the_console_still_hears(e
     assert md5 in seen and "1200" in seen
 
 
+def test_a_paste_of_commands_that_print_leaves_the_console_hearing(env: Env) -> None:
+    """A new user's 1000 lines of ``echo x...`` (66 KB) deafened a console: each command's
+    output was taken for the guest having read what was pasted, and input piled up unread."""
+    up(env)
+    body = "".join(f"echo {i:04d}{'x' * 60}\r" for i in range(1000))
+    assert len(body) > 64 << 10
+
+    async def prompt() -> None:
+        async with Console("one-a", "con3") as con:
+            await con.ready()
+
+    asyncio.run(prompt())
+    env.run("console", "one-a", "con3", "--no-history", "--linger", "1", input=body, check=True)
+
+    async def check() -> str:
+        async with Console("one-a", "con3") as con:
+            log = Path(env.guest("one-a")["logs"]["con3"])
+            await until(lambda: b"\n0999" + b"x" * 60 in log.read_bytes(), "the paste's last line run", timeout=180)
+            return await con.run("echo ALIVE-$((6*7))", "PASTE-CHECKED", timeout=20)
+
+    assert "ALIVE-42" in asyncio.run(check())  # old code: the console heard nothing any more
+
+
 def test_a_keeper_paused_mid_flood_is_waited_for_never_replaced_and_nothing_is_scrambled(env: Env) -> None:
     """A keeper stopped for longer than the supervisor's call timeout was taken for dead: the
     supervisor read every pty beside it, for good, and con2.log came out of order."""

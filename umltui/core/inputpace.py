@@ -9,18 +9,18 @@ the console is deaf: no key, no ^C, nothing written to its pty ever reaches the 
 paste into a shell did it; 3 KB never did.
 
 So input goes out in a window: at most :data:`WINDOW` bytes written that the console has
-not answered yet. What the console prints after a write answers half as many bytes: a
-byte a program has *read* was usually printed twice, once when the guest's tty received it
-(it echoes typed-ahead input on receipt) and once by the program's line editor (a shell's
-echoes each key as it reads it). Counting a printed byte as a whole one let the echo on
-receipt open the window by itself, and a 64 KB paste into a shell piled 3.9 KB ahead of
-it and deafened the console; counted as half, what is received but not read stays below
-twice the window. A console silent for :data:`SILENCE` has taken its window all the same
-(a program that does not echo). Keys typed by hand never wait: they are far below it.
+not answered yet. Keys typed by hand (at most :data:`TYPING` bytes unanswered) are answered
+by what the console prints: half a byte per byte printed, as a key read by a line editor is
+usually printed twice (the tty's echo on receipt, then the editor's). A paste is answered only
+by the console falling silent for :data:`SILENCE`: while a shell works through pasted lines it
+prints (their echo, their output, its prompts), and it is silent once it has read them all.
+Counting what it prints, even at half, let command output open the window: 300 lines of
+``echo x...`` (20 KB) piled up unread in a Debian guest and deafened the console.
 
-What this cannot save: more than about 4 KB typed ahead at a program that never reads its
-input (``sleep 100`` in the foreground) while the guest's tty echoes on receipt. The
-guest's own line discipline throttles then, whatever the host does.
+What this cannot save: a paste, or anything typed ahead, at a program that stops reading
+for longer than :data:`SILENCE` several times over (``sleep 100`` in the foreground): each
+silence opens another window, and past about 4 KB unread the guest's own line discipline
+throttles, whatever the host does.
 
 Pure bookkeeping (no I/O, the clock passed in), so it is tested without a guest.
 """
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 WINDOW = 1024  # twice this is still well under the 3,968 bytes at which the guest's tty throttles
 SILENCE = 0.5  # seconds without output after which the unanswered window counts as taken
+TYPING = 64  # unanswered bytes up to which what the console prints answers them (keys by hand)
 
 
 @dataclass
@@ -53,9 +54,11 @@ class InputPace:
             self.since = now
 
     def printed(self, count: int, now: float) -> None:
-        """The console printed ``count`` bytes: half as many of the window are answered."""
+        """The console printed ``count`` bytes: for keys typed by hand, half as many of the
+        window are answered; for a paste, only the silence that follows counts."""
         if self.unanswered:
-            self.unanswered = max(0, self.unanswered - count // 2)
+            if self.unanswered <= TYPING:
+                self.unanswered = max(0, self.unanswered - count // 2)
             self.since = now
 
     def wait(self, now: float) -> float:
