@@ -24,6 +24,7 @@ from typing import Any
 
 from . import capturecli, imagecli, kernelcli, labcli, web
 from .core.client import Client, SupervisorError, call
+from .core.lab import LabError, load_lab
 from .core.mconsole import SYSRQ, SYSRQ_DESTRUCTIVE
 from .core.protocol import ALIVE_STATES, USER_ERROR_KINDS, GuestInfo, GuestState
 
@@ -165,12 +166,24 @@ def cmd_attach(args: argparse.Namespace) -> int:
     return run_app(args.guest)
 
 
+def _lab_name_of(target: str) -> str:
+    """A target as ``up`` was given it (a lab file or folder) stands for its lab's name."""
+    path = Path(target)
+    if not path.exists():
+        return target
+    try:
+        return load_lab(path).name
+    except LabError:
+        return target
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     if args.all and args.targets:
         print("umltui: give targets or --all, not both", file=sys.stderr)
         return 2
+    targets = [_lab_name_of(t) for t in args.targets or []] or args.targets
     try:
-        result = asyncio.run(call("down", targets=args.targets, all=args.all, clean=args.clean, timeout=120))
+        result = asyncio.run(call("down", targets=targets, all=args.all, clean=args.clean, timeout=120))
     except SupervisorError as exc:
         return _fail(exc)
     print(
