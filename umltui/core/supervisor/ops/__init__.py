@@ -23,40 +23,16 @@ Where each lives:
 from __future__ import annotations
 
 import inspect
-import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...protocol import ProtocolError
+from ...protocol import ProtocolError, accepts
 from ..context import ClientConnection, Context
 from . import consoles, halt, lab, mconsole, net, session
 
 _ENVELOPE = ("op", "id")
-
-
-def _accepts(annotation: Any, value: Any) -> bool:
-    """Whether a JSON value fits a handler's annotation (str, bool, int, float, list[str], X | None, Any)."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts(a, value) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if origin is list:
-        (item,) = typing.get_args(annotation) or (Any,)
-        return isinstance(value, list) and all(_accepts(item, v) for v in value)
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    raise TypeError(f"operation parameter annotation {annotation!r} is not one the wire can carry")
 
 
 def _describe(annotation: Any) -> str:
@@ -102,7 +78,7 @@ class Operation:
             if name not in args:
                 if required:
                     raise ProtocolError(f"{request.get('op')}: missing field {name!r}")
-            elif not _accepts(annotation, args[name]):
+            elif not accepts(annotation, args[name]):
                 raise ProtocolError(
                     f"{request.get('op')}: {name} must be {_describe(annotation)}, not {type(args[name]).__name__}"
                 )
